@@ -1,0 +1,122 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is the SDK's version, reported to the host by Info.
+const Version = "0.1.0"
+
+// Action is one configured action. The plugin creates a new value with
+// Plugin.New for each action of its type in the config, calls Configure once
+// with that action's settings, then Execute for every event routed to it,
+// possibly concurrently.
+type Action interface {
+	// Configure validates and stores the action's settings. A returned
+	// *SettingsError (or any error) is shown to the user with the place of
+	// the action in the config file; Configure should do no slow I/O.
+	Configure(ctx context.Context, cfg Config) error
+	// Execute runs the action for one event. The Result is kept (also on
+	// failure); the error says whether a retry makes sense: see Permanent.
+	Execute(ctx context.Context, ex *Execution) (Result, error)
+}
+
+// Closer is implemented by actions that hold resources; Close is called when
+// the action is replaced by a new configuration or the plugin stops.
+type Closer interface {
+	Close() error
+}
+
+// Plugin describes the action type a plugin binary serves.
+type Plugin struct {
+	// Type is the action type as written in the config (`type: http`),
+	// matched case-insensitively.
+	Type string
+	// New returns a fresh, unconfigured action.
+	New func() Action
+}
+
+// Config is what an action receives at configuration.
+type Config struct {
+	// Name is the action's name in the config.
+	Name string
+	// Settings holds every key of the action's YAML entry.
+	Settings Settings
+}
+
+// Message is the rendered output of the route's template.
+type Message struct {
+	Title         string
+	Description   string
+	URL           string
+	Date          string
+	Severity      string
+	Summary       string
+	Category      string
+	Subcategory   string
+	AssignedTo    string
+	AssignedGroup string
+}
+
+// Execution is one run of an action on one event.
+type Execution struct {
+	// ID identifies this execution (event, route and action); it is stable
+	// across retries, so actions can use it as an idempotency key.
+	ID string
+	// EventID identifies the event.
+	EventID string
+	// Route and Action are the names of the route and action in the config.
+	Route  string
+	Action string
+	// Attempt counts from 1.
+	Attempt int
+	// Event is the event as received: a JSON object.
+	Event []byte
+	// Message is the route's template rendered on the event.
+	Message Message
+}
+
+// Result is what an execution produced, kept for the user also on failure.
+type Result struct {
+	// Output is what the action produced (command output, response body);
+	// the host may truncate it.
+	Output string
+	// Details are small key/value facts (exit code, status code, ...).
+	Details map[string]string
+}
+
+// permanentError marks an error after which a retry cannot help.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (a rejected request, a bad
+// setting). Errors not marked are retried by the host.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// Permanentf is Permanent(fmt.Errorf(format, args...)).
+func Permanentf(format string, args ...any) error {
+	return Permanent(fmt.Errorf(format, args...))
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// Duration is a time.Duration that decodes from "10s", "1m30s", a bare
+// number of seconds, or "1d" style days, as the existing postee configs use.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,203 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/postee-dev/postee/internal/actionpb"
+	"github.com/postee-dev/postee/internal/wire"
+)
+
+// MaxOutput bounds Result.Output as sent back to the host.
+const MaxOutput = 64 << 10
+
+var (
+	loggerOnce sync.Once
+	logger     hclog.Logger
+)
+
+// Logger returns the plugin's logger. It writes JSON lines to stderr, which
+// the host re-logs under the plugin's name; a plugin never logs on stdout.
+func Logger() hclog.Logger {
+	loggerOnce.Do(func() {
+		logger = hclog.New(&hclog.LoggerOptions{
+			Level:      hclog.Trace, // the host filters by its own level
+			Output:     os.Stderr,
+			JSONFormat: true,
+		})
+	})
+	return logger
+}
+
+// Serve serves p over the plugin protocol until the host ends the process.
+// It never returns normally; call it from main.
+func Serve(p Plugin) {
+	if p.Type == "" || p.New == nil {
+		fmt.Fprintln(os.Stderr, "sdk.Serve: Plugin.Type and Plugin.New are required")
+		os.Exit(1)
+	}
+	if os.Getenv(wire.Handshake.MagicCookieKey) != wire.Handshake.MagicCookieValue {
+		fmt.Fprintf(os.Stderr, "This binary is a postee action plugin (type %q).\n"+
+			"Put it in postee's --plugin-dir; postee starts it itself.\n", p.Type)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: wire.VersionedPlugins(NewServer(p)),
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, grpc.MaxRecvMsgSize(wire.MaxMessageSize), grpc.MaxSendMsgSize(wire.MaxMessageSize))
+			return grpc.NewServer(opts...)
+		},
+		Logger: Logger(),
+	})
+}
+
+// server adapts a Plugin to the generated gRPC service.
+type server struct {
+	actionpb.UnimplementedActionServer
+	p Plugin
+
+	mu      sync.RWMutex
+	actions map[string]Action
+}
+
+// NewServer returns the gRPC service for p. It is exported for the sdktest
+// harness; plugin authors call Serve.
+func NewServer(p Plugin) actionpb.ActionServer {
+	return &server{p: p, actions: map[string]Action{}}
+}
+
+func (s *server) Info(context.Context, *actionpb.InfoRequest) (*actionpb.InfoResponse, error) {
+	return &actionpb.InfoResponse{Type: s.p.Type, SdkVersion: Version, ProtocolVersion: wire.ProtocolVersion}, nil
+}
+
+func (s *server) Configure(ctx context.Context, req *actionpb.ConfigureRequest) (resp *actionpb.ConfigureResponse, err error) {
+	settings, err := ParseSettings(req.GetSettingsJson())
+	if err != nil {
+		return &actionpb.ConfigureResponse{Diagnostics: []*actionpb.Diagnostic{{Message: err.Error()}}}, nil
+	}
+	a := s.p.New()
+	defer func() {
+		if r := recover(); r != nil {
+			resp = &actionpb.ConfigureResponse{Diagnostics: []*actionpb.Diagnostic{{
+				Message: fmt.Sprintf("plugin panicked while configuring: %v", r)}}}
+			err = nil
+		}
+	}()
+	if cerr := a.Configure(ctx, Config{Name: req.GetAction(), Settings: settings}); cerr != nil {
+		return &actionpb.ConfigureResponse{Diagnostics: diagnosticsFrom(cerr)}, nil
+	}
+	s.mu.Lock()
+	old := s.actions[req.GetAction()]
+	s.actions[req.GetAction()] = a
+	s.mu.Unlock()
+	if c, ok := old.(Closer); ok && old != nil {
+		_ = c.Close()
+	}
+	return &actionpb.ConfigureResponse{}, nil
+}
+
+func diagnosticsFrom(err error) []*actionpb.Diagnostic {
+	var out []*actionpb.Diagnostic
+	for _, e := range flatten(err) {
+		d := &actionpb.Diagnostic{Message: e.Error()}
+		if se, ok := e.(*SettingsError); ok {
+			d.Key, d.Message = se.Key, se.Message
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// flatten splits errors.Join'ed errors so each SettingsError keeps its key.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	var se *SettingsError
+	if asSettingsError(err, &se) {
+		return []error{se}
+	}
+	return []error{err}
+}
+
+func asSettingsError(err error, target **SettingsError) bool {
+	for err != nil {
+		if se, ok := err.(*SettingsError); ok {
+			*target = se
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+func (s *server) Execute(ctx context.Context, req *actionpb.ExecuteRequest) (resp *actionpb.ExecuteResponse, err error) {
+	s.mu.RLock()
+	a := s.actions[req.GetAction()]
+	s.mu.RUnlock()
+	if a == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "action %q is not configured in this plugin", req.GetAction())
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			Logger().Error("action panicked", "action", req.GetAction(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp = &actionpb.ExecuteResponse{Error: fmt.Sprintf("action panicked: %v", r), Retryable: false}
+			err = nil
+		}
+	}()
+	m := req.GetMessage()
+	ex := &Execution{
+		ID:      req.GetExecutionId(),
+		EventID: req.GetEventId(),
+		Route:   req.GetRoute(),
+		Action:  req.GetAction(),
+		Attempt: int(req.GetAttempt()),
+		Event:   req.GetEventJson(),
+		Message: Message{
+			Title: m.GetTitle(), Description: m.GetDescription(), URL: m.GetUrl(), Date: m.GetDate(),
+			Severity: m.GetSeverity(), Summary: m.GetSummary(), Category: m.GetCategory(),
+			Subcategory: m.GetSubcategory(), AssignedTo: m.GetAssignedTo(), AssignedGroup: m.GetAssignedGroup(),
+		},
+	}
+	res, xerr := a.Execute(ctx, ex)
+	resp = &actionpb.ExecuteResponse{Output: truncate(res.Output, MaxOutput), Details: res.Details}
+	if xerr != nil {
+		resp.Error = xerr.Error()
+		if resp.Error == "" {
+			resp.Error = "action failed"
+		}
+		resp.Retryable = !IsPermanent(xerr)
+	}
+	return resp, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "\n…[truncated " + fmt.Sprint(len(s)-cut) + " bytes]"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

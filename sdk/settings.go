@@ -1,0 +1,201 @@
+package sdk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// hostKeys are keys of an action entry that belong to postee itself, not to
+// the action; Settings.Decode skips them.
+var hostKeys = map[string]bool{
+	"name":    true,
+	"type":    true,
+	"enable":  true,
+	"runs-on": true,
+	"retry":   true,
+}
+
+// IsHostKey reports whether key is one postee reads itself from every action
+// entry (name, type, enable, runs-on, retry).
+func IsHostKey(key string) bool { return hostKeys[key] }
+
+// Settings holds the keys of one action's YAML entry.
+type Settings struct {
+	raw map[string]any
+}
+
+// NewSettings returns Settings over m (used by tests and the harness).
+func NewSettings(m map[string]any) Settings { return Settings{raw: m} }
+
+// ParseSettings decodes a JSON object into Settings.
+func ParseSettings(data []byte) (Settings, error) {
+	var m map[string]any
+	if len(bytes.TrimSpace(data)) == 0 {
+		return Settings{raw: map[string]any{}}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return Settings{}, fmt.Errorf("settings are not a JSON object: %w", err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return Settings{raw: m}, nil
+}
+
+// Raw returns every key, host keys included. Do not modify it.
+func (s Settings) Raw() map[string]any { return s.raw }
+
+// JSON returns the settings as a JSON object.
+func (s Settings) JSON() ([]byte, error) {
+	if s.raw == nil {
+		return []byte("{}"), nil
+	}
+	return json.Marshal(s.raw)
+}
+
+// Decode decodes the action's own keys (host keys are skipped) into v, a
+// pointer to a struct whose fields carry `json:"yaml-key"` tags. It is strict:
+// a key v has no field for, or a value of the wrong type, is a *SettingsError
+// naming the key.
+func (s Settings) Decode(v any) error {
+	own := make(map[string]any, len(s.raw))
+	for k, val := range s.raw {
+		if !hostKeys[k] {
+			own[k] = val
+		}
+	}
+	data, err := json.Marshal(own)
+	if err != nil {
+		return &SettingsError{Message: err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return settingsErrorFrom(err, v)
+	}
+	return nil
+}
+
+func settingsErrorFrom(err error, v any) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return &SettingsError{Key: te.Field, Message: fmt.Sprintf("must be %s, not a %s", kindName(te.Type.Kind().String()), te.Value)}
+	}
+	var se *SettingsError
+	if errors.As(err, &se) {
+		return se
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		key, _ := strconv.Unquote(rest)
+		known := knownKeys(v)
+		return &SettingsError{Key: key, Message: fmt.Sprintf("unknown key %q (known: %s)", key, strings.Join(known, ", "))}
+	}
+	// Errors from a field's own UnmarshalJSON (Duration, ...) carry no key.
+	return &SettingsError{Message: strings.TrimPrefix(msg, "json: ")}
+}
+
+func kindName(k string) string {
+	switch k {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "slice", "array":
+		return "a list"
+	case "map", "struct":
+		return "a mapping"
+	case "string":
+		return "a string"
+	}
+	return "a " + k
+}
+
+// SettingsError is a problem with one settings key (Key empty: the action as
+// a whole). Return it from Configure to have the host point at the key's line.
+type SettingsError struct {
+	Key     string
+	Message string
+}
+
+func (e *SettingsError) Error() string {
+	if e.Key == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s: %s", e.Key, e.Message)
+}
+
+// SettingsErrorf returns a *SettingsError for key.
+func SettingsErrorf(key, format string, args ...any) error {
+	return &SettingsError{Key: key, Message: fmt.Sprintf(format, args...)}
+}
+
+// ParseDuration parses "10s", "1m30s", "2d" (days) or a bare number of seconds.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty duration")
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseFloat(days, 64); err == nil {
+			return time.Duration(n * 24 * float64(time.Hour)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use 10s, 5m, 1h, 1d or a number of seconds)", s)
+	}
+	return d, nil
+}
+
+// UnmarshalJSON accepts a duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	var (
+		dur time.Duration
+		err error
+	)
+	switch x := v.(type) {
+	case string:
+		dur, err = ParseDuration(x)
+	case float64:
+		dur = time.Duration(x * float64(time.Second))
+	default:
+		err = fmt.Errorf("invalid duration %s", b)
+	}
+	if err != nil {
+		return err
+	}
+	if dur < 0 {
+		return fmt.Errorf("negative duration %s", b)
+	}
+	*d = Duration(dur)
+	return nil
+}
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func knownKeys(v any) []string {
+	keys := jsonFieldNames(v)
+	sort.Strings(keys)
+	return keys
+}
