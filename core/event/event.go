@@ -1,0 +1,92 @@
+package event
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// Event is one accepted event.
+type Event struct {
+	// ID is unique per accepted event.
+	ID string
+	// Received is when postee accepted it.
+	Received time.Time
+	// Raw is the JSON object as received.
+	Raw []byte
+	// Value is Raw parsed into an OPA object, once.
+	Value ast.Value
+}
+
+// ErrNotObject is returned by Parse for JSON that is not an object.
+var ErrNotObject = errors.New("event must be a JSON object")
+
+// Parse parses raw JSON into an OPA value; anything but one JSON object is
+// an error saying what is wrong.
+func Parse(raw []byte) (ast.Value, error) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: the body is empty", ErrNotObject)
+	}
+	if trimmed[0] != '{' {
+		return nil, fmt.Errorf("%w, got %s", ErrNotObject, describe(trimmed[0]))
+	}
+	var v any
+	if err := util.UnmarshalJSON(trimmed, &v); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	val, err := ast.InterfaceToValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if _, ok := val.(ast.Object); !ok {
+		return nil, ErrNotObject
+	}
+	return val, nil
+}
+
+func describe(c byte) string {
+	switch {
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	}
+	return "something that is not JSON"
+}
+
+// New parses raw and returns an Event with a fresh id.
+func New(raw []byte) (*Event, error) {
+	v, err := Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{ID: NewID(), Received: time.Now(), Raw: raw, Value: v}, nil
+}
+
+// NewID returns a time-ordered unique id: 12 hex digits of milliseconds
+// followed by 10 random bytes.
+func NewID() string {
+	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic(fmt.Sprintf("event id: crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
