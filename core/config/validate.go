@@ -1,0 +1,162 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/postee-dev/postee/sdk"
+)
+
+// validate checks what can be checked without I/O: names, references,
+// exclusive keys, durations.
+func (d *decoder) validate(c *Config) {
+	add := func(p Pos, what, format string, args ...any) {
+		d.errs = append(d.errs, &Error{Pos: p, What: what, Msg: fmt.Sprintf(format, args...)})
+	}
+	top := Pos{File: d.file, Line: 1}
+	if c.DBVerifyInterval < 0 {
+		add(top, "", "db-verify-interval must not be negative")
+	}
+	if c.DeleteOldData < 0 {
+		add(top, "", "delete-old-data must not be negative")
+	}
+	if c.MaxDBSize != "" {
+		if _, err := ParseSize(c.MaxDBSize); err != nil {
+			add(top, "", "max-db-size: %v", err)
+		}
+	}
+
+	templates := map[string]bool{}
+	for _, t := range c.Templates {
+		what := fmt.Sprintf("template %q", t.Name)
+		if t.Name == "" {
+			add(t.Pos, "template (unnamed)", "name is required")
+			continue
+		}
+		if templates[t.Name] {
+			add(t.Pos, what, "another template has this name")
+		}
+		templates[t.Name] = true
+		var set []string
+		for _, kv := range [][2]string{
+			{"rego-package", t.RegoPackage}, {"rego-file", t.RegoFile}, {"body", t.Body},
+			{"url", t.URL}, {"legacy-scan-renderer", t.LegacyScanRenderer},
+		} {
+			if strings.TrimSpace(kv[1]) != "" {
+				set = append(set, kv[0])
+			}
+		}
+		switch len(set) {
+		case 0:
+			add(t.Pos, what, "needs one of rego-package, rego-file, body, url, legacy-scan-renderer")
+		case 1:
+		default:
+			add(t.Pos, what, "has %s; use exactly one", strings.Join(set, " and "))
+		}
+	}
+
+	actions := map[string]*Action{}
+	for i := range c.Actions {
+		a := &c.Actions[i]
+		what := fmt.Sprintf("action %q", a.Name)
+		if a.Settings == nil {
+			continue // not a mapping; already reported
+		}
+		if a.Name == "" {
+			add(a.Pos, "action (unnamed)", "name is required")
+			continue
+		}
+		if actions[a.Name] != nil {
+			add(a.Pos, what, "another action has this name (at %s)", actions[a.Name].Pos)
+		}
+		actions[a.Name] = a
+		if a.Type == "" {
+			add(a.Pos, what, "type is required")
+		} else if !validType(a.Type) {
+			add(a.PosOf("type"), what, "type %q: use letters, digits, '-' and '_'", a.Type)
+		}
+	}
+
+	routes := map[string]bool{}
+	for _, r := range c.Routes {
+		what := fmt.Sprintf("route %q", r.Name)
+		if r.Name == "" {
+			add(r.Pos, "route (unnamed)", "name is required")
+			continue
+		}
+		if routes[r.Name] {
+			add(r.Pos, what, "another route has this name")
+		}
+		routes[r.Name] = true
+		if strings.TrimSpace(r.Input) != "" && len(r.InputFiles) > 0 {
+			add(r.Pos, what, "has both input and input-files; use one")
+		}
+		seen := map[string]bool{}
+		for _, name := range r.Actions {
+			if seen[name] {
+				add(r.Pos, what, "action %q is listed twice", name)
+			}
+			seen[name] = true
+			if actions[name] == nil {
+				add(r.Pos, what, "unknown action %q%s", name, known(actionNames(c)))
+			}
+		}
+		if r.Template == "" {
+			if len(r.Actions) > 0 {
+				add(r.Pos, what, "template is required when the route has actions%s", known(templateNames(c)))
+			}
+		} else if !templates[r.Template] {
+			add(r.Pos, what, "unknown template %q%s", r.Template, known(templateNames(c)))
+		}
+		p := r.Plugins
+		if p.AggregateMessageNumber < 0 {
+			add(r.Pos, what, "plugins.aggregate-message-number must not be negative")
+		}
+		for _, kv := range [][2]string{{"aggregate-message-timeout", p.AggregateMessageTimeout}, {"unique-message-timeout", p.UniqueMessageTimeout}} {
+			if kv[1] != "" {
+				if _, err := sdk.ParseDuration(kv[1]); err != nil {
+					add(r.Pos, what, "plugins.%s: %v", kv[0], err)
+				}
+			}
+		}
+	}
+}
+
+func validType(t string) bool {
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func known(names []string) string {
+	if len(names) == 0 {
+		return " (none are defined)"
+	}
+	return " (known: " + strings.Join(names, ", ") + ")"
+}
+
+func actionNames(c *Config) []string {
+	var out []string
+	for _, a := range c.Actions {
+		if a.Name != "" {
+			out = append(out, a.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func templateNames(c *Config) []string {
+	var out []string
+	for _, t := range c.Templates {
+		if t.Name != "" {
+			out = append(out, t.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
