@@ -1,0 +1,8 @@
+// Package pluginhost runs action plugins: it finds them in the plugin
+// directory (one executable per action type, named postee-action-<type>),
+// starts only the ones the configured actions need, keeps them running,
+// configures every action in its type's process, calls them concurrently
+// over gRPC (go-plugin, AutoMTLS, no net/rpc), and restarts a plugin process
+// that dies, re-configuring its actions and retrying the call that was in
+// flight.
+package pluginhost

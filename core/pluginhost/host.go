@@ -1,0 +1,484 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/postee-dev/postee/internal/actionpb"
+	"github.com/postee-dev/postee/internal/wire"
+	"github.com/postee-dev/postee/sdk"
+)
+
+// BinaryPrefix starts the file name of every action plugin.
+const BinaryPrefix = "postee-action-"
+
+// Options configure a Host.
+type Options struct {
+	// Dir is the plugin directory.
+	Dir string
+	// Logger receives the host's and the plugins' logs.
+	Logger hclog.Logger
+	// Stdout receives what plugins print on their stdout (the stdout
+	// action); nil discards it.
+	Stdout io.Writer
+	// StartTimeout bounds a plugin's start (default 30s).
+	StartTimeout time.Duration
+	// MaxRestarts bounds how many times one call restarts a dead plugin
+	// before it is reported failed (default 3).
+	MaxRestarts int
+}
+
+// Spec is one action to configure in its plugin.
+type Spec struct {
+	Name     string
+	Type     string
+	Settings []byte // JSON object of the action's YAML keys
+}
+
+// Request is one execution.
+type Request struct {
+	Action      string
+	Route       string
+	ExecutionID string
+	EventID     string
+	Event       []byte
+	Message     sdk.Message
+	Attempt     int
+}
+
+// Outcome is what the action reported. Err empty means success.
+type Outcome struct {
+	Output    string
+	Details   map[string]string
+	Err       string
+	Retryable bool
+}
+
+// Diagnostic is a problem a plugin found in an action's settings.
+type Diagnostic struct {
+	Key     string
+	Message string
+}
+
+// ConfigureError lists what a plugin rejected in one action's settings.
+type ConfigureError struct {
+	Action      string
+	Diagnostics []Diagnostic
+}
+
+func (e *ConfigureError) Error() string {
+	parts := make([]string, len(e.Diagnostics))
+	for i, d := range e.Diagnostics {
+		if d.Key != "" {
+			parts[i] = d.Key + ": " + d.Message
+		} else {
+			parts[i] = d.Message
+		}
+	}
+	return fmt.Sprintf("action %q: %s", e.Action, strings.Join(parts, "; "))
+}
+
+// MissingPluginError says no plugin serves an action's type.
+type MissingPluginError struct {
+	Action, Type, Dir string
+	Available         []string
+}
+
+func (e *MissingPluginError) Error() string {
+	avail := "none"
+	if len(e.Available) > 0 {
+		avail = strings.Join(e.Available, ", ")
+	}
+	return fmt.Sprintf("action %q: no plugin for type %q in %s (available types: %s)", e.Action, e.Type, e.Dir, avail)
+}
+
+// Available lists the plugins in dir: action type → executable path.
+func Available(dir string) (map[string]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("plugin dir: %w", err)
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		name := e.Name()
+		typ, ok := strings.CutPrefix(name, BinaryPrefix)
+		if !ok || typ == "" || e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Mode()&0o111 == 0 {
+			continue
+		}
+		out[strings.ToLower(typ)] = filepath.Join(dir, name)
+	}
+	return out, nil
+}
+
+// Host runs the plugin processes.
+type Host struct {
+	opts Options
+	log  hclog.Logger
+
+	mu     sync.Mutex
+	procs  map[string]*proc // by type
+	byName map[string]*proc // by action name
+	closed bool
+}
+
+// New returns a Host; nothing is started until Configure.
+func New(opts Options) *Host {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 30 * time.Second
+	}
+	if opts.MaxRestarts == 0 {
+		opts.MaxRestarts = 3
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	return &Host{opts: opts, log: opts.Logger.Named("plugins"), procs: map[string]*proc{}, byName: map[string]*proc{}}
+}
+
+// Configure starts the plugins specs need (reusing running ones), and
+// configures each action. Plugins no spec needs any more are stopped. The
+// errors of all actions are returned together (MissingPluginError,
+// ConfigureError, or a start failure).
+func (h *Host) Configure(ctx context.Context, specs []Spec) error {
+	avail, err := Available(h.opts.Dir)
+	if err != nil {
+		return err
+	}
+	types := make([]string, 0, len(avail))
+	for t := range avail {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return errors.New("plugin host is closed")
+	}
+	var errs []error
+	needed := map[string]bool{}
+	byName := map[string]*proc{}
+	for _, s := range specs {
+		typ := strings.ToLower(s.Type)
+		path, ok := avail[typ]
+		if !ok {
+			errs = append(errs, &MissingPluginError{Action: s.Name, Type: s.Type, Dir: h.opts.Dir, Available: types})
+			continue
+		}
+		p := h.procs[typ]
+		if p == nil || p.path != path {
+			p = &proc{host: h, typ: typ, path: path, configs: map[string][]byte{}}
+			h.procs[typ] = p
+		}
+		needed[typ] = true
+		byName[s.Name] = p
+	}
+	var stale []*proc
+	for typ, p := range h.procs {
+		if !needed[typ] {
+			stale = append(stale, p)
+			delete(h.procs, typ)
+		}
+	}
+	h.mu.Unlock()
+	for _, p := range stale {
+		p.stop()
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	// Start the needed plugins concurrently, then configure the actions.
+	var wg sync.WaitGroup
+	startErrs := make([]error, len(specs))
+	for i, s := range specs {
+		p := byName[s.Name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			startErrs[i] = p.configure(ctx, s.Name, s.Settings)
+		}()
+	}
+	wg.Wait()
+	for _, e := range startErrs {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	h.mu.Lock()
+	h.byName = byName
+	h.mu.Unlock()
+	return nil
+}
+
+// Execute runs one action. A non-nil error means the plugin could not be
+// reached (after restarts); the action's own failure is in Outcome.Err.
+func (h *Host) Execute(ctx context.Context, req *Request) (Outcome, error) {
+	h.mu.Lock()
+	p := h.byName[req.Action]
+	h.mu.Unlock()
+	if p == nil {
+		return Outcome{}, fmt.Errorf("action %q is not configured", req.Action)
+	}
+	return p.execute(ctx, req)
+}
+
+// Running lists the action types whose plugin process is running.
+func (h *Host) Running() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for typ, p := range h.procs {
+		if p.running() {
+			out = append(out, typ)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close stops every plugin process.
+func (h *Host) Close() {
+	h.mu.Lock()
+	h.closed = true
+	procs := make([]*proc, 0, len(h.procs))
+	for _, p := range h.procs {
+		procs = append(procs, p)
+	}
+	h.procs = map[string]*proc{}
+	h.byName = map[string]*proc{}
+	h.mu.Unlock()
+	for _, p := range procs {
+		p.stop()
+	}
+}
+
+// proc is one plugin process (one action type) and its configured actions.
+type proc struct {
+	host *Host
+	typ  string
+	path string
+
+	mu      sync.Mutex
+	client  *plugin.Client
+	rpc     actionpb.ActionClient
+	gen     int               // incremented at every start
+	configs map[string][]byte // action → settings, re-applied after a restart
+	stopped bool
+}
+
+func (p *proc) running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.client != nil && !p.client.Exited()
+}
+
+// conn returns a live client, starting the process when needed.
+func (p *proc) conn(ctx context.Context) (actionpb.ActionClient, int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return nil, 0, fmt.Errorf("plugin %s is stopped", p.typ)
+	}
+	if p.client != nil && !p.client.Exited() {
+		return p.rpc, p.gen, nil
+	}
+	if p.client != nil {
+		p.host.log.Warn("plugin process is gone; restarting it", "type", p.typ)
+		p.client.Kill()
+		p.client = nil
+	}
+	if err := p.startLocked(ctx); err != nil {
+		return nil, 0, err
+	}
+	return p.rpc, p.gen, nil
+}
+
+func (p *proc) startLocked(ctx context.Context) error {
+	logger := p.host.opts.Logger.Named(p.typ)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: wire.VersionedPlugins(nil),
+		Cmd:              pluginCmd(p.path),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     p.host.opts.StartTimeout,
+		Logger:           logger,
+		SyncStdout:       p.host.opts.Stdout,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(wire.MaxMessageSize), grpc.MaxCallSendMsgSize(wire.MaxMessageSize))},
+	})
+	cp, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("start plugin %s (%s): %w", p.typ, p.path, err)
+	}
+	raw, err := cp.Dispense(wire.PluginName)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("start plugin %s: %w", p.typ, err)
+	}
+	rpc := raw.(actionpb.ActionClient)
+	info, err := rpc.Info(ctx, &actionpb.InfoRequest{})
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("start plugin %s: info: %w", p.typ, err)
+	}
+	if !strings.EqualFold(info.GetType(), p.typ) {
+		client.Kill()
+		return fmt.Errorf("plugin %s serves type %q, not %q: rename it %s%s", p.path, info.GetType(), p.typ, BinaryPrefix, strings.ToLower(info.GetType()))
+	}
+	// Re-apply the settings of every action this process had.
+	for name, settings := range p.configs {
+		if err := configureRPC(ctx, rpc, name, settings); err != nil {
+			client.Kill()
+			return fmt.Errorf("restart plugin %s: %w", p.typ, err)
+		}
+	}
+	p.client, p.rpc = client, rpc
+	p.gen++
+	p.host.log.Debug("plugin started", "type", p.typ, "pid", client.ReattachConfig().Pid, "sdk", info.GetSdkVersion())
+	return nil
+}
+
+func configureRPC(ctx context.Context, rpc actionpb.ActionClient, name string, settings []byte) error {
+	resp, err := rpc.Configure(ctx, &actionpb.ConfigureRequest{Action: name, SettingsJson: settings})
+	if err != nil {
+		return fmt.Errorf("action %q: configure: %w", name, err)
+	}
+	if len(resp.GetDiagnostics()) > 0 {
+		ce := &ConfigureError{Action: name}
+		for _, d := range resp.GetDiagnostics() {
+			ce.Diagnostics = append(ce.Diagnostics, Diagnostic{Key: d.GetKey(), Message: d.GetMessage()})
+		}
+		return ce
+	}
+	return nil
+}
+
+func (p *proc) configure(ctx context.Context, name string, settings []byte) error {
+	rpc, _, err := p.conn(ctx)
+	if err != nil {
+		return fmt.Errorf("action %q: %w", name, err)
+	}
+	if err := configureRPC(ctx, rpc, name, settings); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.configs[name] = settings
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
+	m := req.Message
+	in := &actionpb.ExecuteRequest{
+		Action: req.Action, Route: req.Route, ExecutionId: req.ExecutionID, EventId: req.EventID,
+		EventJson: req.Event, Attempt: int32(req.Attempt),
+		Message: &actionpb.Message{
+			Title: m.Title, Description: m.Description, Url: m.URL, Date: m.Date, Severity: m.Severity,
+			Summary: m.Summary, Category: m.Category, Subcategory: m.Subcategory,
+			AssignedTo: m.AssignedTo, AssignedGroup: m.AssignedGroup,
+		},
+	}
+	var lastErr error
+	backoff := 50 * time.Millisecond
+	for restarts := 0; ; restarts++ {
+		rpc, gen, err := p.conn(ctx)
+		if err == nil {
+			var resp *actionpb.ExecuteResponse
+			resp, err = rpc.Execute(ctx, in)
+			if err == nil {
+				return Outcome{Output: resp.GetOutput(), Details: resp.GetDetails(), Err: resp.GetError(), Retryable: resp.GetRetryable()}, nil
+			}
+			if ctx.Err() != nil {
+				return Outcome{}, fmt.Errorf("action %q: %w", req.Action, ctx.Err())
+			}
+			switch code := status.Code(err); {
+			case code == codes.FailedPrecondition:
+				// The process lost this action's configuration: re-apply it.
+				p.mu.Lock()
+				settings, ok := p.configs[req.Action]
+				p.mu.Unlock()
+				if ok {
+					if cerr := configureRPC(ctx, rpc, req.Action, settings); cerr != nil {
+						return Outcome{}, cerr
+					}
+				}
+			case code == codes.Unavailable || code == codes.Canceled || p.exited(gen):
+				p.markDead(gen) // the process died or its connection broke
+			default:
+				return Outcome{}, fmt.Errorf("action %q: plugin %s: %w", req.Action, p.typ, err)
+			}
+		}
+		lastErr = err
+		if restarts >= p.host.opts.MaxRestarts {
+			return Outcome{}, fmt.Errorf("action %q: plugin %s failed %d times: %w", req.Action, p.typ, restarts+1, lastErr)
+		}
+		p.host.log.Warn("plugin call failed; retrying", "type", p.typ, "action", req.Action, "error", err)
+		select {
+		case <-ctx.Done():
+			return Outcome{}, fmt.Errorf("action %q: %w (last error: %v)", req.Action, ctx.Err(), lastErr)
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// markDead kills the process of generation gen if it is still current, so
+// the next conn starts a fresh one. A call that failed on transport leaves a
+// process we can no longer trust even when it has not exited.
+func (p *proc) markDead(gen int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gen != gen || p.client == nil {
+		return
+	}
+	if !p.client.Exited() {
+		// The transport broke but the process lives on: replace it.
+		p.host.log.Warn("plugin connection broken; restarting the plugin", "type", p.typ)
+	}
+	p.client.Kill()
+	p.client = nil
+}
+
+func (p *proc) exited(gen int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gen == gen && p.client != nil && p.client.Exited()
+}
+
+func (p *proc) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	c := p.client
+	p.client = nil
+	p.mu.Unlock()
+	if c != nil {
+		c.Kill()
+	}
+}

@@ -1,0 +1,290 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/postee-dev/postee/sdk"
+)
+
+var pluginDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "postee-pluginhost-")
+	if err != nil {
+		panic(err)
+	}
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, BinaryPrefix+"test"), "./testdata/testplugin").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build test plugin: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	// Not a plugin: wrong prefix, and not executable.
+	_ = os.WriteFile(filepath.Join(dir, "README"), []byte("x"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, BinaryPrefix+"noexec"), []byte("x"), 0o644)
+	pluginDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for the plugin's stdout copier.
+// Every write signals on wrote.
+type syncBuffer struct {
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{}
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newHost(t *testing.T, stdout *syncBuffer) *Host {
+	t.Helper()
+	opts := Options{Dir: pluginDir, StartTimeout: 20 * time.Second}
+	if stdout != nil {
+		opts.Stdout = stdout
+	}
+	h := New(opts)
+	t.Cleanup(h.Close)
+	return h
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func settings(m map[string]any) []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func req(action, event, desc string) *Request {
+	return &Request{Action: action, Route: "r", ExecutionID: "x", EventID: "e", Event: []byte(event), Message: sdk.Message{Description: desc}, Attempt: 1}
+}
+
+func TestAvailable(t *testing.T) {
+	got, err := Available(pluginDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["test"] == "" {
+		t.Fatalf("Available = %v, want only test", got)
+	}
+	if _, err := Available(filepath.Join(pluginDir, "nope")); err == nil {
+		t.Fatal("missing dir must be an error")
+	}
+}
+
+func TestMissingPlugin(t *testing.T) {
+	h := newHost(t, nil)
+	err := h.Configure(ctx(t), []Spec{{Name: "my-slack", Type: "slack", Settings: []byte(`{}`)}})
+	var mp *MissingPluginError
+	if !errors.As(err, &mp) {
+		t.Fatalf("err = %v, want MissingPluginError", err)
+	}
+	for _, want := range []string{`action "my-slack"`, `type "slack"`, "available types: test"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+func TestConfigureDiagnostics(t *testing.T) {
+	h := newHost(t, nil)
+	tests := []struct {
+		settings map[string]any
+		key      string
+	}{
+		{map[string]any{"reject": true}, "reject"},
+		{map[string]any{"bogus": 1}, "bogus"},
+		{map[string]any{"prefix": 3}, "prefix"},
+	}
+	for _, tt := range tests {
+		err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: settings(tt.settings)}})
+		var ce *ConfigureError
+		if !errors.As(err, &ce) || len(ce.Diagnostics) != 1 || ce.Diagnostics[0].Key != tt.key {
+			t.Errorf("settings %v: err = %#v, want a diagnostic on %q", tt.settings, err, tt.key)
+		}
+	}
+}
+
+func TestExecuteConcurrently(t *testing.T) {
+	h := newHost(t, nil)
+	err := h.Configure(ctx(t), []Spec{
+		{Name: "a", Type: "TEST", Settings: settings(map[string]any{"prefix": "a:", "name": "a", "type": "TEST"})},
+		{Name: "b", Type: "test", Settings: settings(map[string]any{"prefix": "b:"})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := []string{"a", "b"}[i%2]
+			out, err := h.Execute(ctx(t), req(name, `{}`, strconv.Itoa(i)))
+			if err != nil || out.Err != "" || out.Output != name+":"+strconv.Itoa(i) {
+				errs <- fmt.Errorf("call %d: %+v %v", i, out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := h.Running(); len(got) != 1 || got[0] != "test" {
+		t.Errorf("one process per type: running = %v", got)
+	}
+}
+
+func TestActionErrors(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Execute(ctx(t), req("a", `{"do":"fail"}`, ""))
+	if err != nil || out.Err != "failed as asked" || !out.Retryable || out.Output != "partial" {
+		t.Errorf("fail: %+v %v", out, err)
+	}
+	out, err = h.Execute(ctx(t), req("a", `{"do":"fail-permanent"}`, ""))
+	if err != nil || out.Err != "failed for good" || out.Retryable {
+		t.Errorf("fail-permanent: %+v %v", out, err)
+	}
+	if _, err := h.Execute(ctx(t), req("nope", `{}`, "")); err == nil {
+		t.Error("unknown action must be an error")
+	}
+}
+
+func TestStdoutIsWired(t *testing.T) {
+	buf := newSyncBuffer()
+	h := newHost(t, buf)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Execute(ctx(t), req("a", `{"do":"print"}`, "hello from the plugin")); err != nil {
+		t.Fatal(err)
+	}
+	// The copy from the plugin's stdout pipe is asynchronous: wait for it.
+	timeout := time.After(20 * time.Second)
+	for !strings.Contains(buf.String(), "hello from the plugin") {
+		select {
+		case <-buf.wrote:
+		case <-timeout:
+			t.Fatalf("stdout = %q", buf.String())
+		}
+	}
+}
+
+func TestCrashInFlightIsRetried(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: settings(map[string]any{"prefix": "p:"})}}); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "crashed")
+	out, err := h.Execute(ctx(t), req("a", fmt.Sprintf(`{"do":"crash-once","marker":%q}`, marker), "after restart"))
+	if err != nil || out.Output != "p:after restart" {
+		t.Fatalf("crash-once: %+v %v", out, err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the plugin never crashed")
+	}
+}
+
+func TestCrashEveryTimeIsReported(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.Execute(ctx(t), req("a", `{"do":"crash"}`, ""))
+	if err == nil || !strings.Contains(err.Error(), `action "a": plugin test failed 4 times`) {
+		t.Fatalf("err = %v", err)
+	}
+	// The next event works on a fresh process.
+	out, err := h.Execute(ctx(t), req("a", `{}`, "ok"))
+	if err != nil || out.Output != "ok" {
+		t.Fatalf("after crashes: %+v %v", out, err)
+	}
+}
+
+func TestKilledPluginIsRestarted(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Execute(ctx(t), req("a", `{"do":"pid"}`, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(out.Output)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	out, err = h.Execute(ctx(t), req("a", `{"do":"pid"}`, ""))
+	if err != nil {
+		t.Fatalf("after kill: %v", err)
+	}
+	if out.Output == strconv.Itoa(pid) {
+		t.Fatal("still the old process")
+	}
+}
+
+func TestContextCancelStopsCall(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := h.Execute(c, req("a", `{"do":"sleep"}`, ""))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestReconfigureStopsUnneededPlugins(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Configure(ctx(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Running(); len(got) != 0 {
+		t.Fatalf("running = %v", got)
+	}
+}

@@ -1,0 +1,67 @@
+// Command testplugin is an action plugin whose behaviour each event chooses,
+// for the plugin host's tests: echo, print, fail, crash, crash-once, sleep.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/postee-dev/postee/sdk"
+)
+
+type settings struct {
+	Reject bool   `json:"reject"`
+	Prefix string `json:"prefix"`
+}
+
+type action struct{ s settings }
+
+func (a *action) Configure(_ context.Context, cfg sdk.Config) error {
+	if err := cfg.Settings.Decode(&a.s); err != nil {
+		return err
+	}
+	if a.s.Reject {
+		return sdk.SettingsErrorf("reject", "rejected as asked")
+	}
+	return nil
+}
+
+func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, error) {
+	var ev struct {
+		Do     string `json:"do"`
+		Marker string `json:"marker"`
+	}
+	_ = json.Unmarshal(ex.Event, &ev)
+	switch ev.Do {
+	case "print":
+		fmt.Println(a.s.Prefix + ex.Message.Description)
+	case "fail":
+		return sdk.Result{Output: "partial"}, errors.New("failed as asked")
+	case "fail-permanent":
+		return sdk.Result{}, sdk.Permanentf("failed for good")
+	case "crash":
+		os.Exit(3)
+	case "crash-once":
+		if _, err := os.Stat(ev.Marker); err != nil {
+			_ = os.WriteFile(ev.Marker, []byte("x"), 0o600)
+			os.Exit(3)
+		}
+	case "sleep":
+		select {
+		case <-ctx.Done():
+			return sdk.Result{}, ctx.Err()
+		case <-time.After(time.Minute):
+		}
+	case "pid":
+		return sdk.Result{Output: fmt.Sprint(os.Getpid())}, nil
+	}
+	return sdk.Result{Output: a.s.Prefix + ex.Message.Description, Details: map[string]string{"attempt": fmt.Sprint(ex.Attempt)}}, nil
+}
+
+func main() {
+	sdk.Serve(sdk.Plugin{Type: "test", New: func() sdk.Action { return &action{} }})
+}
