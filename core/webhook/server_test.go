@@ -1,0 +1,97 @@
+package webhook
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/postee-dev/postee/core/event"
+)
+
+var (
+	errFull    = errors.New("full")
+	errNoRoute = errors.New("no such route")
+)
+
+type recorder struct {
+	events []*event.Event
+	routes []string
+	err    error
+}
+
+func (r *recorder) Submit(ev *event.Event, route string) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.events = append(r.events, ev)
+	r.routes = append(r.routes, route)
+	return nil
+}
+
+func classify(err error) Outcome {
+	if errors.Is(err, errNoRoute) {
+		return NotFound
+	}
+	return Busy
+}
+
+func TestHandler(t *testing.T) {
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		submitErr  error
+		wantCode   int
+		wantBody   string
+		wantRoute  string
+		wantHeader string
+	}{
+		{name: "root", method: "POST", path: "/", body: `{"image":"alpine"}`, wantCode: 200, wantBody: `"accepted"`},
+		{name: "scan", method: "POST", path: "/scan", body: `{"image":"alpine"}`, wantCode: 200},
+		{name: "tenant", method: "POST", path: "/tenant/my-route", body: `{"a":1}`, wantCode: 200, wantRoute: "my-route"},
+		{name: "unknown tenant", method: "POST", path: "/tenant/nope", body: `{"a":1}`, submitErr: errNoRoute, wantCode: 404, wantBody: "no such route"},
+		{name: "array", method: "POST", path: "/", body: `[1,2]`, wantCode: 400, wantBody: "must be a JSON object, got an array"},
+		{name: "empty", method: "POST", path: "/", body: ``, wantCode: 400, wantBody: "empty"},
+		{name: "broken json", method: "POST", path: "/", body: `{"a":`, wantCode: 400, wantBody: "invalid JSON"},
+		{name: "trailing garbage", method: "POST", path: "/", body: `{"a":1} x`, wantCode: 400, wantBody: "invalid JSON"},
+		{name: "too large", method: "POST", path: "/", body: `{"a":"` + strings.Repeat("x", 2000) + `"}`, wantCode: 413, wantBody: "limit of 1024 bytes"},
+		{name: "queue full", method: "POST", path: "/", body: `{"a":1}`, submitErr: errFull, wantCode: 503, wantHeader: "1"},
+		{name: "ping", method: "GET", path: "/ping", wantCode: 200, wantBody: "Postee alive!"},
+		{name: "get root", method: "GET", path: "/", wantCode: 405},
+		{name: "unknown path", method: "POST", path: "/nope", body: `{}`, wantCode: 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{err: tt.submitErr}
+			h := NewHandler(Options{Submitter: rec, Classify: classify, MaxBodySize: 1024})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body)))
+			body, _ := io.ReadAll(w.Result().Body)
+			if w.Code != tt.wantCode {
+				t.Fatalf("code = %d, want %d (%s)", w.Code, tt.wantCode, body)
+			}
+			if !strings.Contains(string(body), tt.wantBody) {
+				t.Errorf("body %q lacks %q", body, tt.wantBody)
+			}
+			if tt.wantHeader != "" && w.Header().Get("Retry-After") != tt.wantHeader {
+				t.Errorf("Retry-After = %q", w.Header().Get("Retry-After"))
+			}
+			if tt.wantCode == 200 && tt.method == "POST" {
+				if len(rec.events) != 1 || rec.routes[0] != tt.wantRoute || string(rec.events[0].Raw) != tt.body {
+					t.Errorf("submitted %v %v", rec.events, rec.routes)
+				}
+			}
+		})
+	}
+}
+
+func TestServerTimeouts(t *testing.T) {
+	s := NewServer("127.0.0.1:0", http.NotFoundHandler())
+	if s.ReadHeaderTimeout == 0 || s.ReadTimeout == 0 || s.WriteTimeout == 0 || s.IdleTimeout == 0 {
+		t.Fatalf("every timeout must be set: %+v", s)
+	}
+}
