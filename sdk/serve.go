@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
+	"unicode/utf8"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -178,9 +180,10 @@ func (s *server) Execute(ctx context.Context, req *actionpb.ExecuteRequest) (res
 		},
 	}
 	res, xerr := a.Execute(ctx, ex)
-	resp = &actionpb.ExecuteResponse{Output: truncate(res.Output, MaxOutput), Details: res.Details}
+	// protobuf strings must be UTF-8: an action's raw output may not be.
+	resp = &actionpb.ExecuteResponse{Output: validUTF8(truncate(res.Output, MaxOutput)), Details: validDetails(res.Details)}
 	if xerr != nil {
-		resp.Error = xerr.Error()
+		resp.Error = validUTF8(xerr.Error())
 		if resp.Error == "" {
 			resp.Error = "action failed"
 		}
@@ -201,3 +204,23 @@ func truncate(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func validDetails(m map[string]string) map[string]string {
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			out := make(map[string]string, len(m))
+			for k, v := range m {
+				out[validUTF8(k)] = validUTF8(v)
+			}
+			return out
+		}
+	}
+	return m
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,7 +80,11 @@ func (s Settings) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return settingsErrorFrom(err, v)
+		serr := settingsErrorFrom(err, v)
+		if se, ok := serr.(*SettingsError); ok && se.Key == "" {
+			se.Key = keyOf(own, v)
+		}
+		return serr
 	}
 	return nil
 }
@@ -101,6 +106,30 @@ func settingsErrorFrom(err error, v any) error {
 	}
 	// Errors from a field's own UnmarshalJSON (Duration, ...) carry no key.
 	return &SettingsError{Message: strings.TrimPrefix(msg, "json: ")}
+}
+
+// keyOf finds which key of own makes decoding into v's type fail, by
+// decoding the keys one at a time (only on the error path).
+func keyOf(own map[string]any, v any) string {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return ""
+	}
+	keys := make([]string, 0, len(own))
+	for k := range own {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		data, err := json.Marshal(map[string]any{k: own[k]})
+		if err != nil {
+			return k
+		}
+		if json.Unmarshal(data, reflect.New(t.Elem()).Interface()) != nil {
+			return k
+		}
+	}
+	return ""
 }
 
 func kindName(k string) string {
