@@ -1,0 +1,18 @@
+// Command loadgen is the end-to-end load run behind `make bench`.
+//
+// It starts a local HTTP sink, writes a config with one route
+// (contains(input.image, "alpine")) → template postee.rawmessage.json → one
+// http action POSTing to the sink, starts the postee binary on it, and has
+// concurrent senders POST ~5 KB Trivy-like reports (internal/testevents) to
+// postee's webhook, first for a warm-up, then for the measured duration (or a
+// fixed number of events). It then waits for the sink to receive every event
+// postee accepted and reports the delivered rate, the latency from the start
+// of the POST to the sink's arrival, accepted/rejected/lost counts and the
+// peak resident memory of postee and of its plugin processes:
+//
+//	go run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins \
+//		[-senders 32] [-duration 20s] [-warmup 3s] [-events 0] [-vulns 20] [-json out.json]
+//
+// Everything runs on loopback and is bounded in time. The exit status is 1
+// when an accepted event never reached the sink, 2 on a usage or setup error.
+package main

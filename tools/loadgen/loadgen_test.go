@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		out := make([]time.Duration, len(ns))
+		for i, n := range ns {
+			out[i] = time.Duration(n) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	cases := []struct {
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{nil, 50, 0},
+		{ms(7), 50, 7 * time.Millisecond},
+		{ms(7), 99, 7 * time.Millisecond},
+		{ms(1, 2), 50, 1 * time.Millisecond},
+		{ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
+		{ms(1, 2, 3, 4), 75, 3 * time.Millisecond},
+		{ms(1, 2, 3, 4), 100, 4 * time.Millisecond},
+		{ms(hundred...), 50, 50 * time.Millisecond},
+		{ms(hundred...), 90, 90 * time.Millisecond},
+		{ms(hundred...), 99, 99 * time.Millisecond},
+		{ms(hundred...), 99.5, 100 * time.Millisecond},
+		{ms(hundred...), 0, 1 * time.Millisecond},
+	}
+	for _, c := range cases {
+		if got := percentile(c.sorted, c.p); got != c.want {
+			t.Errorf("percentile(%d values, %v) = %v, want %v", len(c.sorted), c.p, got, c.want)
+		}
+	}
+}
+
+func TestCorpusAndEventID(t *testing.T) {
+	c, err := newCorpus(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int{0, 7, corpusSize - 1, corpusSize, 123456} {
+		body := c.body(id)
+		var ev struct {
+			ID    string `json:"id"`
+			Image string `json:"image"`
+		}
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Fatalf("body(%d) is not JSON: %v", id, err)
+		}
+		// The sink sees the event re-indented by postee.rawmessage.json.
+		indented, _ := json.MarshalIndent(json.RawMessage(body), "", "    ")
+		if got, ok := eventID(indented); !ok || got != id {
+			t.Errorf("eventID(body(%d)) = %d, %v (json id %q)", id, got, ok, ev.ID)
+		}
+	}
+	if _, ok := eventID([]byte(`{"image":"x"}`)); ok {
+		t.Error("eventID found an id in a body without one")
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	line := "2026-01-02T03:04:05.6Z [INFO]  postee: webhook listening: scheme=http addr=127.0.0.1:41234\n"
+	if addr, ok := listenAddr([]byte(line)); !ok || addr != "127.0.0.1:41234" {
+		t.Errorf("listenAddr = %q, %v", addr, ok)
+	}
+	if _, ok := listenAddr([]byte("... postee: webhook listening: scheme=https addr=127.0.0.1:8445")); ok {
+		t.Error("listenAddr accepted the https listener")
+	}
+}
+
+func TestParentPID(t *testing.T) {
+	if ppid, ok := parentPID([]byte("1234 (my (odd) prog) S 42 1234 1234 0 -1")); !ok || ppid != 42 {
+		t.Errorf("parentPID = %d, %v", ppid, ok)
+	}
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+const (
+	startTimeout = 60 * time.Second // postee: start to "webhook listening"
+	stopGrace    = 20 * time.Second // postee: SIGTERM to exit, then SIGKILL
+)
+
+type options struct {
+	postee, pluginDir string
+	senders           int
+	duration, warmup  time.Duration
+	events            int
+	vulns             int
+	jsonOut           string
+	drain             time.Duration
+	timeout           time.Duration
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run returns the exit status: 0, 1 when accepted events were lost or postee
+// failed during the run, 2 on a usage or setup error.
+func run(args []string, stdout, stderr io.Writer) int {
+	o := options{}
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.postee, "postee", "bin/postee", "postee binary")
+	fs.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "plugin directory (needs postee-action-http)")
+	fs.IntVar(&o.senders, "senders", 32, "concurrent senders")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured duration (when -events is 0)")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before the measurement")
+	fs.IntVar(&o.events, "events", 0, "send this many measured events instead of running for -duration")
+	fs.IntVar(&o.vulns, "vulns", 20, "vulnerabilities per report (20: about 5 KB)")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long to wait for accepted events to reach the sink")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with -events: stop sending after this long anyway")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 || o.senders < 1 || o.events < 0 || o.vulns < 0 || o.warmup < 0 ||
+		(o.events == 0 && o.duration <= 0) {
+		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := load(ctx, o, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		if r == nil {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// load performs one run. A nil report with an error is a setup failure.
+func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
+	bin, err := filepath.Abs(o.postee)
+	if err != nil {
+		return nil, err
+	}
+	pluginDir, err := filepath.Abs(o.pluginDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("postee binary: %w (run `make build`)", err)
+	}
+	if _, err := os.Stat(filepath.Join(pluginDir, "postee-action-http")); err != nil {
+		return nil, fmt.Errorf("http plugin: %w (run `make build`)", err)
+	}
+
+	c, err := newCorpus(o.vulns)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "postee-loadgen-")
+	if err != nil {
+		return nil, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			os.RemoveAll(tmp)
+		}
+	}()
+
+	sk, err := startSink()
+	if err != nil {
+		return nil, err
+	}
+	defer sk.close()
+	cfgFile := filepath.Join(tmp, "cfg.yaml")
+	if err := os.WriteFile(cfgFile, []byte(config(sk.URL())), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop(stopGrace) // no-op when already stopped below
+
+	// Stop sending if postee dies.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+
+	r := &report{
+		Senders: o.senders, Warmup: o.warmup.String(), Vulns: o.vulns,
+		EventBytes: len(c.body(0)), CPUs: runtime.NumCPU(),
+	}
+	start := time.Now()
+	pl := plan{warmupEnd: start.Add(o.warmup)}
+	if o.events > 0 {
+		r.Events = o.events
+		pl.events = int64(o.events)
+		pl.deadline = start.Add(o.timeout)
+	} else {
+		r.Duration = o.duration.String()
+		pl.end = pl.warmupEnd.Add(o.duration)
+	}
+	fmt.Fprintf(stdout, "postee %s listening on %s; sending...\n", bin, p.addr)
+	all := send(runCtx, "http://"+p.addr+"/", c, o.senders, pl)
+	sendEnd := time.Now()
+
+	// Wait for every accepted event at the sink.
+	var want []int
+	for _, s := range all {
+		if s.outcome == accepted {
+			want = append(want, s.id)
+		}
+	}
+	drainCtx, drainCancel := context.WithTimeout(runCtx, o.drain)
+	missing := sk.waitFor(drainCtx, want)
+	drainCancel()
+
+	// Peak memory, while postee and its plugins still run.
+	if rss, err := peakRSS(p.cmd.Process.Pid); err == nil {
+		r.PosteePeakRSS = rss
+	}
+	for _, k := range children(p.cmd.Process.Pid) {
+		rss, _ := peakRSS(k.pid)
+		r.Plugins = append(r.Plugins, pluginRSS{Name: k.name(), PID: k.pid, PeakRSS: rss})
+		r.PluginsRSS += rss
+	}
+	died := p.exited()
+	stopErr := p.stop(stopGrace)
+
+	arrivals, dups, bad := sk.snapshot()
+	r.Duplicates, r.Unknown = dups, bad
+	windowEnd := pl.end
+	if windowEnd.IsZero() || sendEnd.Before(windowEnd) {
+		windowEnd = sendEnd // interrupted early
+	}
+	analyse(r, all, arrivals, pl.warmupEnd, windowEnd, o.events > 0)
+	r.print(stdout)
+
+	if o.jsonOut != "" {
+		data, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(o.jsonOut, append(data, '\n'), 0o644); err != nil {
+			return r, err
+		}
+	}
+	var errs []error
+	if died {
+		errs = append(errs, fmt.Errorf("postee exited during the run (%v); its log:\n%s", p.waitErr, tail(p.logPath, 20)))
+	}
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("%d accepted events never reached the sink within %s of the end (e.g. id %d)", len(missing), o.drain, missing[0]))
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, errors.New("interrupted"))
+	}
+	if stopErr != nil && !died {
+		errs = append(errs, fmt.Errorf("stopping postee: %w", stopErr))
+	}
+	if err := errors.Join(errs...); err != nil {
+		keep = true
+		return r, fmt.Errorf("%w\n(config and postee log kept in %s)", err, tmp)
+	}
+	return r, nil
+}
+
+// config is the postee config of the run: every alpine image report is
+// rendered as raw JSON and POSTed to the sink.
+func config(sinkURL string) string {
+	return fmt.Sprintf(`name: loadgen
+routes:
+- name: alpine-images
+  input: contains(input.image, "alpine")
+  actions: [to-sink]
+  template: raw-json
+templates:
+- name: raw-json
+  rego-package: postee.rawmessage.json
+actions:
+- name: to-sink
+  type: http
+  enable: true
+  method: POST
+  url: %s
+`, sinkURL)
+}
