@@ -1,0 +1,356 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// Filter is one Rego filter file used by a route's `input-files`.
+type Filter struct {
+	// Name is the file name, used in errors.
+	Name string
+	// Source is the file's content: a whole Rego module defining `allow`.
+	Source string
+}
+
+// Matcher decides whether an event goes to a route. It is safe for
+// concurrent use.
+type Matcher struct {
+	route   string
+	queries []query // ORed; none: the route matches everything
+}
+
+// query is one prepared `data.<package>.allow`.
+type query struct {
+	pq  rego.PreparedEvalQuery
+	src *source
+	// lean: the module has no rule but allow, so rule results need no
+	// cache.
+	lean bool
+}
+
+// Error is a compile or evaluation error in a route's Rego, located in the
+// text the user wrote.
+type Error struct {
+	// Route is the route's name.
+	Route string
+	// Source is where the Rego comes from: `input` or `filter "name"`.
+	Source string
+	// Line is the 1-based line in that source, 0 when unknown.
+	Line int
+	// Message is OPA's message without file, position, code or details.
+	Message string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("route ")
+	b.WriteString(strconv.Quote(e.Route))
+	b.WriteString(": ")
+	b.WriteString(e.Source)
+	if e.Line > 0 {
+		b.WriteString(" line ")
+		b.WriteString(strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Message)
+	return b.String()
+}
+
+// The module a route's input expression becomes. Both versions put the
+// expression on line exprFirstLine so error lines map back the same way.
+const (
+	exprModuleV1 = "package postee\ndefault allow := false\nallow if {\n%s\n}\n"
+	exprModuleV0 = "package postee\ndefault allow = false\nallow {\n%s\n}\n"
+
+	exprFirstLine = 4
+)
+
+// source is one piece of user Rego and how to map positions back to it.
+type source struct {
+	where string // "input" or `filter "name"`
+	file  string // module file name given to OPA
+	// text returns the module to parse for a Rego version.
+	text func(ast.RegoVersion) string
+	// offset is the number of generated lines before the user's first line.
+	offset int
+	// lines is the number of lines the user wrote; positions are clamped to it.
+	lines int
+	// generated: the module is ours, with the user's text as allow's body.
+	generated bool
+}
+
+// line maps a position in the parsed module to a line of the user's text.
+func (s *source) line(loc *ast.Location) int {
+	if loc == nil || loc.Row <= 0 {
+		return 0
+	}
+	row := loc.Row - s.offset
+	if row < 1 {
+		row = 1
+	}
+	if s.lines > 0 && row > s.lines {
+		row = s.lines
+	}
+	return row
+}
+
+// Compile compiles a route's Rego: the filters when there are any (each file
+// separately, ORed together), else the input expression. An empty input
+// without filters gives a Matcher that matches everything.
+func Compile(ctx context.Context, routeName, input string, filters []Filter) (*Matcher, error) {
+	m := &Matcher{route: routeName}
+	if len(filters) > 0 {
+		for _, f := range filters {
+			q, err := compileSource(ctx, routeName, filterSource(f))
+			if err != nil {
+				return nil, err
+			}
+			m.queries = append(m.queries, q)
+		}
+		return m, nil
+	}
+	if strings.TrimSpace(input) == "" {
+		return m, nil
+	}
+	q, err := compileSource(ctx, routeName, exprSource(input))
+	if err != nil {
+		return nil, err
+	}
+	m.queries = append(m.queries, q)
+	return m, nil
+}
+
+func exprSource(expr string) *source {
+	expr = strings.TrimRight(expr, " \t\r\n")
+	return &source{
+		where: "input",
+		file:  "input",
+		text: func(v ast.RegoVersion) string {
+			if v == ast.RegoV0 {
+				return fmt.Sprintf(exprModuleV0, expr)
+			}
+			return fmt.Sprintf(exprModuleV1, expr)
+		},
+		offset:    exprFirstLine - 1,
+		lines:     strings.Count(expr, "\n") + 1,
+		generated: true,
+	}
+}
+
+func filterSource(f Filter) *source {
+	return &source{
+		where: "filter " + strconv.Quote(f.Name),
+		file:  f.Name,
+		text:  func(ast.RegoVersion) string { return f.Source },
+		lines: strings.Count(strings.TrimRight(f.Source, "\n"), "\n") + 1,
+	}
+}
+
+// attempt is the outcome of parsing and compiling a source as one version.
+type attempt struct {
+	module   *ast.Module
+	compiler *ast.Compiler
+	parsed   bool
+	err      error
+}
+
+func try(src *source, v ast.RegoVersion) attempt {
+	mod, err := ast.ParseModuleWithOpts(src.file, src.text(v), ast.ParserOptions{RegoVersion: v})
+	if err != nil {
+		return attempt{err: err}
+	}
+	c := ast.NewCompiler().WithDefaultRegoVersion(v)
+	c.Compile(map[string]*ast.Module{src.file: mod})
+	if c.Failed() {
+		return attempt{module: mod, parsed: true, err: c.Errors}
+	}
+	return attempt{module: mod, compiler: c, parsed: true}
+}
+
+// compileSource parses and compiles src as Rego v1, falling back to v0, and
+// prepares the query for its package's allow rule.
+func compileSource(ctx context.Context, routeName string, src *source) (query, error) {
+	a := try(src, ast.RegoV1)
+	if a.err != nil {
+		a0 := try(src, ast.RegoV0)
+		switch {
+		case a0.err == nil:
+			a = a0
+		case a0.parsed && !a.parsed:
+			// Only the old syntax parses: its errors are the relevant ones.
+			a.err = a0.err
+		case !a0.parsed && !a.parsed && firstRow(a0.err) > firstRow(a.err):
+			// Neither parses: the version whose parser got further is the
+			// one the author meant.
+			a.err = a0.err
+		}
+	}
+	if a.err != nil {
+		return query{}, locate(routeName, src, a.err)
+	}
+
+	allow := a.module.Package.Path.Copy().Append(ast.StringTerm("allow"))
+	if len(a.compiler.GetRulesExact(allow)) == 0 {
+		return query{}, &Error{Route: routeName, Source: src.where,
+			Message: fmt.Sprintf("package %s defines no rule \"allow\"", packageName(a.module))}
+	}
+	pq, err := rego.New(
+		rego.Compiler(a.compiler),
+		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(allow)))),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return query{}, locate(routeName, src, err)
+	}
+	return query{pq: pq, src: src, lean: src.generated}, nil
+}
+
+func packageName(m *ast.Module) string {
+	return strings.TrimPrefix(m.Package.Path.String(), "data.")
+}
+
+// firstRow is the row of err's first located error, 0 when there is none.
+func firstRow(err error) int {
+	var errs ast.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			if e.Location != nil {
+				return e.Location.Row
+			}
+		}
+	}
+	return 0
+}
+
+// maxErrors bounds the number of errors reported for one source.
+const maxErrors = 5
+
+// locate turns OPA errors into *Error values pointing into the user's text.
+func locate(routeName string, src *source, err error) error {
+	var astErrs ast.Errors
+	if errors.As(err, &astErrs) && len(astErrs) > 0 {
+		out := make([]error, 0, min(len(astErrs), maxErrors))
+		for i, e := range astErrs {
+			if i == maxErrors {
+				out = append(out, &Error{Route: routeName, Source: src.where,
+					Message: fmt.Sprintf("and %d more errors", len(astErrs)-maxErrors)})
+				break
+			}
+			out = append(out, &Error{Route: routeName, Source: src.where,
+				Line: src.line(e.Location), Message: e.Message})
+		}
+		return errors.Join(out...)
+	}
+	var astErr *ast.Error
+	if errors.As(err, &astErr) {
+		return &Error{Route: routeName, Source: src.where, Line: src.line(astErr.Location), Message: astErr.Message}
+	}
+	var tdErr *topdown.Error
+	if errors.As(err, &tdErr) {
+		return &Error{Route: routeName, Source: src.where, Line: src.line(tdErr.Location), Message: tdErr.Message}
+	}
+	return &Error{Route: routeName, Source: src.where, Message: err.Error()}
+}
+
+// Options for every evaluation: results stay OPA terms, no metrics. The
+// store is empty: reads of data need no cache. For a lean query, rule
+// results need none either: allow is evaluated once.
+var (
+	optNoMetrics      = rego.EvalMetrics(metrics.NoOp())
+	optKeepTerms      = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
+	optNoCancel       = rego.EvalExternalCancel(neverCancelled{})
+	optNoBaseCache    = rego.EvalBaseCache(noBaseCache{})
+	optNoVirtualCache = rego.EvalVirtualCache(noVirtualCache{})
+)
+
+type noBaseCache struct{}
+
+func (noBaseCache) Get(ast.Ref) ast.Value  { return nil }
+func (noBaseCache) Put(ast.Ref, ast.Value) {}
+
+type noVirtualCache struct{}
+
+func (noVirtualCache) Push()                         {}
+func (noVirtualCache) Pop()                          {}
+func (noVirtualCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
+func (noVirtualCache) Put(ast.Ref, *ast.Term)        {}
+func (noVirtualCache) Keys() []ast.Ref               { return nil }
+
+// neverCancelled is the Cancel of evaluations whose context cannot end.
+type neverCancelled struct{}
+
+func (neverCancelled) Cancel()         {}
+func (neverCancelled) Cancelled() bool { return false }
+
+// cancelOption returns the option that stops an evaluation when ctx ends,
+// without the goroutine per evaluation that rego starts by default.
+func cancelOption(ctx context.Context) (rego.EvalOption, func() bool) {
+	if ctx.Done() == nil {
+		return optNoCancel, func() bool { return true }
+	}
+	c := topdown.NewCancel()
+	return rego.EvalExternalCancel(c), context.AfterFunc(ctx, c.Cancel)
+}
+
+// Match reports whether the event value input goes to the route.
+//
+// As in the original postee, a builtin that fails (a wrong operand type, a
+// bad regular expression) makes its expression undefined instead of
+// stopping the evaluation. When the route then does not match, Match
+// returns false with an error naming the route and the place of the first
+// such failure, for the log. Other evaluation errors (conflicting rule
+// values, cancellation) return false and the error.
+func (m *Matcher) Match(ctx context.Context, input ast.Value) (bool, error) {
+	if len(m.queries) == 0 {
+		return true, nil
+	}
+	cancel, stop := cancelOption(ctx)
+	defer stop()
+	var builtinErrs []topdown.Error
+	opts := [...]rego.EvalOption{rego.EvalParsedInput(input), optNoMetrics, optKeepTerms, cancel,
+		rego.EvalBuiltinErrorList(&builtinErrs), optNoBaseCache, optNoVirtualCache}
+	var firstBuiltinErr error
+	for i := range m.queries {
+		q := &m.queries[i]
+		o := opts[:]
+		if !q.lean {
+			o = o[:len(o)-1]
+		}
+		rs, err := q.pq.Eval(ctx, o...)
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return false, fmt.Errorf("route %q: %w", m.route, ctxErr)
+			}
+			return false, locate(m.route, q.src, err)
+		}
+		if isTrue(rs) {
+			return true, nil
+		}
+		if len(builtinErrs) > 0 && firstBuiltinErr == nil {
+			firstBuiltinErr = locate(m.route, q.src, &builtinErrs[0])
+		}
+		builtinErrs = builtinErrs[:0]
+	}
+	return false, firstBuiltinErr
+}
+
+// MatchesAll reports whether the route matches every event without
+// evaluating anything (empty input, no filters).
+func (m *Matcher) MatchesAll() bool { return len(m.queries) == 0 }
+
+// isTrue reports whether the result of `data.<package>.allow` is true.
+func isTrue(rs rego.ResultSet) bool {
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return false
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	return ok && ast.Boolean(true).Equal(t.Value)
+}

@@ -1,0 +1,574 @@
+package template
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/builtins"
+	"github.com/open-policy-agent/opa/v1/types"
+
+	"github.com/postee-dev/postee/sdk"
+)
+
+// Spec is a template as configured. Exactly one source (RegoPackage,
+// RegoFile, Body) must be set.
+type Spec struct {
+	// Name is the template's name in the config, used in errors.
+	Name string
+	// RegoPackage names a package of the bundled library (see Packages).
+	RegoPackage string
+	// RegoFile is a user .rego file, relative to BaseDir when not absolute.
+	RegoFile string
+	// Body is an inline Rego module.
+	Body string
+	// BaseDir is the directory of the config file.
+	BaseDir string
+}
+
+// Error is a compile or evaluation error of a template, located in the Rego
+// it comes from.
+type Error struct {
+	// Template is the template's name.
+	Template string
+	// Source is where the Rego is: `rego-file "t.rego"`, `body`,
+	// `rego-package "postee.x"`, or `library file "lib/html.rego"`.
+	Source string
+	// Line is the 1-based line in that source, 0 when unknown.
+	Line int
+	// Message is OPA's message without file, position, code or details.
+	Message string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("template ")
+	b.WriteString(strconv.Quote(e.Template))
+	b.WriteString(": ")
+	if e.Source != "" {
+		b.WriteString(e.Source)
+		if e.Line > 0 {
+			b.WriteString(" line ")
+			b.WriteString(strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Message)
+	return b.String()
+}
+
+// Renderer renders events with one compiled template. It is safe for
+// concurrent use.
+type Renderer struct {
+	name        string
+	unit        *unit
+	pq          rego.PreparedEvalQuery
+	fields      []field // message fields the package defines
+	aggregation string
+}
+
+// field is a message field and the rules that can define it, in order of
+// preference; names holds only rules the package has.
+type field struct {
+	label    string // for errors
+	names    []string
+	required bool
+	set      func(*sdk.Message, string)
+}
+
+// messageFields are the fields of sdk.Message and the rules defining them:
+// the original names first, then the newer result_* ones.
+var messageFields = []field{
+	{label: "title", names: []string{"title"}, required: true, set: func(m *sdk.Message, s string) { m.Title = s }},
+	{label: "result", names: []string{"result"}, required: true, set: func(m *sdk.Message, s string) { m.Description = s }},
+	{label: "url", names: []string{"url", "result_url"}, set: func(m *sdk.Message, s string) { m.URL = s }},
+	{label: "date", names: []string{"date", "result_date"}, set: func(m *sdk.Message, s string) { m.Date = s }},
+	{label: "severity", names: []string{"severity", "result_severity"}, set: func(m *sdk.Message, s string) { m.Severity = s }},
+	{label: "summary", names: []string{"summary", "result_summary"}, set: func(m *sdk.Message, s string) { m.Summary = s }},
+	{label: "category", names: []string{"category", "result_category"}, set: func(m *sdk.Message, s string) { m.Category = s }},
+	{label: "subcategory", names: []string{"subcategory", "result_subcategory"}, set: func(m *sdk.Message, s string) { m.Subcategory = s }},
+	{label: "assignedTo", names: []string{"assignedTo", "result_assigned_to"}, set: func(m *sdk.Message, s string) { m.AssignedTo = s }},
+	{label: "assignedGroup", names: []string{"assignedGroup", "result_assigned_group"}, set: func(m *sdk.Message, s string) { m.AssignedGroup = s }},
+}
+
+const aggregationRule = "aggregation_pkg"
+
+// sourceKind is where a template's Rego comes from.
+type sourceKind int
+
+const (
+	fromPackage sourceKind = iota + 1
+	fromFile
+	fromBody
+)
+
+// sourceKinds lists the sources with their config keys; adding a source is
+// a line here and a case in Compile.
+var sourceKinds = []struct {
+	kind sourceKind
+	key  string
+	set  func(Spec) bool
+}{
+	{fromPackage, "rego-package", func(s Spec) bool { return s.RegoPackage != "" }},
+	{fromFile, "rego-file", func(s Spec) bool { return s.RegoFile != "" }},
+	{fromBody, "body", func(s Spec) bool { return s.Body != "" }},
+}
+
+func (s Spec) kind() (sourceKind, error) {
+	var kind sourceKind
+	var set, all []string
+	for _, k := range sourceKinds {
+		all = append(all, k.key)
+		if k.set(s) {
+			kind = k.kind
+			set = append(set, k.key)
+		}
+	}
+	switch len(set) {
+	case 1:
+		return kind, nil
+	case 0:
+		return 0, fmt.Errorf("template %q: set one of %s", s.Name, strings.Join(all, ", "))
+	}
+	return 0, fmt.Errorf("template %q: set only one of %s (it has %s)", s.Name,
+		strings.Join(all, ", "), strings.Join(set, " and "))
+}
+
+// Compile compiles a template and prepares its query.
+func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
+	kind, err := spec.kind()
+	if err != nil {
+		return nil, err
+	}
+	var u *unit
+	switch kind {
+	case fromPackage:
+		u, err = libraryUnit(spec.Name, spec.RegoPackage)
+	case fromFile:
+		u, err = fileUnit(spec)
+	case fromBody:
+		u, err = userUnit(spec.Name, "body", "body", spec.Body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newRenderer(ctx, spec.Name, u)
+}
+
+// unit is compiled Rego with the package a template renders.
+type unit struct {
+	compiler *ast.Compiler
+	pkg      ast.Ref // data.<package>
+	// sources names the user's files by module file name, for errors;
+	// library files are named by libraryPrefix.
+	sources map[string]string
+}
+
+// errorAt builds an *Error for a position in one of u's modules.
+func (u *unit) errorAt(template string, loc *ast.Location, msg string) *Error {
+	e := &Error{Template: template, Message: msg}
+	if loc == nil {
+		e.Source = u.sources[""]
+		return e
+	}
+	if src, ok := u.sources[loc.File]; ok {
+		e.Source = src
+	} else if rel, ok := strings.CutPrefix(loc.File, libraryDir+"/"); ok {
+		e.Source = "library file " + strconv.Quote(rel)
+	} else {
+		e.Source = u.sources[""]
+	}
+	if e.Source != "" {
+		e.Line = loc.Row
+	}
+	return e
+}
+
+// locate turns OPA errors into *Error values.
+func (u *unit) locate(template string, err error) error {
+	var astErrs ast.Errors
+	if errors.As(err, &astErrs) && len(astErrs) > 0 {
+		out := make([]error, 0, min(len(astErrs), maxErrors))
+		for i, e := range astErrs {
+			if i == maxErrors {
+				out = append(out, &Error{Template: template, Source: u.sources[""],
+					Message: fmt.Sprintf("and %d more errors", len(astErrs)-maxErrors)})
+				break
+			}
+			out = append(out, u.errorAt(template, e.Location, e.Message))
+		}
+		return errors.Join(out...)
+	}
+	var astErr *ast.Error
+	if errors.As(err, &astErr) {
+		return u.errorAt(template, astErr.Location, astErr.Message)
+	}
+	var tdErr *topdown.Error
+	if errors.As(err, &tdErr) {
+		return u.errorAt(template, tdErr.Location, tdErr.Message)
+	}
+	return &Error{Template: template, Source: u.sources[""], Message: err.Error()}
+}
+
+// maxErrors bounds the number of errors reported for one template.
+const maxErrors = 5
+
+func fileUnit(spec Spec) (*unit, error) {
+	path := spec.RegoFile
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(spec.BaseDir, path)
+	}
+	where := "rego-file " + strconv.Quote(spec.RegoFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Template: spec.Name, Source: where, Message: err.Error()}
+	}
+	return userUnit(spec.Name, where, path, string(b))
+}
+
+// userUnit compiles a user module with the library's helper modules, as
+// Rego v1 and, when that fails, as v0.
+func userUnit(template, where, file, text string) (*unit, error) {
+	lib, err := loadLibrary()
+	if err != nil {
+		return nil, fmt.Errorf("template %q: %w", template, err)
+	}
+	u := &unit{sources: map[string]string{file: where, "": where}}
+	compile := func(v ast.RegoVersion) (mod *ast.Module, parsed bool, err error) {
+		mod, err = ast.ParseModuleWithOpts(file, text, ast.ParserOptions{RegoVersion: v})
+		if err != nil {
+			return nil, false, err
+		}
+		mods := make(map[string]*ast.Module, len(lib.helpers)+1)
+		for name, m := range lib.helpers {
+			mods[name] = m.Copy() // the compiler rewrites modules in place
+		}
+		mods[file] = mod
+		c := newCompiler()
+		c.Compile(mods)
+		if c.Failed() {
+			return mod, true, c.Errors
+		}
+		u.compiler = c
+		return mod, true, nil
+	}
+	mod, parsed, err := compile(ast.RegoV1)
+	if err != nil {
+		mod0, parsed0, err0 := compile(ast.RegoV0)
+		switch {
+		case err0 == nil:
+			mod, err = mod0, nil
+		case parsed0 && !parsed:
+			// Only the old syntax parses: its errors are the relevant ones.
+			err = err0
+		case !parsed0 && !parsed && firstRow(err0) > firstRow(err):
+			// Neither parses: the version whose parser got further is the
+			// one the author meant.
+			err = err0
+		}
+	}
+	if err != nil {
+		return nil, u.locate(template, err)
+	}
+	u.pkg = mod.Package.Path
+	return u, nil
+}
+
+// firstRow is the row of err's first located error, 0 when there is none.
+func firstRow(err error) int {
+	var errs ast.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			if e.Location != nil {
+				return e.Location.Row
+			}
+		}
+	}
+	return 0
+}
+
+func newCompiler() *ast.Compiler {
+	return ast.NewCompiler().WithBuiltins(customBuiltins)
+}
+
+func packageName(ref ast.Ref) string {
+	return strings.TrimPrefix(ref.String(), "data.")
+}
+
+// has reports whether u's package defines rule name.
+func (u *unit) has(name string) bool {
+	return len(u.compiler.GetRules(u.pkg.Append(ast.StringTerm(name)))) > 0
+}
+
+func newRenderer(ctx context.Context, template string, u *unit) (*Renderer, error) {
+	r := &Renderer{name: template, unit: u}
+	pkg := u.pkg.String()
+
+	// One query builds an object with, for each rule the message needs, an
+	// array of its value: empty when the rule is undefined for the event.
+	// Only these rules are evaluated (not the whole package, nor packages
+	// under it).
+	var q strings.Builder
+	q.WriteString("{")
+	for _, f := range messageFields {
+		var names []string
+		for _, n := range f.names {
+			if u.has(n) {
+				names = append(names, n)
+				if q.Len() > 1 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(&q, "%q: [x | x := %s.%s]", n, pkg, n)
+			}
+		}
+		if len(names) == 0 {
+			if f.required {
+				return nil, &Error{Template: template, Source: u.sources[""],
+					Message: fmt.Sprintf("package %s defines no rule %q", packageName(u.pkg), f.label)}
+			}
+			continue
+		}
+		f.names = names
+		r.fields = append(r.fields, f)
+	}
+	q.WriteString("}")
+
+	pq, err := prepare(ctx, u, q.String())
+	if err != nil {
+		return nil, u.locate(template, err)
+	}
+	r.pq = pq
+
+	if u.has(aggregationRule) {
+		if r.aggregation, err = r.aggregationPackage(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func prepare(ctx context.Context, u *unit, query string) (rego.PreparedEvalQuery, error) {
+	opts := append([]func(*rego.Rego){rego.Compiler(u.compiler), rego.Query(query)}, customFunctions...)
+	return rego.New(opts...).PrepareForEval(ctx)
+}
+
+// aggregationPackage evaluates the package's aggregation_pkg once, on an
+// empty input: it names a package, a constant.
+func (r *Renderer) aggregationPackage(ctx context.Context) (string, error) {
+	pq, err := prepare(ctx, r.unit, r.unit.pkg.String()+"."+aggregationRule)
+	if err != nil {
+		return "", r.unit.locate(r.name, err)
+	}
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()), optNoMetrics, optKeepTerms)
+	if err != nil {
+		return "", r.unit.locate(r.name, err)
+	}
+	if len(rs) == 0 {
+		return "", nil
+	}
+	s, ok := rs[0].Expressions[0].Value.(*ast.Term).Value.(ast.String)
+	if !ok {
+		return "", &Error{Template: r.name, Source: r.unit.sources[""],
+			Message: aggregationRule + " must be a string"}
+	}
+	return string(s), nil
+}
+
+// Options for every evaluation: results stay OPA terms, no metrics.
+var (
+	optNoMetrics = rego.EvalMetrics(metrics.NoOp())
+	optKeepTerms = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
+	optNoCancel  = rego.EvalExternalCancel(neverCancelled{})
+	// The store is empty: reads of data need no cache.
+	optNoBaseCache = rego.EvalBaseCache(noBaseCache{})
+)
+
+type noBaseCache struct{}
+
+func (noBaseCache) Get(ast.Ref) ast.Value  { return nil }
+func (noBaseCache) Put(ast.Ref, ast.Value) {}
+
+// neverCancelled is the Cancel of evaluations whose context cannot end.
+type neverCancelled struct{}
+
+func (neverCancelled) Cancel()         {}
+func (neverCancelled) Cancelled() bool { return false }
+
+// cancelOption returns the option that stops an evaluation when ctx ends,
+// without the goroutine per evaluation that rego starts by default.
+func cancelOption(ctx context.Context) (rego.EvalOption, func() bool) {
+	if ctx.Done() == nil {
+		return optNoCancel, func() bool { return true }
+	}
+	c := topdown.NewCancel()
+	return rego.EvalExternalCancel(c), context.AfterFunc(ctx, c.Cancel)
+}
+
+// Render renders the template for input, the value returned by Input.
+//
+// As in the original postee, a builtin that fails makes its expression
+// undefined rather than stopping the evaluation; when title or result is
+// undefined as a result, the error reports that failure.
+func (r *Renderer) Render(ctx context.Context, input ast.Value) (sdk.Message, error) {
+	var msg sdk.Message
+	cancel, stop := cancelOption(ctx)
+	defer stop()
+	var builtinErrs []topdown.Error
+	rs, err := r.pq.Eval(ctx, rego.EvalParsedInput(input), optNoMetrics, optKeepTerms, cancel,
+		optNoBaseCache, rego.EvalBuiltinErrorList(&builtinErrs))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return msg, fmt.Errorf("template %q: %w", r.name, ctxErr)
+		}
+		return msg, r.unit.locate(r.name, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return msg, &Error{Template: r.name, Message: "the template query returned no result"}
+	}
+	obj, ok := rs[0].Expressions[0].Value.(*ast.Term).Value.(ast.Object)
+	if !ok {
+		return msg, &Error{Template: r.name, Message: "the template query returned no object"}
+	}
+	for i := range r.fields {
+		f := &r.fields[i]
+		var val ast.Value
+		for _, n := range f.names {
+			if t := obj.Get(ast.InternedTerm(n)); t != nil {
+				if arr, ok := t.Value.(*ast.Array); ok && arr.Len() > 0 {
+					val = arr.Elem(0).Value
+					break
+				}
+			}
+		}
+		if val == nil {
+			if !f.required {
+				continue
+			}
+			if len(builtinErrs) > 0 {
+				// The likely cause, e.g. a builtin given a value of the
+				// wrong type.
+				return msg, r.unit.locate(r.name, &builtinErrs[0])
+			}
+			return msg, &Error{Template: r.name, Source: r.unit.sources[""],
+				Message: fmt.Sprintf("%s is undefined for this event", f.label)}
+		}
+		s, err := text(val)
+		if err != nil {
+			return msg, &Error{Template: r.name, Source: r.unit.sources[""],
+				Message: fmt.Sprintf("%s: %v", f.label, err)}
+		}
+		f.set(&msg, s)
+	}
+	return msg, nil
+}
+
+// text is a rule's value as message text: a string as it is, anything else
+// as compact JSON.
+func text(v ast.Value) (string, error) {
+	if s, ok := v.(ast.String); ok {
+		return string(s), nil
+	}
+	b, err := appendJSON(nil, v, false, 0)
+	return string(b), err
+}
+
+// AggregationPackage returns the template's aggregation_pkg, "" when the
+// template declares none.
+func (r *Renderer) AggregationPackage() string { return r.aggregation }
+
+// Package returns the Rego package the template renders, e.g.
+// "postee.rawmessage.json".
+func (r *Renderer) Package() string { return packageName(r.unit.pkg) }
+
+var posteeKey = ast.InternedTerm("postee")
+
+// Input returns the template input for an event value: the event object
+// with key "postee" set to {"AquaServer": aquaServer + "/#/images/"}
+// (aquaServer trimmed of a trailing "/"; when aquaServer is empty,
+// "AquaServer" is ""). Compute it once per event and share it between
+// templates. event is not modified; a value that is not an object is
+// returned as it is.
+func Input(event ast.Value, aquaServer string) ast.Value {
+	obj, ok := event.(ast.Object)
+	if !ok {
+		return event
+	}
+	server := ""
+	if aquaServer != "" {
+		server = strings.TrimRight(aquaServer, "/") + "/#/images/"
+	}
+	out := ast.NewObjectWithCapacity(obj.Len() + 1)
+	obj.Foreach(func(k, v *ast.Term) {
+		if !k.Equal(posteeKey) {
+			out.Insert(k, v)
+		}
+	})
+	out.Insert(posteeKey, ast.ObjectTerm(ast.Item(ast.InternedTerm("AquaServer"), ast.StringTerm(server))))
+	return out
+}
+
+// jsonformat(x) returns x as indented JSON: two spaces, keys sorted, HTML
+// characters not escaped.
+var jsonformatDecl = &rego.Function{
+	Name:        "jsonformat",
+	Description: "Returns x as indented JSON (two spaces, keys sorted, HTML characters not escaped).",
+	Decl:        types.NewFunction(types.Args(types.Named("x", types.A)), types.Named("json", types.S)),
+}
+
+func jsonformat(_ rego.BuiltinContext, x *ast.Term) (*ast.Term, error) {
+	bp := jsonBuffers.Get().(*[]byte)
+	b, err := appendJSON((*bp)[:0], x.Value, true, 0)
+	t := ast.StringTerm(string(b))
+	if cap(b) <= maxPooledBuffer {
+		*bp = b
+		jsonBuffers.Put(bp)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// htmlescape(s) returns s with & < > " ' replaced by HTML entities. Templates
+// use it through postee.lib.html.escape.
+var htmlescapeDecl = &rego.Function{
+	Name:        "htmlescape",
+	Description: "Returns s with the characters & < > \" ' replaced by HTML entities.",
+	Decl:        types.NewFunction(types.Args(types.Named("s", types.S)), types.Named("escaped", types.S)),
+}
+
+func htmlescape(_ rego.BuiltinContext, s *ast.Term) (*ast.Term, error) {
+	str, ok := s.Value.(ast.String)
+	if !ok {
+		return nil, builtins.NewOperandTypeErr(1, s.Value, "string")
+	}
+	if !strings.ContainsAny(string(str), `&<>"'`) {
+		return s, nil
+	}
+	return ast.StringTerm(html.EscapeString(string(str))), nil
+}
+
+// customFunctions are the rego options registering postee's own builtins.
+var customFunctions = []func(*rego.Rego){
+	rego.Function1(jsonformatDecl, jsonformat),
+	rego.Function1(htmlescapeDecl, htmlescape),
+}
+
+// customBuiltins are the declarations of postee's own builtins, for the
+// compilers.
+var customBuiltins = map[string]*ast.Builtin{}
+
+func init() {
+	for _, f := range []*rego.Function{jsonformatDecl, htmlescapeDecl} {
+		customBuiltins[f.Name] = &ast.Builtin{Name: f.Name, Description: f.Description, Decl: f.Decl}
+	}
+}
