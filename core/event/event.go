@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/util"
 )
 
 // Event is one accepted event.
@@ -20,8 +20,52 @@ type Event struct {
 	Received time.Time
 	// Raw is the JSON object as received.
 	Raw []byte
-	// Value is Raw parsed into an OPA object, once.
+	// Value is Raw parsed into an OPA object, once; nil until Parse (events
+	// wait in queues as raw bytes, which cost a fraction of the memory and
+	// nothing to the garbage collector).
 	Value ast.Value
+}
+
+// Accept checks that raw is one JSON object (cheaply, without building
+// values) and returns an Event with a fresh id, not yet parsed.
+func Accept(raw []byte) (*Event, error) {
+	if err := Validate(raw); err != nil {
+		return nil, err
+	}
+	return &Event{ID: NewID(), Received: time.Now(), Raw: raw}, nil
+}
+
+// Validate reports whether raw is exactly one JSON object, with the reason
+// when it is not.
+func Validate(raw []byte) error {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return fmt.Errorf("%w: the body is empty", ErrNotObject)
+	}
+	if trimmed[0] != '{' {
+		return fmt.Errorf("%w, got %s", ErrNotObject, describe(trimmed[0]))
+	}
+	if !json.Valid(trimmed) {
+		// Parse for a message that says where.
+		if _, err := parseValue(trimmed); err != nil {
+			return fmt.Errorf("invalid JSON: %w", err)
+		}
+		return errors.New("invalid JSON")
+	}
+	return nil
+}
+
+// Parse fills Value from Raw (once; later calls return the same value).
+func (e *Event) Parse() (ast.Value, error) {
+	if e.Value != nil {
+		return e.Value, nil
+	}
+	v, err := Parse(e.Raw)
+	if err != nil {
+		return nil, err
+	}
+	e.Value = v
+	return v, nil
 }
 
 // ErrNotObject is returned by Parse for JSON that is not an object.
@@ -37,11 +81,7 @@ func Parse(raw []byte) (ast.Value, error) {
 	if trimmed[0] != '{' {
 		return nil, fmt.Errorf("%w, got %s", ErrNotObject, describe(trimmed[0]))
 	}
-	var v any
-	if err := util.UnmarshalJSON(trimmed, &v); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	val, err := ast.InterfaceToValue(v)
+	val, err := parseValue(trimmed)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
