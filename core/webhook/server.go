@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,9 +20,9 @@ const DefaultMaxBodySize = 10 << 20
 
 // Submitter accepts parsed events; *engine.Engine is one.
 type Submitter interface {
-	// Submit queues ev for every route (route "") or one route. It must not
-	// block; ErrBusy-like errors are reported through Classify.
-	Submit(ev *event.Event, route string) error
+	// Submit queues ev for every route (route "") or one route, waiting a
+	// bounded time for room; its errors are mapped by Classify.
+	Submit(ctx context.Context, ev *event.Event, route string) error
 }
 
 // Outcome classifies a Submit error for the HTTP answer.
@@ -109,12 +110,12 @@ func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, answer{Status: "rejected", Error: "reading the body: " + err.Error()})
 		return
 	}
-	ev, err := event.New(body)
+	ev, err := event.Accept(body)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, answer{Status: "rejected", Error: err.Error()})
 		return
 	}
-	if err := h.opts.Submitter.Submit(ev, route); err != nil {
+	if err := h.opts.Submitter.Submit(r.Context(), ev, route); err != nil {
 		switch h.opts.Classify(err) {
 		case NotFound:
 			writeJSON(w, http.StatusNotFound, answer{Status: "rejected", Error: err.Error()})

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -22,7 +23,7 @@ type recorder struct {
 	err    error
 }
 
-func (r *recorder) Submit(ev *event.Event, route string) error {
+func (r *recorder) Submit(_ context.Context, ev *event.Event, route string) error {
 	if r.err != nil {
 		return r.err
 	}

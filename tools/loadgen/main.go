@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -27,6 +28,7 @@ type options struct {
 	events            int
 	vulns             int
 	jsonOut           string
+	posteeArgs        string
 	drain             time.Duration
 	timeout           time.Duration
 }
@@ -49,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.events, "events", 0, "send this many measured events instead of running for -duration")
 	fs.IntVar(&o.vulns, "vulns", 20, "vulnerabilities per report (20: about 5 KB)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.posteeArgs, "postee-args", "", "extra postee flags, space-separated (e.g. \"--workers 8\")")
 	fs.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long to wait for accepted events to reach the sink")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with -events: stop sending after this long anyway")
 	if err := fs.Parse(args); err != nil {
@@ -113,7 +116,7 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 	if err := os.WriteFile(cfgFile, []byte(config(sk.URL())), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout)
+	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout, strings.Fields(o.posteeArgs))
 	if err != nil {
 		return nil, err
 	}

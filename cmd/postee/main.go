@@ -1,0 +1,15 @@
+// Command postee is the postee binary: a webhook server that routes security
+// events through Rego to action plugins. See README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "postee:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/server"
+	"github.com/postee-dev/postee/core/webhook"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// options are the flags; environment variables are applied over them.
+type options struct {
+	cfgFile, httpAddr, tlsAddr string
+	tlsCert, tlsKey            string
+	pluginDir                  string
+	maxBodySize                int64
+	workers, queueSize         int
+	shutdownTimeout, queueWait time.Duration
+	debug                      bool
+	pprofAddr                  string
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := &options{}
+	root := &cobra.Command{
+		Use:   "postee",
+		Short: "Route security events through Rego to actions",
+		Long: `postee receives JSON events (Trivy, Tracee, Aqua, Falco, ...) on its webhook,
+decides with Rego routes which ones matter, renders them with Rego templates
+and runs actions (exec, http, stdout, ...) as plugin processes.
+
+Environment variables win over flags: POSTEE_CFG (AQUAALERT_CFG), POSTEE_HTTP
+(AQUAALERT_URL), POSTEE_HTTPS (AQUAALERT_TLS), POSTEE_DEBUG (AQUAALERT_DEBUG),
+AQUAALERT_CERT_PEM and AQUAALERT_KEY_PEM (webhook TLS), POSTEE_PLUGIN_DIR,
+REGO_FILTERS_PATH.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.applyEnv()
+			return runServer(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	f := root.PersistentFlags()
+	f.StringVar(&o.cfgFile, "cfgfile", "/config/cfg.yaml", "config file")
+	f.StringVar(&o.pluginDir, "plugin-dir", defaultPluginDir(), "directory of action plugins (postee-action-<type>)")
+	f.BoolVar(&o.debug, "debug", false, "debug logs")
+	rf := root.Flags()
+	rf.StringVar(&o.httpAddr, "url", "0.0.0.0:8082", "HTTP webhook listen address")
+	rf.StringVar(&o.tlsAddr, "tls", "0.0.0.0:8445", "HTTPS webhook listen address (needs a certificate)")
+	rf.StringVar(&o.tlsCert, "tls-cert", "", "webhook TLS certificate, PEM file (env AQUAALERT_CERT_PEM)")
+	rf.StringVar(&o.tlsKey, "tls-key", "", "webhook TLS key, PEM file (env AQUAALERT_KEY_PEM)")
+	rf.Int64Var(&o.maxBodySize, "max-body-size", webhook.DefaultMaxBodySize, "largest accepted event body, in bytes (larger: 413)")
+	rf.IntVar(&o.workers, "workers", 0, fmt.Sprintf("events processed at once (0: %d per CPU)", engine.DefaultWorkersPerCPU))
+	rf.IntVar(&o.queueSize, "queue-size", engine.DefaultQueueSize, "events accepted but not yet processed")
+	rf.DurationVar(&o.queueWait, "queue-wait", engine.DefaultQueueWait, "how long a request waits for room in a full queue before the answer is 503")
+	rf.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for queued events")
+	rf.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
+
+	root.AddCommand(newValidateCmd(o, stdout, stderr), newVersionCmd(stdout))
+	return root
+}
+
+// defaultPluginDir is plugins/ beside the running binary.
+func defaultPluginDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "plugins"
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return filepath.Join(filepath.Dir(exe), "plugins")
+}
+
+// env returns the first set variable of names.
+func env(names ...string) (string, bool) {
+	for _, n := range names {
+		if v, ok := os.LookupEnv(n); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// applyEnv applies the environment over the flags, as the existing Postee
+// does: POSTEE_* first, then the legacy AQUAALERT_* names.
+func (o *options) applyEnv() {
+	if v, ok := env("POSTEE_CFG", "AQUAALERT_CFG"); ok && v != "" {
+		o.cfgFile = v
+	}
+	if v, ok := env("POSTEE_HTTP", "AQUAALERT_URL"); ok && v != "" {
+		o.httpAddr = v
+	}
+	if v, ok := env("POSTEE_HTTPS", "AQUAALERT_TLS"); ok && v != "" {
+		o.tlsAddr = v
+	}
+	if _, ok := env("POSTEE_DEBUG", "AQUAALERT_DEBUG"); ok {
+		o.debug = true
+	}
+	if v, ok := env("AQUAALERT_CERT_PEM"); ok && v != "" {
+		o.tlsCert = v
+	}
+	if v, ok := env("AQUAALERT_KEY_PEM"); ok && v != "" {
+		o.tlsKey = v
+	}
+	if v, ok := env("POSTEE_PLUGIN_DIR"); ok && v != "" {
+		o.pluginDir = v
+	}
+}
+
+func filtersDir() string {
+	if v, ok := env("REGO_FILTERS_PATH"); ok && v != "" {
+		return v
+	}
+	return "./rego-filters"
+}
+
+func newLogger(o *options, stderr io.Writer) hclog.Logger {
+	level := hclog.Info
+	if o.debug {
+		level = hclog.Debug
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "postee", Level: level, Output: stderr, TimeFormat: time.RFC3339Nano})
+}
+
+func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	log := newLogger(o, stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.pprofAddr != "" {
+		if err := servePprof(o.pprofAddr, log); err != nil {
+			return err
+		}
+	}
+	srv, err := server.Start(ctx, server.Settings{
+		CfgFile:         o.cfgFile,
+		HTTPAddr:        strings.TrimPrefix(o.httpAddr, "http://"),
+		TLSAddr:         strings.TrimPrefix(o.tlsAddr, "https://"),
+		TLSCert:         o.tlsCert,
+		TLSKey:          o.tlsKey,
+		PluginDir:       o.pluginDir,
+		FiltersDir:      filtersDir(),
+		MaxBodySize:     o.maxBodySize,
+		Workers:         o.workers,
+		QueueSize:       o.queueSize,
+		QueueWait:       o.queueWait,
+		ShutdownTimeout: o.shutdownTimeout,
+		Logger:          log,
+		Stdout:          stdout,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func newValidateCmd(o *options, stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Load the config, compile its Rego and configure its actions in their plugins, then exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.applyEnv()
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			cfg, err := config.LoadFile(o.cfgFile)
+			if err != nil {
+				return err
+			}
+			log := newLogger(o, stderr)
+			p, err := engine.Compile(ctx, cfg, engine.CompileOptions{FiltersDir: filtersDir(), Logger: log})
+			if err != nil {
+				return err
+			}
+			host := pluginhost.New(pluginhost.Options{Dir: o.pluginDir, Logger: log})
+			defer host.Close()
+			if err := p.ConfigureActions(ctx, host); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: valid (%d routes, %d templates, %d actions; plugins: %s)\n",
+				o.cfgFile, len(cfg.Routes), len(cfg.Templates), len(cfg.Actions), strings.Join(p.ActionTypes(), ", "))
+			return nil
+		},
+	}
+}
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintln(stdout, "postee", version)
+		},
+	}
+}

@@ -1,0 +1,421 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/internal/testevents"
+)
+
+// recorder is an Executor that records calls; block, when set, holds each
+// call until it is closed.
+type recorder struct {
+	mu      sync.Mutex
+	specs   []pluginhost.Spec
+	calls   []*pluginhost.Request
+	started chan string
+	block   chan struct{}
+	fail    map[string]string
+}
+
+func (r *recorder) Configure(_ context.Context, specs []pluginhost.Spec) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.specs = specs
+	return nil
+}
+
+func (r *recorder) Execute(ctx context.Context, req *pluginhost.Request) (pluginhost.Outcome, error) {
+	if r.started != nil {
+		r.started <- req.Action
+	}
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-ctx.Done():
+			return pluginhost.Outcome{}, ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, req)
+	r.mu.Unlock()
+	if msg := r.fail[req.Action]; msg != "" {
+		return pluginhost.Outcome{Err: msg, Retryable: true}, nil
+	}
+	return pluginhost.Outcome{Output: "ok"}, nil
+}
+
+func (r *recorder) actions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.calls {
+		out = append(out, c.Route+"/"+c.Action)
+	}
+	return out
+}
+
+const testConfig = `
+aqua-server: https://aqua.example.com/
+routes:
+- name: alpine
+  input: contains(input.image, "alpine")
+  actions: [a1, a2]
+  template: raw
+- name: serial
+  input: input.serial == true
+  serialize-actions: true
+  actions: [a1, a2, a3]
+  template: raw
+- name: disabled-only
+  actions: [off]
+  template: raw
+- name: everything
+  actions: [a3]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: a1
+  type: test
+  enable: true
+- name: a2
+  type: test
+  enable: true
+  runs-on: elsewhere
+- name: a3
+  type: other
+  enable: true
+- name: off
+  type: test
+- name: unused
+  type: unused
+  enable: true
+`
+
+func load(t testing.TB, yaml string, ex Executor, opts Options) *Engine {
+	t.Helper()
+	cfg, err := config.Parse("cfg.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Executor = ex
+	e := New(opts)
+	if err := e.Load(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func mustEvent(t testing.TB, raw string) *event.Event {
+	t.Helper()
+	ev, err := event.New([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func TestOnlyRoutedEnabledActionsAreConfigured(t *testing.T) {
+	rec := &recorder{}
+	load(t, testConfig, rec, Options{})
+	var names []string
+	for _, s := range rec.specs {
+		names = append(names, s.Name+":"+s.Type)
+	}
+	if got := strings.Join(names, ","); got != "a1:test,a2:test,a3:other" {
+		t.Fatalf("configured %s", got)
+	}
+}
+
+func TestLocalFilter(t *testing.T) {
+	rec := &recorder{}
+	load(t, testConfig, rec, Options{Compile: CompileOptions{Local: func(a *config.Action) bool { return a.RunsOn == "" }}})
+	for _, s := range rec.specs {
+		if s.Name == "a2" {
+			t.Fatal("a2 runs elsewhere and must not be configured here")
+		}
+	}
+}
+
+func TestProcessRoutes(t *testing.T) {
+	tests := []struct {
+		event string
+		route string
+		want  string
+	}{
+		{`{"image":"alpine:3"}`, "", "alpine/a1,alpine/a2,everything/a3"},
+		{`{"image":"ubuntu"}`, "", "everything/a3"},
+		{`{"serial":true}`, "", "serial/a1,serial/a2,serial/a3,everything/a3"},
+		{`{"image":"alpine"}`, "everything", "everything/a3"},
+		{`{"image":"ubuntu"}`, "alpine", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.event+tt.route, func(t *testing.T) {
+			rec := &recorder{}
+			e := load(t, testConfig, rec, Options{})
+			xs := e.Process(context.Background(), e.Pipeline(), mustEvent(t, tt.event), tt.route)
+			var got []string
+			for _, x := range xs {
+				got = append(got, x.Route+"/"+x.Action)
+				if x.Err != "" || x.ID != ExecutionID(x.EventID, x.Route, x.Action) {
+					t.Errorf("execution %+v", x)
+				}
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Fatalf("executions %v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMessageIsRenderedWithAquaServer(t *testing.T) {
+	rec := &recorder{}
+	e := load(t, `
+aqua-server: https://aqua.example.com/
+routes:
+- name: r
+  actions: [a]
+  template: t
+templates:
+- name: t
+  body: |
+    package custom
+    title := "T"
+    result := input.postee.AquaServer
+actions:
+- name: a
+  type: test
+  enable: true
+`, rec, Options{})
+	e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"x":1}`), "")
+	if len(rec.calls) != 1 || rec.calls[0].Message.Title != "T" || rec.calls[0].Message.Description != "https://aqua.example.com/#/images/" {
+		t.Fatalf("calls %+v", rec.calls)
+	}
+	if string(rec.calls[0].Event) != `{"x":1}` {
+		t.Fatalf("the raw event is passed: %q", rec.calls[0].Event)
+	}
+}
+
+func TestSerializeWaitsForEachAction(t *testing.T) {
+	rec := &recorder{started: make(chan string, 10), block: make(chan struct{})}
+	e := load(t, testConfig, rec, Options{})
+	done := make(chan []Execution)
+	go func() {
+		done <- e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"serial":true,"image":"x"}`), "serial")
+	}()
+	for _, want := range []string{"a1", "a2", "a3"} {
+		select {
+		case got := <-rec.started:
+			if got != want {
+				t.Fatalf("started %s, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("timeout")
+		}
+		// Nothing else starts while this one runs.
+		select {
+		case got := <-rec.started:
+			t.Fatalf("%s started while %s ran", got, want)
+		default:
+		}
+		rec.block <- struct{}{}
+	}
+	<-done
+}
+
+func TestConcurrentActionsStartTogether(t *testing.T) {
+	rec := &recorder{started: make(chan string, 10), block: make(chan struct{})}
+	e := load(t, testConfig, rec, Options{})
+	done := make(chan []Execution)
+	go func() {
+		done <- e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"image":"alpine"}`), "alpine")
+	}()
+	for i := 0; i < 2; i++ {
+		select {
+		case <-rec.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("both actions must start before either finishes")
+		}
+	}
+	close(rec.block)
+	if xs := <-done; len(xs) != 2 {
+		t.Fatalf("executions %v", xs)
+	}
+}
+
+func TestFailuresAreRecorded(t *testing.T) {
+	rec := &recorder{fail: map[string]string{"a1": "boom"}}
+	var mu sync.Mutex
+	var seen []Execution
+	e := load(t, testConfig, rec, Options{OnExecution: func(x Execution) { mu.Lock(); seen = append(seen, x); mu.Unlock() }})
+	e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"image":"alpine"}`), "alpine")
+	if len(seen) != 2 {
+		t.Fatalf("seen %v", seen)
+	}
+	for _, x := range seen {
+		if (x.Action == "a1") != (x.Err == "boom") {
+			t.Errorf("execution %+v", x)
+		}
+	}
+	if st := e.Stats(); st.ExecutionsFailed != 1 || st.ExecutionsOK != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestSubmitBackpressureAndStop(t *testing.T) {
+	rec := &recorder{block: make(chan struct{}), started: make(chan string, 100)}
+	e := load(t, testConfig, rec, Options{Workers: 1, QueueSize: 2})
+	e.Start()
+	if err := e.Submit(context.Background(), mustEvent(t, `{"image":"ubuntu"}`), "nope"); !errors.Is(err, ErrUnknownRoute) {
+		t.Fatalf("unknown route: %v", err)
+	}
+	if err := e.Submit(context.Background(), mustEvent(t, `{"image":"ubuntu"}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	<-rec.started // the worker holds the first event
+	for i := 0; i < 2; i++ {
+		if err := e.Submit(context.Background(), mustEvent(t, `{"image":"ubuntu"}`), ""); err != nil {
+			t.Fatalf("queued %d: %v", i, err)
+		}
+	}
+	if err := e.Submit(context.Background(), mustEvent(t, `{"image":"ubuntu"}`), ""); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("full queue: %v", err)
+	}
+	close(rec.block)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.actions()); got != 3 {
+		t.Fatalf("the queued events were not all processed: %d executions", got)
+	}
+	if err := e.Submit(context.Background(), mustEvent(t, `{}`), ""); !errors.Is(err, ErrStopped) {
+		t.Fatalf("after stop: %v", err)
+	}
+}
+
+func TestCompileErrorsNamePlaces(t *testing.T) {
+	cfg, err := config.Parse("cfg.yaml", []byte(`
+routes:
+- name: bad-rego
+  input: |
+    input.a == 1
+    input.b ==
+  actions: []
+templates:
+- name: bad-template
+  body: |
+    package x
+    title := [
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Compile(context.Background(), cfg, CompileOptions{})
+	if err == nil {
+		t.Fatal("expected errors")
+	}
+	for _, want := range []string{`cfg.yaml:6: route "bad-rego": input:`, `cfg.yaml:9: template "bad-template"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+type nopExecutor struct{}
+
+func (nopExecutor) Configure(context.Context, []pluginhost.Spec) error { return nil }
+func (nopExecutor) Execute(context.Context, *pluginhost.Request) (pluginhost.Outcome, error) {
+	return pluginhost.Outcome{}, nil
+}
+
+// BenchmarkProcess measures one 20-vulnerability Trivy event through parse,
+// one route and the raw JSON template, with a no-op executor.
+func BenchmarkProcess(b *testing.B) {
+	e := load(b, `
+routes:
+- name: r
+  input: contains(input.image, "alpine")
+  actions: [a]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: a
+  type: test
+  enable: true
+`, nopExecutor{}, Options{})
+	raw := testevents.Trivy(1, 20)
+	ctx := context.Background()
+	p := e.Pipeline()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		ev, err := event.New(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if xs := e.Process(ctx, p, ev, ""); len(xs) != 1 {
+			b.Fatal(fmt.Sprint(xs))
+		}
+	}
+}
+
+func TestSubmitWaitsForRoom(t *testing.T) {
+	rec := &recorder{block: make(chan struct{}), started: make(chan string, 100)}
+	e := load(t, testConfig, rec, Options{Workers: 1, QueueSize: 1, QueueWait: time.Minute})
+	e.Start()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.Stop(ctx)
+	}()
+	ev := func() *event.Event { return mustEvent(t, `{"image":"ubuntu"}`) }
+	if err := e.Submit(context.Background(), ev(), ""); err != nil {
+		t.Fatal(err)
+	}
+	<-rec.started // the worker holds it
+	if err := e.Submit(context.Background(), ev(), ""); err != nil {
+		t.Fatal(err) // queued
+	}
+	// The queue is full: this one waits until the worker frees a place.
+	submitted := make(chan error)
+	go func() { submitted <- e.Submit(context.Background(), ev(), "") }()
+	select {
+	case err := <-submitted:
+		t.Fatalf("Submit returned %v while the queue was full", err)
+	case <-rec.started:
+		t.Fatal("the worker should still be blocked")
+	default:
+	}
+	rec.block <- struct{}{} // first event done; the worker takes the second
+	if err := <-submitted; err != nil {
+		t.Fatalf("waiting Submit: %v", err)
+	}
+	close(rec.block)
+	// A cancelled request stops waiting.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec2 := &recorder{block: make(chan struct{}), started: make(chan string, 100)}
+	e2 := load(t, testConfig, rec2, Options{Workers: 1, QueueSize: 1, QueueWait: time.Minute})
+	e2.Start()
+	defer close(rec2.block)
+	e2.Submit(context.Background(), ev(), "")
+	<-rec2.started
+	e2.Submit(context.Background(), ev(), "")
+	if err := e2.Submit(ctx, ev(), ""); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+}

@@ -1,0 +1,247 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/route"
+	"github.com/postee-dev/postee/core/template"
+)
+
+// Pipeline is one compiled configuration.
+type Pipeline struct {
+	cfg         *config.Config
+	routes      []*Route
+	byName      map[string]*Route
+	aquaServer  string
+	actionSpecs []pluginhost.Spec
+}
+
+// Route is a compiled route.
+type Route struct {
+	Name      string
+	Serialize bool
+	// Actions are the enabled actions this node runs, in config order.
+	Actions  []*config.Action
+	matcher  *route.Matcher
+	template *template.Renderer
+	tmplName string
+}
+
+// Config returns the configuration the pipeline was compiled from.
+func (p *Pipeline) Config() *config.Config { return p.cfg }
+
+// Routes returns the compiled routes in config order.
+func (p *Pipeline) Routes() []*Route { return p.routes }
+
+// CompileOptions say how to compile a config.
+type CompileOptions struct {
+	// FiltersDir is where `input-files` are read (REGO_FILTERS_PATH).
+	FiltersDir string
+	// Local reports whether this node runs an action; nil: every action.
+	Local func(*config.Action) bool
+	// Logger receives warnings about the config.
+	Logger hclog.Logger
+}
+
+// Compile compiles every route and template of cfg. All problems are
+// returned together, each naming file, line and route/template.
+func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pipeline, error) {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	p := &Pipeline{cfg: cfg, byName: map[string]*Route{}, aquaServer: cfg.AquaServer}
+	var errs []error
+	baseDir := ""
+	if cfg.File != "" {
+		baseDir = filepath.Dir(cfg.File)
+	}
+
+	templates := map[string]*template.Renderer{}
+	for i := range cfg.Templates {
+		t := &cfg.Templates[i]
+		r, err := compileTemplate(ctx, t, baseDir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", t.Pos, err))
+			continue
+		}
+		templates[t.Name] = r
+	}
+
+	used := map[string]bool{}
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		r := &Route{Name: rc.Name, Serialize: rc.SerializeActions, tmplName: rc.Template, template: templates[rc.Template]}
+		filters, err := readFilters(rc, opts.FiltersDir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m, err := route.Compile(ctx, rc.Name, rc.Input, filters)
+		if err != nil {
+			errs = append(errs, routeError(rc, opts.FiltersDir, err))
+			continue
+		}
+		r.matcher = m
+		if rc.Plugins.Configured() {
+			log.Warn("route plugins (aggregation, de-duplication) are not supported yet: every matching event is sent on its own",
+				"route", rc.Name, "at", rc.Pos.String())
+		}
+		for _, name := range rc.Actions {
+			a, _ := cfg.Action(name)
+			switch {
+			case a == nil:
+				continue // config validation reported it
+			case !a.Enable:
+				log.Warn("route lists a disabled action (no `enable: true`); it will not run", "route", rc.Name, "action", name, "at", a.Pos.String())
+				continue
+			case opts.Local != nil && !opts.Local(a):
+				continue
+			}
+			r.Actions = append(r.Actions, a)
+			used[name] = true
+		}
+		p.routes = append(p.routes, r)
+		p.byName[r.Name] = r
+	}
+	for i := range cfg.Actions {
+		a := &cfg.Actions[i]
+		if !used[a.Name] {
+			if a.Enable && (opts.Local == nil || opts.Local(a)) {
+				log.Info("action is not used by any route; its plugin is not started", "action", a.Name)
+			}
+			continue
+		}
+		settings, err := json.Marshal(a.Settings)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: action %q: %w", a.Pos, a.Name, err))
+			continue
+		}
+		p.actionSpecs = append(p.actionSpecs, pluginhost.Spec{Name: a.Name, Type: a.Type, Settings: settings})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+func compileTemplate(ctx context.Context, t *config.Template, baseDir string) (*template.Renderer, error) {
+	switch {
+	case t.URL != "":
+		return nil, fmt.Errorf("template %q: url templates are not supported yet", t.Name)
+	case t.LegacyScanRenderer != "":
+		return nil, fmt.Errorf("template %q: legacy-scan-renderer is not supported yet", t.Name)
+	}
+	return template.Compile(ctx, template.Spec{
+		Name: t.Name, RegoPackage: t.RegoPackage, RegoFile: t.RegoFile, Body: t.Body, BaseDir: baseDir,
+	})
+}
+
+// readFilters reads a route's input-files from dir.
+func readFilters(rc *config.Route, dir string) ([]route.Filter, error) {
+	var out []route.Filter
+	for _, name := range rc.InputFiles {
+		path := name
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, name)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil && !strings.HasSuffix(path, ".rego") {
+			if d, err2 := os.ReadFile(path + ".rego"); err2 == nil {
+				data, err = d, nil
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: route %q: input-files: %w (REGO_FILTERS_PATH is %s)", rc.Pos, rc.Name, err, dir)
+		}
+		out = append(out, route.Filter{Name: name, Source: string(data)})
+	}
+	return out, nil
+}
+
+// routeError points a Rego error at its line in the config or filter file.
+func routeError(rc *config.Route, filtersDir string, err error) error {
+	var re *route.Error
+	if !errors.As(err, &re) {
+		return fmt.Errorf("%s: %w", rc.Pos, err)
+	}
+	if re.Source == "input" && re.Line > 0 && rc.InputPos.Line > 0 {
+		pos := rc.InputPos
+		pos.Line += re.Line - 1
+		return fmt.Errorf("%s: route %q: input: %s", pos, rc.Name, re.Message)
+	}
+	return fmt.Errorf("%s: %w", rc.Pos, err)
+}
+
+// ConfigureActions has the executor start and configure this pipeline's
+// actions; plugin diagnostics are pointed at their key's line.
+func (p *Pipeline) ConfigureActions(ctx context.Context, ex Executor) error {
+	err := ex.Configure(ctx, p.actionSpecs)
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, e := range unjoin(err) {
+		var ce *pluginhost.ConfigureError
+		var mp *pluginhost.MissingPluginError
+		switch {
+		case errors.As(e, &ce):
+			a, _ := p.cfg.Action(ce.Action)
+			for _, d := range ce.Diagnostics {
+				msg := d.Message
+				if d.Key != "" {
+					msg = d.Key + ": " + msg
+				}
+				out = append(out, fmt.Errorf("%s: action %q: %s", a.PosOf(d.Key), ce.Action, msg))
+			}
+		case errors.As(e, &mp):
+			a, _ := p.cfg.Action(mp.Action)
+			out = append(out, fmt.Errorf("%s: %w", a.PosOf("type"), mp))
+		default:
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// ActionTypes lists the plugin types this pipeline needs.
+func (p *Pipeline) ActionTypes() []string {
+	seen := map[string]bool{}
+	for _, s := range p.actionSpecs {
+		seen[s.Type] = true
+	}
+	out := make([]string, 0, len(seen))
+	for t := range seen {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// templateInput is computed once per event, and only when a route matched.
+func (p *Pipeline) templateInput(v ast.Value) ast.Value {
+	return template.Input(v, p.aquaServer)
+}
