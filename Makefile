@@ -1,0 +1,50 @@
+# postee — build, run, test, bench.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Every folder under plugins/ is one action plugin: adding an action touches only its folder.
+PLUGINS     := $(notdir $(patsubst %/main.go,%,$(wildcard plugins/*/main.go)))
+PLUGIN_BINS := $(PLUGINS:%=bin/plugins/postee-action-%)
+
+.PHONY: all build run test test-short bench proto clean FORCE
+
+all: build
+
+build: bin/postee $(PLUGIN_BINS)
+
+bin/postee: FORCE
+	$(GO) build -ldflags "$(LDFLAGS)" -o $@ ./cmd/postee
+
+bin/plugins/postee-action-%: FORCE
+	$(GO) build -o $@ ./plugins/$*
+
+# Start postee on the example config: HTTP on 127.0.0.1:8082, no external service.
+run: build
+	bin/postee --cfgfile examples/cfg.yaml --url 127.0.0.1:8082 --tls ""
+
+# Unit, plugin and end-to-end tests (the e2e tests build their own binaries).
+test: build
+	$(GO) vet ./...
+	$(GO) test -race -timeout 8m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+# Go benchmarks, then the end-to-end load run; figures go to docs/performance.md.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./plugins/... ./internal/...
+	$(GO) run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins
+
+# Regenerate the committed protobuf code (needs protoc; the Go generators are installed here).
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+	cd internal/actionpb && PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative action.proto
+
+clean:
+	rm -rf bin
+
+FORCE:
