@@ -52,6 +52,7 @@ func Serve(p Plugin) {
 			"Put it in postee's --plugin-dir; postee starts it itself.\n", p.Type)
 		os.Exit(1)
 	}
+	wire.TuneGC()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.VersionedPlugins(NewServer(p)),

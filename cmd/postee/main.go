@@ -5,9 +5,12 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/postee-dev/postee/internal/wire"
 )
 
 func main() {
+	wire.TuneGC()
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "postee:", err)
 		os.Exit(1)

@@ -28,8 +28,8 @@ type Executor interface {
 
 // Defaults for Options; see docs/configuration.md for why.
 const (
-	DefaultWorkersPerCPU = 16
-	DefaultQueueSize     = 256
+	DefaultWorkersPerCPU = 32
+	DefaultQueueSize     = 32
 	DefaultQueueWait     = 5 * time.Second
 )
 
