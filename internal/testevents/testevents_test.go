@@ -63,14 +63,3 @@ func TestTracee(t *testing.T) {
 		t.Errorf("unknown signature: %v %+v", err, g.SigMetadata)
 	}
 }
-
-func BenchmarkEventParse(b *testing.B) {
-	raw := Trivy(1, 20)
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := event.Parse(raw); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
