@@ -25,7 +25,8 @@ type Action interface {
 }
 
 // Closer is implemented by actions that hold resources; Close is called when
-// the action is replaced by a new configuration or the plugin stops.
+// the action is replaced by a new configuration. When postee stops, the plugin
+// process ends without further calls: keep nothing that outlives the process.
 type Closer interface {
 	Close() error
 }
