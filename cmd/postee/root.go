@@ -34,6 +34,8 @@ type options struct {
 	shutdownTimeout, queueWait time.Duration
 	debug                      bool
 	pprofAddr                  string
+	apiKey                     string
+	cluster                    server.ClusterSettings
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -75,6 +77,22 @@ REGO_FILTERS_PATH.`,
 	rf.DurationVar(&o.queueWait, "queue-wait", engine.DefaultQueueWait, "how long a request waits for room in a full queue before the answer is 503")
 	rf.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for queued events")
 	rf.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
+	rf.StringVar(&o.apiKey, "api-key", "", "API key for the management endpoints such as /executions (env POSTEE_API_KEY)")
+	c := &o.cluster
+	rf.BoolVar(&c.ControllerMode, "controller-mode", false, "run as a controller: embed a NATS server for runners")
+	rf.StringVar(&c.ControllerURL, "controller-url", "", "controller: NATS listen address (default 0.0.0.0:4222); runner: the controller's address, e.g. nats://host:4222")
+	rf.StringVar(&c.ControllerCARoot, "controller-ca-root", "", "controller: CA of runners' client certificates (requires and verifies them)")
+	rf.StringVar(&c.ControllerTLSCert, "controller-tls-cert", "", "controller: TLS certificate of the NATS listener")
+	rf.StringVar(&c.ControllerTLSKey, "controller-tls-key", "", "controller: TLS key of the NATS listener")
+	rf.StringVar(&c.ControllerSeedFile, "controller-seed-file", "", "controller: its NKey seed, for an external NATS cluster")
+	rf.StringVar(&c.RunnerName, "runner-name", "", "run as the runner of this name (needs --controller-url)")
+	rf.StringVar(&c.RunnerCARoot, "runner-ca-root", "", "runner: CA that signed the controller's certificate")
+	rf.StringVar(&c.RunnerTLSCert, "runner-tls-cert", "", "runner: client certificate (its subject CN is the runner's name)")
+	rf.StringVar(&c.RunnerTLSKey, "runner-tls-key", "", "runner: client key")
+	rf.StringVar(&c.RunnerSeedFile, "runner-seed-file", "", "runner: its own NKey seed")
+	rf.StringVar(&c.NATSURL, "nats-url", "", "controller: use this existing NATS cluster (with JetStream) instead of embedding one")
+	rf.StringVar(&c.NATSCreds, "nats-creds", "", "controller: credentials file for --nats-url")
+	rf.DurationVar(&c.Retention, "retention", 24*time.Hour, "how long work waits for an absent runner (and reports for an absent controller)")
 
 	root.AddCommand(newValidateCmd(o, stdout, stderr), newVersionCmd(stdout))
 	return root
@@ -126,6 +144,17 @@ func (o *options) applyEnv() {
 	if v, ok := env("POSTEE_PLUGIN_DIR"); ok && v != "" {
 		o.pluginDir = v
 	}
+	if v, ok := env("POSTEE_API_KEY"); ok && v != "" {
+		o.apiKey = v
+	}
+}
+
+// dataDir is the directory of PATH_TO_DB, where postee keeps its state.
+func dataDir() string {
+	if v, ok := env("PATH_TO_DB"); ok && v != "" {
+		return filepath.Dir(v)
+	}
+	return "/server/database"
 }
 
 func filtersDir() string {
@@ -170,6 +199,9 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		ShutdownTimeout: o.shutdownTimeout,
 		Logger:          log,
 		Stdout:          stdout,
+		APIKey:          o.apiKey,
+		DataDir:         dataDir(),
+		Cluster:         o.cluster,
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -35,6 +36,44 @@ type Config struct {
 	Templates        []Template `yaml:"templates"`
 	Actions          []Action   `yaml:"actions"`
 	Rules            []Rule     `yaml:"rules"`
+	// Runners declares runners beyond those named by runs-on, and each
+	// runner's NKey (controller/runner mode).
+	Runners []Runner `yaml:"runners"`
+}
+
+// RunsOnOrigin as an action's runs-on runs it on the runner the event came
+// from (named by the producer, or the runner that received it).
+const RunsOnOrigin = "@origin"
+
+// Runner is a postee runner known to the controller.
+type Runner struct {
+	Pos Pos `yaml:"-"`
+
+	Name string `yaml:"name"`
+	// NKey is the runner's public NKey (U...), when runners authenticate
+	// with NKeys.
+	NKey string `yaml:"nkey"`
+}
+
+// RunnerNames lists every runner: those declared and those named by an
+// action's runs-on, sorted, without duplicates.
+func (c *Config) RunnerNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if n != "" && n != RunsOnOrigin && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, r := range c.Runners {
+		add(r.Name)
+	}
+	for _, a := range c.Actions {
+		add(a.RunsOn)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Route decides which events reach which actions.

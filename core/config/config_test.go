@@ -72,6 +72,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "routes:\n- name: r\n  plugins:\n    unique-message-timeout: soon\n", []string{`route "r": plugins.unique-message-timeout: invalid duration "soon"`}},
 		{"bad plugin key", "routes:\n- name: r\n  plugins:\n    aggregate-message-count: 3\n", []string{`c.yaml:4: route "r": unknown key "aggregate-message-count"`}},
 		{"bad size", "max-db-size: lots\n", []string{"max-db-size: invalid size"}},
+		{"bad runs-on", "actions:\n- name: a\n  type: exec\n  runs-on: node 1\n", []string{`c.yaml:4: action "a": runs-on "node 1"`}},
+		{"bad runner", "runners:\n- name: x.y\n- name: ok\n  nkey: SUABC\n", []string{`c.yaml:2: runner "x.y"`, `c.yaml:3: runner "ok": nkey must be a user public key`}},
 		{"two documents", "name: a\n---\nname: b\n", []string{"more than one YAML document"}},
 		{"many errors", "routes:\n- name: r\n  bogus: 1\nactions:\n- name: a\n", []string{`c.yaml:3: route "r": unknown key "bogus"`, `c.yaml:5: action "a": type is required`}},
 	}
@@ -87,6 +89,16 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRunnerNames(t *testing.T) {
+	cfg, err := Parse("c.yaml", []byte("runners:\n- name: r2\nactions:\n- name: a\n  type: exec\n  runs-on: r1\n- name: b\n  type: exec\n  runs-on: \"@origin\"\n- name: c\n  type: exec\n  runs-on: r2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.RunnerNames(), ","); got != "r1,r2" {
+		t.Fatalf("RunnerNames = %s", got)
 	}
 }
 

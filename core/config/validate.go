@@ -71,10 +71,28 @@ func (d *decoder) validate(c *Config) {
 			add(a.Pos, what, "another action has this name (at %s)", actions[a.Name].Pos)
 		}
 		actions[a.Name] = a
+		if a.RunsOn != "" && a.RunsOn != RunsOnOrigin && !validRunner(a.RunsOn) {
+			add(a.PosOf("runs-on"), what, "runs-on %q: a runner name is 1 to 64 letters, digits, '-' or '_' (or %s)", a.RunsOn, RunsOnOrigin)
+		}
 		if a.Type == "" {
 			add(a.Pos, what, "type is required")
 		} else if !validType(a.Type) {
 			add(a.PosOf("type"), what, "type %q: use letters, digits, '-' and '_'", a.Type)
+		}
+	}
+
+	runners := map[string]bool{}
+	for _, r := range c.Runners {
+		what := fmt.Sprintf("runner %q", r.Name)
+		switch {
+		case !validRunner(r.Name):
+			add(r.Pos, what, "a runner name is 1 to 64 letters, digits, '-' or '_'")
+		case runners[r.Name]:
+			add(r.Pos, what, "another runner has this name")
+		}
+		runners[r.Name] = true
+		if r.NKey != "" && (!strings.HasPrefix(r.NKey, "U") || len(r.NKey) != 56) {
+			add(r.Pos, what, "nkey must be a user public key (56 characters starting with U), not a seed")
 		}
 	}
 
@@ -121,6 +139,18 @@ func (d *decoder) validate(c *Config) {
 			}
 		}
 	}
+}
+
+func validRunner(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validType(t string) bool {

@@ -58,20 +58,62 @@ type Options struct {
 	Compile CompileOptions
 	// OnExecution, when set, receives every execution record.
 	OnExecution func(Execution)
+
+	// Self is this node's runner name; empty on a controller or a
+	// standalone postee.
+	Self string
+	// Dispatcher sends the actions of other nodes to their runner
+	// (controller mode); nil: every action in the pipeline runs here.
+	Dispatcher Dispatcher
+	// AfterProcess, when set, is called once per event after its actions
+	// (a runner reports the event upstream there).
+	AfterProcess func(ev *event.Event, xs []Execution)
+	// MaxChains bounds the serialized routes with runner actions waiting
+	// for outcomes at once (default 1024); past it, workers wait.
+	MaxChains int
 }
+
+// Dispatcher queues executions for runners, durably.
+type Dispatcher interface {
+	// Dispatch returns once w is durably queued for w.Runner. With wait,
+	// the returned channel receives the execution's outcome.
+	Dispatch(ctx context.Context, w *Work, wait bool) (<-chan Execution, error)
+}
+
+// Work is one execution for a runner.
+type Work struct {
+	Runner      string      `json:"runner"`
+	ExecutionID string      `json:"execution_id"`
+	EventID     string      `json:"event_id"`
+	Route       string      `json:"route"`
+	Action      string      `json:"action"`
+	Origin      string      `json:"origin,omitempty"`
+	Event       []byte      `json:"event"`
+	Message     sdk.Message `json:"message"`
+}
+
+// Execution statuses.
+const (
+	StatusOK         = "ok"
+	StatusFailed     = "failed"
+	StatusDispatched = "dispatched" // queued for a runner; its outcome comes later
+)
 
 // Execution records one run of one action on one event.
 type Execution struct {
-	ID       string
-	EventID  string
-	Route    string
-	Action   string
-	Started  time.Time
-	Duration time.Duration
-	Output   string
-	Details  map[string]string
+	ID      string `json:"id"`
+	EventID string `json:"event_id"`
+	Route   string `json:"route"`
+	Action  string `json:"action"`
+	// Runner ran (or will run) it; empty: the controller or standalone node.
+	Runner   string            `json:"runner,omitempty"`
+	Status   string            `json:"status"`
+	Started  time.Time         `json:"started"`
+	Duration time.Duration     `json:"duration_ns"`
+	Output   string            `json:"output,omitempty"`
+	Details  map[string]string `json:"details,omitempty"`
 	// Err is empty on success.
-	Err string
+	Err string `json:"error,omitempty"`
 }
 
 // Stats are running counters.
@@ -96,6 +138,9 @@ type Engine struct {
 
 	accepted, rejected, processed, matched atomic.Int64
 	execOK, execFailed                     atomic.Int64
+
+	chains   chan struct{} // semaphore of serialized chains in flight
+	chainsWG sync.WaitGroup
 }
 
 type job struct {
@@ -117,14 +162,28 @@ func New(opts Options) *Engine {
 	if opts.Compile.Logger == nil {
 		opts.Compile.Logger = opts.Logger
 	}
+	if opts.MaxChains <= 0 {
+		opts.MaxChains = 1024
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{opts: opts, log: opts.Logger, queue: make(chan job, opts.QueueSize), ctx: ctx, cancel: cancel}
+	return &Engine{opts: opts, log: opts.Logger, queue: make(chan job, opts.QueueSize), ctx: ctx, cancel: cancel,
+		chains: make(chan struct{}, opts.MaxChains)}
 }
 
 // Load compiles cfg, configures its actions and swaps it in. On any error
 // the running pipeline is kept.
 func (e *Engine) Load(ctx context.Context, cfg *config.Config) error {
-	p, err := Compile(ctx, cfg, e.opts.Compile)
+	return e.LoadWithFilters(ctx, cfg, nil)
+}
+
+// LoadWithFilters is Load with the filter files given (a runner's part)
+// instead of read from the filters directory.
+func (e *Engine) LoadWithFilters(ctx context.Context, cfg *config.Config, filters map[string]string) error {
+	opts := e.opts.Compile
+	if filters != nil {
+		opts.Filters = filters
+	}
+	p, err := Compile(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -205,15 +264,18 @@ func (e *Engine) Stop(ctx context.Context) error {
 	})
 	done := make(chan struct{})
 	go func() { e.workers.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		e.cancel()
-		return nil
 	case <-ctx.Done():
-		e.cancel()
-		<-done
-		return fmt.Errorf("stopped with %d queued events unprocessed: %w", len(e.queue), ctx.Err())
+		err = fmt.Errorf("stopped with %d queued events unprocessed: %w", len(e.queue), ctx.Err())
 	}
+	// Serialized chains still waiting for a runner's outcome stop waiting:
+	// what they dispatched stays queued for the runner.
+	e.cancel()
+	<-done
+	e.chainsWG.Wait()
+	return err
 }
 
 // Stats returns the counters.
@@ -227,7 +289,10 @@ func (e *Engine) Stats() Stats {
 
 func (e *Engine) process(ctx context.Context, j job) {
 	defer e.processed.Add(1)
-	e.Process(ctx, e.pipe.Load(), j.ev, j.route)
+	xs := e.Process(ctx, e.pipe.Load(), j.ev, j.route)
+	if e.opts.AfterProcess != nil {
+		e.opts.AfterProcess(j.ev, xs)
+	}
 }
 
 // Process runs one event through p synchronously (every route, or only
@@ -243,6 +308,9 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		// Accept validated it, so this is a bug, not bad input: say so loudly.
 		e.log.Error("accepted event does not parse; it is not processed", "event", ev.ID, "error", err)
 		return nil
+	}
+	if ev.Runner == "" {
+		ev.Runner = runnerField(value)
 	}
 	for _, r := range p.routes {
 		if routeName != "" && r.Name != routeName {
@@ -281,23 +349,167 @@ type renderResult struct {
 }
 
 func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg sdk.Message) []Execution {
-	out := make([]Execution, len(r.Actions))
+	if r.Serialize && r.hasRemote && e.opts.Dispatcher != nil {
+		// The chain waits for runners' outcomes, possibly for long (a
+		// runner may be away): it runs beside the workers, bounded.
+		select {
+		case e.chains <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		e.chainsWG.Add(1)
+		go func() {
+			defer func() { <-e.chains; e.chainsWG.Done() }()
+			for i, a := range r.Actions {
+				e.runOne(ctx, r, i, a, ev, msg, true)
+			}
+		}()
+		return nil
+	}
+	out := make([]Execution, 0, len(r.Actions))
 	if r.Serialize || len(r.Actions) == 1 {
 		for i, a := range r.Actions {
-			out[i] = e.runAction(ctx, r, a, ev, msg)
+			if x, ran := e.runOne(ctx, r, i, a, ev, msg, false); ran {
+				out = append(out, x)
+			}
 		}
 		return out
 	}
+	results := make([]Execution, len(r.Actions))
+	ran := make([]bool, len(r.Actions))
 	var wg sync.WaitGroup
 	for i, a := range r.Actions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = e.runAction(ctx, r, a, ev, msg)
+			results[i], ran[i] = e.runOne(ctx, r, i, a, ev, msg, false)
 		}()
 	}
 	wg.Wait()
+	for i := range results {
+		if ran[i] {
+			out = append(out, results[i])
+		}
+	}
 	return out
+}
+
+// placement decides where action a runs for ev: here (runner ""), on a
+// runner, or nowhere (skip: it already ran where the event arrived, or it is
+// another node's).
+func (e *Engine) placement(a *config.Action, remote bool, ev *event.Event) (runner string, skip bool, err error) {
+	self := e.opts.Self
+	switch {
+	case self != "":
+		// A runner runs its own actions; node-local ones only when the
+		// event names no other runner.
+		if a.RunsOn == config.RunsOnOrigin && ev.Runner != "" && ev.Runner != self {
+			return "", true, nil
+		}
+		return "", false, nil
+	case !remote:
+		return "", false, nil
+	}
+	target := a.RunsOn
+	if target == config.RunsOnOrigin {
+		target = ev.Runner
+		if target == "" {
+			target = ev.Origin
+		}
+		if target == "" {
+			return "", false, fmt.Errorf("runs-on %s, but the event names no runner (header %s or field %s)", config.RunsOnOrigin, "X-Postee-Runner", "postee_runner")
+		}
+	}
+	if ev.Origin != "" && target == ev.Origin {
+		return "", true, nil // the origin runner ran it already
+	}
+	return target, false, nil
+}
+
+// runOne runs or dispatches action i of r; ran is false when it was skipped.
+func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, ev *event.Event, msg sdk.Message, wait bool) (x Execution, ran bool) {
+	runner, skip, err := e.placement(a, r.remote[i], ev)
+	switch {
+	case skip:
+		return Execution{}, false
+	case err != nil:
+		x = Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Started: time.Now(), Err: err.Error()}
+		e.finish(&x, ev)
+		return x, true
+	case runner != "":
+		return e.dispatch(ctx, r, a, runner, ev, msg, wait), true
+	}
+	return e.runAction(ctx, r, a, ev, msg), true
+}
+
+func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) Execution {
+	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Runner: runner, Started: time.Now()}
+	outcome, err := e.opts.Dispatcher.Dispatch(ctx, &Work{
+		Runner: runner, ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name,
+		Origin: ev.Origin, Event: ev.Raw, Message: msg,
+	}, wait)
+	if err != nil {
+		x.Err = "dispatch to runner " + runner + ": " + err.Error()
+		e.finish(&x, ev)
+		return x
+	}
+	if !wait {
+		x.Status = StatusDispatched
+		x.Duration = time.Since(x.Started)
+		if e.opts.OnExecution != nil {
+			e.opts.OnExecution(x)
+		}
+		return x
+	}
+	select {
+	case got := <-outcome:
+		got.Started = x.Started
+		got.Duration = time.Since(x.Started)
+		return got // recorded by the dispatcher when the outcome arrived
+	case <-ctx.Done():
+		x.Err = "stopped while waiting for runner " + runner + ": " + ctx.Err().Error()
+		e.finish(&x, ev)
+		return x
+	}
+}
+
+// finish counts, logs and reports a finished execution.
+func (e *Engine) finish(x *Execution, ev *event.Event) {
+	if x.Duration == 0 {
+		x.Duration = time.Since(x.Started)
+	}
+	if x.Err != "" {
+		x.Status = StatusFailed
+		e.execFailed.Add(1)
+		e.log.Error("action failed", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID,
+			"runner", x.Runner, "duration", x.Duration, "error", x.Err, "output", clip(x.Output, 512))
+	} else {
+		x.Status = StatusOK
+		e.execOK.Add(1)
+		if e.log.IsDebug() {
+			e.log.Debug("action done", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID, "duration", x.Duration)
+		}
+	}
+	if e.opts.OnExecution != nil {
+		e.opts.OnExecution(*x)
+	}
+}
+
+// runnerField reads the producer's runner hint from the event.
+func runnerField(v ast.Value) string {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return ""
+	}
+	t := obj.Get(ast.StringTerm("postee_runner"))
+	if t == nil {
+		return ""
+	}
+	s, ok := t.Value.(ast.String)
+	if !ok {
+		return ""
+	}
+	return string(s)
 }
 
 // ExecutionID is stable for one event, route and action.
@@ -312,7 +524,7 @@ func ExecutionID(eventID, routeName, actionName string) string {
 }
 
 func (e *Engine) runAction(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message) Execution {
-	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Started: time.Now()}
+	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Runner: e.opts.Self, Started: time.Now()}
 	outcome, err := e.opts.Executor.Execute(ctx, &pluginhost.Request{
 		Action: a.Name, Route: r.Name, ExecutionID: x.ID, EventID: ev.ID, Event: ev.Raw, Message: msg, Attempt: 1,
 	})
@@ -324,19 +536,7 @@ func (e *Engine) runAction(ctx context.Context, r *Route, a *config.Action, ev *
 	case outcome.Err != "":
 		x.Err = outcome.Err
 	}
-	if x.Err != "" {
-		e.execFailed.Add(1)
-		e.log.Error("action failed", "action", a.Name, "route", r.Name, "event", ev.ID, "execution", x.ID,
-			"duration", x.Duration, "error", x.Err, "output", clip(x.Output, 512))
-	} else {
-		e.execOK.Add(1)
-		if e.log.IsDebug() {
-			e.log.Debug("action done", "action", a.Name, "route", r.Name, "event", ev.ID, "execution", x.ID, "duration", x.Duration)
-		}
-	}
-	if e.opts.OnExecution != nil {
-		e.opts.OnExecution(x)
-	}
+	e.finish(&x, ev)
 	return x
 }
 
@@ -345,4 +545,33 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// ExecuteWork runs one execution dispatched to this node (a runner) by the
+// controller, with the action of the current pipeline.
+func (e *Engine) ExecuteWork(ctx context.Context, w *Work) Execution {
+	x := Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Runner: e.opts.Self, Started: time.Now()}
+	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin}
+	p := e.pipe.Load()
+	var a *config.Action
+	if p != nil {
+		a, _ = p.cfg.Action(w.Action)
+	}
+	if a == nil || !a.Enable {
+		x.Err = fmt.Sprintf("action %q is not configured on this runner", w.Action)
+		e.finish(&x, ev)
+		return x
+	}
+	outcome, err := e.opts.Executor.Execute(ctx, &pluginhost.Request{
+		Action: a.Name, Route: w.Route, ExecutionID: w.ExecutionID, EventID: w.EventID, Event: w.Event, Message: w.Message, Attempt: 1,
+	})
+	x.Output, x.Details = outcome.Output, outcome.Details
+	switch {
+	case err != nil:
+		x.Err = err.Error()
+	case outcome.Err != "":
+		x.Err = outcome.Err
+	}
+	e.finish(&x, ev)
+	return x
 }

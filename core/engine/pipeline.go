@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/filters"
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/route"
 	"github.com/postee-dev/postee/core/template"
@@ -32,11 +33,15 @@ type Pipeline struct {
 type Route struct {
 	Name      string
 	Serialize bool
-	// Actions are the enabled actions this node runs, in config order.
-	Actions  []*config.Action
-	matcher  *route.Matcher
-	template *template.Renderer
-	tmplName string
+	// Actions are the enabled actions of the route this node runs or
+	// dispatches, in config order.
+	Actions []*config.Action
+	// remote[i] is true when Actions[i] runs on a runner.
+	remote    []bool
+	hasRemote bool
+	matcher   *route.Matcher
+	template  *template.Renderer
+	tmplName  string
 }
 
 // Config returns the configuration the pipeline was compiled from.
@@ -51,6 +56,12 @@ type CompileOptions struct {
 	FiltersDir string
 	// Local reports whether this node runs an action; nil: every action.
 	Local func(*config.Action) bool
+	// Remote keeps the actions that are not Local in the routes, to be
+	// dispatched to runners (controller mode); false drops them.
+	Remote bool
+	// Filters, when set, holds the filter files by name (a runner gets them
+	// from the controller) instead of reading FiltersDir.
+	Filters map[string]string
 	// Logger receives warnings about the config.
 	Logger hclog.Logger
 }
@@ -84,7 +95,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		r := &Route{Name: rc.Name, Serialize: rc.SerializeActions, tmplName: rc.Template, template: templates[rc.Template]}
-		filters, err := readFilters(rc, opts.FiltersDir)
+		filters, err := readFilters(rc, opts.FiltersDir, opts.Filters)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -108,9 +119,15 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 				log.Warn("route lists a disabled action (no `enable: true`); it will not run", "route", rc.Name, "action", name, "at", a.Pos.String())
 				continue
 			case opts.Local != nil && !opts.Local(a):
+				if opts.Remote {
+					r.Actions = append(r.Actions, a)
+					r.remote = append(r.remote, true)
+					r.hasRemote = true
+				}
 				continue
 			}
 			r.Actions = append(r.Actions, a)
+			r.remote = append(r.remote, false)
 			used[name] = true
 		}
 		p.routes = append(p.routes, r)
@@ -149,26 +166,49 @@ func compileTemplate(ctx context.Context, t *config.Template, baseDir string) (*
 	})
 }
 
-// readFilters reads a route's input-files from dir.
-func readFilters(rc *config.Route, dir string) ([]route.Filter, error) {
+// readFilters reads a route's input-files from given (when not nil) or dir.
+func readFilters(rc *config.Route, dir string, given map[string]string) ([]route.Filter, error) {
 	var out []route.Filter
 	for _, name := range rc.InputFiles {
-		path := name
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, name)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil && !strings.HasSuffix(path, ".rego") {
-			if d, err2 := os.ReadFile(path + ".rego"); err2 == nil {
-				data, err = d, nil
+		if given != nil {
+			src, ok := given[name]
+			if !ok {
+				return nil, fmt.Errorf("%s: route %q: input-files: %q was not provided", rc.Pos, rc.Name, name)
 			}
+			out = append(out, route.Filter{Name: name, Source: src})
+			continue
 		}
+		src, err := ReadFilter(dir, name)
 		if err != nil {
-			return nil, fmt.Errorf("%s: route %q: input-files: %w (REGO_FILTERS_PATH is %s)", rc.Pos, rc.Name, err, dir)
+			return nil, fmt.Errorf("%s: route %q: input-files: %w", rc.Pos, rc.Name, err)
 		}
-		out = append(out, route.Filter{Name: name, Source: string(data)})
+		out = append(out, route.Filter{Name: name, Source: src})
 	}
 	return out, nil
+}
+
+// ReadFilter reads the filter file name from dir (REGO_FILTERS_PATH),
+// trying name + ".rego" too, then the bundled filter of that name: a file on
+// disk always wins, so users can edit their copy.
+func ReadFilter(dir, name string) (string, error) {
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, name)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil && !strings.HasSuffix(path, ".rego") {
+		if d, err2 := os.ReadFile(path + ".rego"); err2 == nil {
+			data, err = d, nil
+		}
+	}
+	if err != nil {
+		// Not on disk: the bundled copy of the same name, if there is one.
+		if src, ok := filters.Bundled(name); ok {
+			return src, nil
+		}
+		return "", fmt.Errorf("%w (REGO_FILTERS_PATH is %s; bundled filters: %s)", err, dir, strings.Join(filters.Names(), ", "))
+	}
+	return string(data), nil
 }
 
 // routeError points a Rego error at its line in the config or filter file.

@@ -20,6 +20,12 @@ type Event struct {
 	Received time.Time
 	// Raw is the JSON object as received.
 	Raw []byte
+	// Origin is the runner the event arrived at, when a runner reported it
+	// to the controller; empty when it arrived here.
+	Origin string
+	// Runner is the runner the producer named for node-local actions
+	// (header X-Postee-Runner or field postee_runner); may be empty.
+	Runner string
 	// Value is Raw parsed into an OPA object, once; nil until Parse (events
 	// wait in queues as raw bytes, which cost a fraction of the memory and
 	// nothing to the garbage collector).

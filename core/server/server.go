@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,13 +10,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/postee-dev/postee/core/cluster"
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/history"
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/webhook"
 )
@@ -36,9 +43,35 @@ type Settings struct {
 	QueueWait       time.Duration
 	ShutdownTimeout time.Duration
 
+	// APIKey protects the management endpoints (/executions); empty:
+	// they answer 403.
+	APIKey string
+	// DataDir holds postee's state (JetStream files, the runner's store);
+	// the directory of PATH_TO_DB.
+	DataDir string
+
+	Cluster ClusterSettings
+
 	Logger hclog.Logger
 	// Stdout receives the stdout action's output.
 	Stdout io.Writer
+}
+
+// ClusterSettings choose the controller or runner mode.
+type ClusterSettings struct {
+	ControllerMode bool
+	// ControllerURL: the controller's NATS listen address; the runner's
+	// controller address.
+	ControllerURL                             string
+	ControllerCARoot, ControllerTLSCert       string
+	ControllerTLSKey, ControllerSeedFile      string
+	RunnerName                                string
+	RunnerCARoot, RunnerTLSCert, RunnerTLSKey string
+	RunnerSeedFile                            string
+	// NATSURL and NATSCreds make the controller use an existing NATS
+	// cluster with JetStream instead of embedding one.
+	NATSURL, NATSCreds string
+	Retention          time.Duration
 }
 
 // Server is a running standalone postee.
@@ -50,10 +83,15 @@ type Server struct {
 	https  []*http.Server
 	addrs  []net.Addr
 	errc   chan error
+
+	history    *history.Log
+	controller *cluster.Controller
+	runner     *cluster.Runner
 }
 
-// Start loads the config and starts everything. It returns once the
-// listeners are bound; Wait reports a listener failure.
+// Start loads the config (or, as a runner, bootstraps it from the
+// controller) and starts everything. It returns once the listeners are
+// bound; Run serves until the end.
 func Start(ctx context.Context, s Settings) (*Server, error) {
 	log := s.Logger
 	if log == nil {
@@ -62,22 +100,39 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	if s.ShutdownTimeout <= 0 {
 		s.ShutdownTimeout = 30 * time.Second
 	}
-	cfg, err := config.LoadFile(s.CfgFile)
-	if err != nil {
-		return nil, err
+	c := s.Cluster
+	if c.RunnerName != "" && c.ControllerMode {
+		return nil, errors.New("--runner-name and --controller-mode exclude each other")
 	}
-	srv := &Server{s: s, log: log, errc: make(chan error, 2)}
+	if c.RunnerName != "" && c.ControllerURL == "" {
+		return nil, errors.New("--runner-name needs --controller-url")
+	}
+	srv := &Server{s: s, log: log, errc: make(chan error, 2), history: history.New(10000)}
 	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout})
-	srv.engine = engine.New(engine.Options{
-		Executor:  srv.host,
-		Logger:    log,
-		Workers:   s.Workers,
-		QueueSize: s.QueueSize,
-		QueueWait: s.QueueWait,
-		Compile:   engine.CompileOptions{FiltersDir: s.FiltersDir},
-	})
-	if err := srv.engine.Load(ctx, cfg); err != nil {
-		srv.host.Close()
+	opts := engine.Options{
+		Executor:    srv.host,
+		Logger:      log,
+		Workers:     s.Workers,
+		QueueSize:   s.QueueSize,
+		QueueWait:   s.QueueWait,
+		Compile:     engine.CompileOptions{FiltersDir: s.FiltersDir},
+		OnExecution: srv.history.Add,
+	}
+	var err error
+	switch {
+	case c.RunnerName != "":
+		err = srv.startRunner(ctx, opts)
+	case c.ControllerMode:
+		err = srv.startController(ctx, opts)
+	default:
+		var cfg *config.Config
+		if cfg, err = config.LoadFile(s.CfgFile); err == nil {
+			srv.engine = engine.New(opts)
+			err = srv.engine.Load(ctx, cfg)
+		}
+	}
+	if err != nil {
+		srv.closeAll()
 		return nil, err
 	}
 	srv.engine.Start()
@@ -88,11 +143,145 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		Logger:      log,
 		MaxBodySize: s.MaxBodySize,
 	})
+	handler.Handle("GET /executions", requireKey(s.APIKey, srv.history.Handler()))
 	if err := srv.listen(handler); err != nil {
 		srv.shutdown()
 		return nil, err
 	}
 	return srv, nil
+}
+
+func (srv *Server) dataDir() string {
+	if srv.s.DataDir != "" {
+		return srv.s.DataDir
+	}
+	return "."
+}
+
+func (srv *Server) startController(ctx context.Context, opts engine.Options) error {
+	s, c := srv.s, srv.s.Cluster
+	cfg, err := config.LoadFile(s.CfgFile)
+	if err != nil {
+		return err
+	}
+	var runners []cluster.RunnerIdentity
+	keys := map[string]string{}
+	for _, r := range cfg.Runners {
+		keys[r.Name] = r.NKey
+	}
+	for _, n := range cfg.RunnerNames() {
+		runners = append(runners, cluster.RunnerIdentity{Name: n, NKey: keys[n]})
+	}
+	ctl, err := cluster.StartController(ctx, cluster.ControllerSettings{
+		Embedded: cluster.ServerSettings{
+			Listen: c.ControllerURL, StoreDir: filepath.Join(srv.dataDir(), "jetstream"),
+			TLSCert: c.ControllerTLSCert, TLSKey: c.ControllerTLSKey, CARoot: c.ControllerCARoot,
+			Runners: runners, Logger: srv.log,
+		},
+		ExternalURL: c.NATSURL, ExternalCreds: c.NATSCreds, SeedFile: c.ControllerSeedFile,
+		CARoot: c.ControllerCARoot, TLSCert: c.ControllerTLSCert, TLSKey: c.ControllerTLSKey,
+		Retention:   c.Retention,
+		ReadFilter:  func(name string) (string, error) { return engine.ReadFilter(s.FiltersDir, name) },
+		Logger:      srv.log,
+		OnExecution: srv.history.Add,
+	})
+	if err != nil {
+		return err
+	}
+	srv.controller = ctl
+	if emb := ctl.Embedded(); emb != nil {
+		srv.log.Info("controller listening for runners", "addr", emb.Addr().String(), "authenticated", emb.Authenticated())
+		if !emb.Authenticated() {
+			srv.log.Warn("runners are not authenticated: any client can connect as any runner; use --controller-ca-root or runner NKeys in production")
+		}
+	}
+	opts.Compile.Local = func(a *config.Action) bool { return a.RunsOn == "" }
+	opts.Compile.Remote = true
+	opts.Dispatcher = ctl
+	srv.engine = engine.New(opts)
+	if err := srv.engine.Load(ctx, cfg); err != nil {
+		return err
+	}
+	if err := ctl.SetConfig(ctx, cfg); err != nil {
+		return err
+	}
+	return ctl.Serve(func(ctx context.Context, ev *event.Event) error { return srv.engine.Submit(ctx, ev, "") })
+}
+
+func (srv *Server) startRunner(ctx context.Context, opts engine.Options) error {
+	s, c := srv.s, srv.s.Cluster
+	var r *cluster.Runner
+	opts.Self = c.RunnerName
+	opts.AfterProcess = func(ev *event.Event, xs []engine.Execution) {
+		if r != nil {
+			r.ReportEvent(ev, xs)
+		}
+	}
+	srv.engine = engine.New(opts)
+	srv.log.Info("runner starting", "name", c.RunnerName, "controller", c.ControllerURL)
+	r, err := cluster.StartRunner(ctx, cluster.RunnerSettings{
+		Name: c.RunnerName, URL: natsURL(c.ControllerURL),
+		CARoot: c.RunnerCARoot, TLSCert: c.RunnerTLSCert, TLSKey: c.RunnerTLSKey, SeedFile: c.RunnerSeedFile,
+		StorePath: filepath.Join(srv.dataDir(), "runner-"+c.RunnerName+".db"),
+		Retention: c.Retention,
+		Logger:    srv.log,
+		Load: func(ctx context.Context, p *cluster.Part) error {
+			return srv.engine.LoadWithFilters(ctx, p.Config, p.Filters)
+		},
+		Execute: func(ctx context.Context, w *engine.Work) engine.Execution { return srv.engine.ExecuteWork(ctx, w) },
+	})
+	if err != nil {
+		return err
+	}
+	srv.runner = r
+	_ = s
+	return nil
+}
+
+func natsURL(u string) string {
+	if strings.Contains(u, "://") {
+		return u
+	}
+	return "nats://" + u
+}
+
+// requireKey guards a management endpoint with an API key, compared in
+// constant time (header X-API-Key or Authorization: Bearer <key>).
+func requireKey(key string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if key == "" {
+			http.Error(w, "this endpoint needs an API key: set POSTEE_API_KEY (or --api-key)", http.StatusForbidden)
+			return
+		}
+		got := r.Header.Get("X-API-Key")
+		if got == "" {
+			got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Reload re-reads the config file and swaps it in when it is valid
+// (standalone and controller; runners follow their controller).
+func (srv *Server) Reload(ctx context.Context) error {
+	if srv.runner != nil {
+		return errors.New("a runner's configuration comes from its controller")
+	}
+	cfg, err := config.LoadFile(srv.s.CfgFile)
+	if err != nil {
+		return err
+	}
+	if err := srv.engine.Load(ctx, cfg); err != nil {
+		return err
+	}
+	if srv.controller != nil {
+		return srv.controller.SetConfig(ctx, cfg)
+	}
+	return nil
 }
 
 // Classify maps engine errors to HTTP outcomes.
@@ -180,19 +369,45 @@ func (srv *Server) Addrs() []net.Addr { return srv.addrs }
 // Engine returns the engine.
 func (srv *Server) Engine() *engine.Engine { return srv.engine }
 
-// Run serves until ctx ends or a listener fails, then shuts down.
+// Run serves until ctx ends or a listener fails, then shuts down. SIGHUP
+// reloads the configuration.
 func (srv *Server) Run(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var err error
-	select {
-	case <-ctx.Done():
-		srv.log.Info("shutting down")
-	case err = <-srv.errc:
-		srv.log.Error("listener failed; shutting down", "error", err)
+loop:
+	for {
+		select {
+		case <-hup:
+			if rerr := srv.Reload(ctx); rerr != nil {
+				srv.log.Error("reload failed; the running configuration is kept", "error", rerr)
+			} else {
+				srv.log.Info("configuration reloaded", "file", srv.s.CfgFile)
+			}
+		case <-ctx.Done():
+			srv.log.Info("shutting down")
+			break loop
+		case err = <-srv.errc:
+			srv.log.Error("listener failed; shutting down", "error", err)
+			break loop
+		}
 	}
 	if serr := srv.shutdown(); serr != nil && err == nil {
 		err = serr
 	}
 	return err
+}
+
+// closeAll stops the cluster side and the plugins.
+func (srv *Server) closeAll() {
+	if srv.runner != nil {
+		srv.runner.Close()
+	}
+	if srv.controller != nil {
+		srv.controller.Close()
+	}
+	srv.host.Close()
 }
 
 // shutdown stops accepting (the listeners close first), drains the queue
@@ -204,7 +419,7 @@ func (srv *Server) shutdown() error {
 		_ = hs.Shutdown(ctx)
 	}
 	err := srv.engine.Stop(ctx)
-	srv.host.Close()
+	srv.closeAll()
 	if err != nil {
 		srv.log.Error("shutdown", "error", err)
 	}

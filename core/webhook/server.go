@@ -15,6 +15,10 @@ import (
 	"github.com/postee-dev/postee/core/event"
 )
 
+// HeaderRunner lets a producer name the runner of its node (node-local
+// actions, runs-on: "@origin"); the event field postee_runner does the same.
+const HeaderRunner = "X-Postee-Runner"
+
 // DefaultMaxBodySize is the default body limit: 10 MiB.
 const DefaultMaxBodySize = 10 << 20
 
@@ -115,6 +119,7 @@ func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, answer{Status: "rejected", Error: err.Error()})
 		return
 	}
+	ev.Runner = r.Header.Get(HeaderRunner)
 	if err := h.opts.Submitter.Submit(r.Context(), ev, route); err != nil {
 		switch h.opts.Classify(err) {
 		case NotFound:

@@ -323,3 +323,38 @@ func waitFile(t *testing.T, path string, d time.Duration, cond func(string) bool
 		<-tick.C
 	}
 }
+
+// buildNATSServer builds nats-server from the module this repository
+// already depends on.
+func buildNATSServer(t *testing.T, out string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, "github.com/nats-io/nats-server/v2")
+	cmd.Dir = repoRoot
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build nats-server: %v\n%s", err, b)
+	}
+}
+
+// startProcess starts a helper process, stopped at the end of the test;
+// its combined output is returned.
+func startProcess(t *testing.T, bin string, args ...string) *lockedBuffer {
+	t.Helper()
+	out := newLockedBuffer()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return out
+}

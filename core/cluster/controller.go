@@ -1,0 +1,398 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/event"
+)
+
+// DefaultRetention is how long work waits for a runner that is away, and
+// reports for a controller that is away.
+const DefaultRetention = 24 * time.Hour
+
+// ControllerSettings configure a controller.
+type ControllerSettings struct {
+	// Embedded runs NATS in the controller; ignored when ExternalURL is set.
+	Embedded ServerSettings
+	// ExternalURL uses an existing NATS cluster with JetStream instead.
+	ExternalURL string
+	// ExternalCreds is a credentials file (JWT + seed) for ExternalURL.
+	ExternalCreds string
+	// SeedFile is the controller's own NKey seed for ExternalURL.
+	SeedFile string
+	// CARoot, TLSCert, TLSKey: the controller's client TLS to ExternalURL.
+	CARoot, TLSCert, TLSKey string
+
+	// Retention bounds how long work and reports are kept (DefaultRetention).
+	Retention time.Duration
+	// ReadFilter reads input-files for runners' parts.
+	ReadFilter func(name string) (string, error)
+	Logger     hclog.Logger
+	// OnExecution receives runners' outcomes (the central view).
+	OnExecution func(engine.Execution)
+}
+
+// Controller dispatches work to runners and receives their reports.
+type Controller struct {
+	s   ControllerSettings
+	log hclog.Logger
+	emb *Embedded
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	cfg     atomic.Pointer[config.Config]
+	runners atomic.Pointer[map[string]bool]
+
+	mu      sync.Mutex
+	waiters map[string]chan engine.Execution
+
+	bootSub  *nats.Subscription
+	consumer jetstream.ConsumeContext
+}
+
+// StartController starts (or connects to) NATS and prepares the streams.
+func StartController(ctx context.Context, s ControllerSettings) (*Controller, error) {
+	if s.Retention <= 0 {
+		s.Retention = DefaultRetention
+	}
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
+	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string]chan engine.Execution{}}
+	empty := map[string]bool{}
+	c.runners.Store(&empty)
+	var err error
+	if s.ExternalURL != "" {
+		c.nc, err = c.connectExternal()
+	} else {
+		c.emb, err = StartServer(s.Embedded)
+		if err == nil {
+			c.nc, err = c.connectEmbedded()
+		}
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.js, err = jetstream.New(c.nc)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.ensureStreams(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Controller) connectEmbedded() (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name("postee-controller"), nats.InProcessServer(c.emb.srv), nats.MaxReconnects(-1)}
+	if c.emb.controllerKey != nil {
+		pub, _ := c.emb.controllerKey.PublicKey()
+		opts = append(opts, nats.Nkey(pub, c.emb.controllerKey.Sign))
+	}
+	nc, err := nats.Connect("", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("controller: connect to the embedded NATS server: %w", err)
+	}
+	return nc, nil
+}
+
+func (c *Controller) connectExternal() (*nats.Conn, error) {
+	s := c.s
+	opts := []nats.Option{
+		nats.Name("postee-controller"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { c.log.Warn("NATS disconnected", "error", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { c.log.Info("NATS reconnected", "url", nc.ConnectedUrl()) }),
+	}
+	if s.ExternalCreds != "" {
+		opts = append(opts, nats.UserCredentials(s.ExternalCreds))
+	}
+	if s.SeedFile != "" {
+		o, err := nats.NkeyOptionFromSeed(s.SeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("controller seed file: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	tlsOpts, err := clientTLS(s.CARoot, s.TLSCert, s.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, tlsOpts...)
+	nc, err := nats.Connect(s.ExternalURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("controller: connect to %s: %w", s.ExternalURL, err)
+	}
+	return nc, nil
+}
+
+func (c *Controller) ensureStreams(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       WorkStream,
+		Subjects:   []string{"postee.work.*"},
+		Storage:    jetstream.FileStorage,
+		MaxAge:     c.s.Retention,
+		Duplicates: 10 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("controller: stream %s: %w", WorkStream, err)
+	}
+	_, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       UpstreamStream,
+		Subjects:   []string{"postee.up.*.event", "postee.up.*.outcome"},
+		Storage:    jetstream.FileStorage,
+		MaxAge:     c.s.Retention,
+		Duplicates: 10 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("controller: stream %s: %w", UpstreamStream, err)
+	}
+	_, err = c.js.CreateOrUpdateConsumer(ctx, UpstreamStream, jetstream.ConsumerConfig{
+		Durable:       ControllerConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1024,
+	})
+	if err != nil {
+		return fmt.Errorf("controller: consumer %s: %w", ControllerConsumer, err)
+	}
+	return nil
+}
+
+// SetConfig makes cfg the configuration runners bootstrap from, creates a
+// durable work consumer for every runner, and tells connected runners to
+// fetch their new part.
+func (c *Controller) SetConfig(ctx context.Context, cfg *config.Config) error {
+	names := cfg.RunnerNames()
+	runners := map[string]bool{}
+	for _, n := range names {
+		if err := ValidRunnerName(n); err != nil {
+			return err
+		}
+		runners[n] = true
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := c.js.CreateOrUpdateConsumer(cctx, WorkStream, jetstream.ConsumerConfig{
+			Durable:       n,
+			FilterSubject: workSubject(n),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       30 * time.Second,
+			MaxAckPending: 256,
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("controller: work consumer for runner %s: %w", n, err)
+		}
+	}
+	first := c.cfg.Swap(cfg) == nil
+	c.runners.Store(&runners)
+	if !first {
+		for _, n := range names {
+			_ = c.nc.Publish(configSubject(n), nil)
+		}
+		_ = c.nc.Flush()
+	}
+	return nil
+}
+
+// Serve answers runners' bootstrap requests and consumes their reports;
+// events reported by runners are handed to submit.
+func (c *Controller) Serve(submit func(ctx context.Context, ev *event.Event) error) error {
+	sub, err := c.nc.Subscribe("postee.ctl.*.bootstrap", c.handleBootstrap)
+	if err != nil {
+		return fmt.Errorf("controller: subscribe: %w", err)
+	}
+	c.bootSub = sub
+	cons, err := c.js.Consumer(context.Background(), UpstreamStream, ControllerConsumer)
+	if err != nil {
+		return fmt.Errorf("controller: consumer: %w", err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) { c.handleUpstream(msg, submit) },
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			c.log.Debug("upstream consumer", "error", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("controller: consume: %w", err)
+	}
+	c.consumer = cc
+	return nil
+}
+
+type bootstrapReply struct {
+	Part  *Part  `json:"part,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+func (c *Controller) handleBootstrap(m *nats.Msg) {
+	runner, _, ok := runnerFromSubject(m.Subject)
+	reply := bootstrapReply{}
+	cfg := c.cfg.Load()
+	switch {
+	case !ok || cfg == nil:
+		reply.Error = "controller has no configuration yet"
+	case !(*c.runners.Load())[runner]:
+		reply.Error = fmt.Sprintf("runner %q is not in the controller's configuration (runs-on or runners:)", runner)
+		c.log.Warn("bootstrap from an unknown runner refused", "runner", runner)
+	default:
+		part, err := PartFor(cfg, runner, c.s.ReadFilter)
+		if err != nil {
+			reply.Error = err.Error()
+		} else {
+			reply.Part = part
+			c.log.Info("runner bootstrapped", "runner", runner, "actions", len(part.Config.Actions), "routes", len(part.Config.Routes))
+		}
+	}
+	data, _ := json.Marshal(reply)
+	_ = m.Respond(data)
+}
+
+// upstreamEvent is a runner's report of an event it received.
+type upstreamEvent struct {
+	ID     string          `json:"id"`
+	Runner string          `json:"runner_hint,omitempty"`
+	Event  json.RawMessage `json:"event"`
+}
+
+func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Context, *event.Event) error) {
+	runner, kind, ok := runnerFromSubject(msg.Subject())
+	if !ok {
+		_ = msg.Term()
+		return
+	}
+	switch kind {
+	case "outcome":
+		var x engine.Execution
+		if err := json.Unmarshal(msg.Data(), &x); err != nil {
+			c.log.Error("bad outcome report; dropped", "runner", runner, "error", err)
+			_ = msg.Term()
+			return
+		}
+		x.Runner = runner // identity comes from the subject, not the payload
+		c.recordOutcome(x)
+		_ = msg.Ack()
+	case "event":
+		var u upstreamEvent
+		if err := json.Unmarshal(msg.Data(), &u); err != nil || event.Validate(u.Event) != nil || u.ID == "" {
+			c.log.Error("bad event report; dropped", "runner", runner, "error", err)
+			_ = msg.Term()
+			return
+		}
+		ev := &event.Event{ID: u.ID, Received: time.Now(), Raw: []byte(u.Event), Origin: runner, Runner: u.Runner}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := submit(ctx, ev)
+		cancel()
+		if err != nil {
+			c.log.Warn("event from runner not accepted yet; redelivering later", "runner", runner, "event", u.ID, "error", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		_ = msg.Ack()
+	default:
+		_ = msg.Term()
+	}
+}
+
+func (c *Controller) recordOutcome(x engine.Execution) {
+	if x.Err != "" {
+		x.Status = engine.StatusFailed
+		c.log.Error("runner action failed", "runner", x.Runner, "action", x.Action, "route", x.Route, "event", x.EventID,
+			"execution", x.ID, "duration", x.Duration, "error", x.Err)
+	} else {
+		x.Status = engine.StatusOK
+		c.log.Info("runner action done", "runner", x.Runner, "action", x.Action, "route", x.Route, "event", x.EventID,
+			"execution", x.ID, "duration", x.Duration)
+	}
+	if c.s.OnExecution != nil {
+		c.s.OnExecution(x)
+	}
+	c.mu.Lock()
+	ch := c.waiters[x.ID]
+	delete(c.waiters, x.ID)
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- x
+	}
+}
+
+// Dispatch queues w for its runner (engine.Dispatcher).
+func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<-chan engine.Execution, error) {
+	if !(*c.runners.Load())[w.Runner] {
+		return nil, fmt.Errorf("unknown runner %q (declare it in runs-on or runners:)", w.Runner)
+	}
+	data, err := json.Marshal(w)
+	if err != nil {
+		return nil, err
+	}
+	var ch chan engine.Execution
+	if wait {
+		ch = make(chan engine.Execution, 1)
+		c.mu.Lock()
+		c.waiters[w.ExecutionID] = ch
+		c.mu.Unlock()
+	}
+	if _, err := c.js.Publish(ctx, workSubject(w.Runner), data, jetstream.WithMsgID(w.ExecutionID)); err != nil {
+		if wait {
+			c.mu.Lock()
+			delete(c.waiters, w.ExecutionID)
+			c.mu.Unlock()
+		}
+		return nil, err
+	}
+	return ch, nil
+}
+
+// Close stops consuming and shuts the embedded server down.
+func (c *Controller) Close() {
+	if c.consumer != nil {
+		c.consumer.Stop()
+	}
+	if c.bootSub != nil {
+		_ = c.bootSub.Unsubscribe()
+	}
+	if c.nc != nil {
+		_ = c.nc.Drain()
+		c.nc.Close()
+	}
+	if c.emb != nil {
+		c.emb.Shutdown()
+	}
+}
+
+// Embedded returns the embedded server (nil with an external cluster).
+func (c *Controller) Embedded() *Embedded { return c.emb }
+
+func clientTLS(caRoot, cert, key string) ([]nats.Option, error) {
+	var opts []nats.Option
+	if caRoot != "" {
+		if _, err := os.Stat(caRoot); err != nil {
+			return nil, fmt.Errorf("CA root: %w", err)
+		}
+		opts = append(opts, nats.RootCAs(caRoot))
+	}
+	if cert != "" || key != "" {
+		if cert == "" || key == "" {
+			return nil, errors.New("client TLS needs both a certificate and a key")
+		}
+		opts = append(opts, nats.ClientCert(cert, key))
+	}
+	return opts, nil
+}
+
+var _ engine.Dispatcher = (*Controller)(nil)

@@ -1,0 +1,381 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/event"
+)
+
+// RunnerSettings configure a runner.
+type RunnerSettings struct {
+	Name string
+	// URL is the controller's NATS address, e.g. nats://host:4222.
+	URL string
+	// CARoot, TLSCert, TLSKey: TLS to the controller (the certificate's
+	// subject CN names the runner when the controller maps certificates).
+	CARoot, TLSCert, TLSKey string
+	// SeedFile is the runner's own NKey seed.
+	SeedFile string
+	// StorePath is the runner's bbolt file (finished executions, outbox).
+	StorePath string
+	// Retention is how long finished executions are remembered.
+	Retention time.Duration
+	// Concurrency bounds the dispatched executions run at once (default 64).
+	Concurrency int
+	Logger      hclog.Logger
+
+	// Load applies the runner's part of the configuration.
+	Load func(ctx context.Context, p *Part) error
+	// Execute runs one dispatched execution.
+	Execute func(ctx context.Context, w *engine.Work) engine.Execution
+}
+
+// Runner is a connected runner.
+type Runner struct {
+	s     RunnerSettings
+	log   hclog.Logger
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	store *runnerStore
+
+	refresh chan struct{} // re-bootstrap
+	outbox  chan struct{} // a report was queued
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	sem     chan struct{}
+}
+
+// StartRunner connects to the controller (retrying until it answers),
+// bootstraps its part of the configuration, and starts executing the work
+// dispatched to it. It returns once the first part is loaded.
+func StartRunner(ctx context.Context, s RunnerSettings) (*Runner, error) {
+	if err := ValidRunnerName(s.Name); err != nil {
+		return nil, err
+	}
+	if s.Retention <= 0 {
+		s.Retention = DefaultRetention
+	}
+	if s.Concurrency <= 0 {
+		s.Concurrency = 64
+	}
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
+	store, err := openRunnerStore(s.StorePath)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{s: s, log: s.Logger.Named("runner"), store: store, refresh: make(chan struct{}, 1),
+		outbox: make(chan struct{}, 1), ctx: rctx, cancel: cancel, sem: make(chan struct{}, s.Concurrency)}
+	if err := r.connect(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.bootstrap(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if _, err := r.nc.Subscribe(configSubject(s.Name), func(*nats.Msg) { r.poke(r.refresh) }); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("runner: subscribe: %w", err)
+	}
+	r.wg.Add(3)
+	go r.refreshLoop()
+	go r.sendLoop()
+	go r.workLoop()
+	if store.pending() > 0 {
+		r.poke(r.outbox)
+	}
+	return r, nil
+}
+
+func (r *Runner) poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Runner) connect() error {
+	s := r.s
+	opts := []nats.Option{
+		nats.Name("postee-runner-" + s.Name),
+		nats.CustomInboxPrefix(inboxPrefix(s.Name)),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			r.log.Warn("disconnected from the controller; reconnecting", "error", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			r.log.Info("reconnected to the controller", "url", nc.ConnectedUrl())
+			r.poke(r.refresh)
+			r.poke(r.outbox)
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) { r.log.Info("connected to the controller", "url", nc.ConnectedUrl()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			r.log.Warn("NATS error", "error", err)
+		}),
+	}
+	if s.SeedFile != "" {
+		o, err := nats.NkeyOptionFromSeed(s.SeedFile)
+		if err != nil {
+			return fmt.Errorf("runner seed file: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	tlsOpts, err := clientTLS(s.CARoot, s.TLSCert, s.TLSKey)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, tlsOpts...)
+	nc, err := nats.Connect(s.URL, opts...)
+	if err != nil {
+		return fmt.Errorf("runner: connect to %s: %w", s.URL, err)
+	}
+	r.nc = nc
+	r.js, err = jetstream.New(nc)
+	return err
+}
+
+// bootstrap asks for this runner's part until the controller answers, with
+// backoff, and loads it.
+func (r *Runner) bootstrap(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		part, err := r.requestPart(ctx)
+		if err == nil {
+			if err := r.s.Load(ctx, part); err != nil {
+				return fmt.Errorf("runner %s: the controller's configuration does not load here: %w", r.s.Name, err)
+			}
+			r.log.Info("configuration received from the controller", "actions", len(part.Config.Actions), "routes", len(part.Config.Routes))
+			return nil
+		}
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			return err
+		}
+		r.log.Warn("controller not reachable yet; retrying", "url", r.s.URL, "attempt", attempt, "retry_in", backoff, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2)))):
+		}
+		backoff = min(backoff*2, 15*time.Second)
+	}
+}
+
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return "the controller refused: " + e.msg }
+
+func (r *Runner) requestPart(ctx context.Context) (*Part, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := r.nc.RequestWithContext(ctx, bootstrapSubject(r.s.Name), nil)
+	if err != nil {
+		return nil, err
+	}
+	var reply bootstrapReply
+	if err := json.Unmarshal(m.Data, &reply); err != nil {
+		return nil, fmt.Errorf("bad bootstrap reply: %w", err)
+	}
+	if reply.Error != "" {
+		return nil, &refusedError{reply.Error}
+	}
+	if reply.Part == nil || reply.Part.Config == nil {
+		return nil, errors.New("empty bootstrap reply")
+	}
+	return reply.Part, nil
+}
+
+func (r *Runner) refreshLoop() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.refresh:
+			if err := r.bootstrap(r.ctx); err != nil && r.ctx.Err() == nil {
+				r.log.Error("configuration update failed; keeping the current one", "error", err)
+			}
+		}
+	}
+}
+
+// workLoop consumes the runner's durable work queue.
+func (r *Runner) workLoop() {
+	defer r.wg.Done()
+	var cc jetstream.ConsumeContext
+	backoff := 250 * time.Millisecond
+	for cc == nil {
+		cons, err := r.js.Consumer(r.ctx, WorkStream, r.s.Name)
+		if err == nil {
+			cc, err = cons.Consume(r.handleWork, jetstream.PullMaxMessages(r.s.Concurrency),
+				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+					r.log.Debug("work consumer", "error", err)
+				}))
+		}
+		if err != nil {
+			r.log.Warn("work queue not available yet; retrying", "error", err)
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 15*time.Second)
+		}
+	}
+	<-r.ctx.Done()
+	cc.Stop()
+}
+
+func (r *Runner) handleWork(msg jetstream.Msg) {
+	select {
+	case r.sem <- struct{}{}:
+	case <-r.ctx.Done():
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer func() { <-r.sem; r.wg.Done() }()
+		r.runWork(msg)
+	}()
+}
+
+func (r *Runner) runWork(msg jetstream.Msg) {
+	var w engine.Work
+	if err := json.Unmarshal(msg.Data(), &w); err != nil || w.ExecutionID == "" {
+		r.log.Error("unreadable work; dropped", "error", err)
+		_ = msg.Term()
+		return
+	}
+	if x, done := r.store.done(w.ExecutionID); done {
+		// A redelivery of work already done: report again, never re-run.
+		r.log.Debug("work already done; not running it again", "execution", w.ExecutionID)
+		_ = r.store.enqueue(outcomeReport(r.s.Name, x))
+		r.poke(r.outbox)
+		_ = msg.Ack()
+		return
+	}
+	// Keep the message ours while the action runs.
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	x := r.s.Execute(r.ctx, &w)
+	close(stop)
+	if r.ctx.Err() != nil && x.Err != "" {
+		_ = msg.Nak() // stopped mid-action: let it be redelivered
+		return
+	}
+	if err := r.store.finish(x, outcomeReport(r.s.Name, x)); err != nil {
+		r.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
+		_ = msg.Nak()
+		return
+	}
+	r.poke(r.outbox)
+	_ = msg.Ack()
+}
+
+func outcomeReport(runner string, x engine.Execution) outgoing {
+	data, _ := json.Marshal(x)
+	return outgoing{Subject: outcomeSubject(runner), MsgID: "outcome:" + x.ID, Data: data}
+}
+
+// ReportEvent queues an event that arrived at this runner, and the outcomes
+// of the actions it ran for it, for the controller: once per event.
+func (r *Runner) ReportEvent(ev *event.Event, xs []engine.Execution) {
+	data, _ := json.Marshal(upstreamEvent{ID: ev.ID, Runner: ev.Runner, Event: ev.Raw})
+	reports := []outgoing{{Subject: eventSubject(r.s.Name), MsgID: "event:" + ev.ID, Data: data}}
+	for _, x := range xs {
+		reports = append(reports, outcomeReport(r.s.Name, x))
+	}
+	if err := r.store.enqueue(reports...); err != nil {
+		r.log.Error("could not queue the event report", "event", ev.ID, "error", err)
+		return
+	}
+	r.poke(r.outbox)
+}
+
+// sendLoop publishes queued reports in order, durably: a report leaves the
+// outbox only when JetStream acknowledged it.
+func (r *Runner) sendLoop() {
+	defer r.wg.Done()
+	backoff := 250 * time.Millisecond
+	forget := time.NewTicker(time.Hour)
+	defer forget.Stop()
+	for {
+		key, rep, ok := r.store.oldest()
+		if !ok {
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-r.outbox:
+			case <-forget.C:
+				r.store.forget(time.Now().Add(-r.s.Retention))
+			}
+			continue
+		}
+		if rep.Subject != "" {
+			ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+			_, err := r.js.Publish(ctx, rep.Subject, rep.Data, jetstream.WithMsgID(rep.MsgID))
+			cancel()
+			if err != nil {
+				if r.ctx.Err() != nil {
+					return
+				}
+				r.log.Warn("report to the controller not delivered yet; retrying", "pending", r.store.pending(), "error", err, "retry_in", backoff)
+				select {
+				case <-r.ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 15*time.Second)
+				continue
+			}
+		}
+		backoff = 250 * time.Millisecond
+		if err := r.store.remove(key); err != nil {
+			r.log.Error("outbox", "error", err)
+		}
+	}
+}
+
+// Close stops consuming and closes the connection and the store; reports
+// still queued are sent after the next start.
+func (r *Runner) Close() {
+	r.cancel()
+	r.wg.Wait()
+	if r.nc != nil {
+		r.nc.Close()
+	}
+	if r.store != nil {
+		_ = r.store.close()
+	}
+}

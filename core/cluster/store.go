@@ -1,0 +1,159 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/postee-dev/postee/core/engine"
+)
+
+var (
+	doneBucket   = []byte("done")   // execution id → outcome (JSON)
+	outboxBucket = []byte("outbox") // sequence → outgoing report
+)
+
+// runnerStore is a runner's durable state: the executions it finished (so
+// a redelivered one is never run twice) and the reports not yet accepted by
+// the controller (so none is lost while the controller is away).
+type runnerStore struct {
+	db *bolt.DB
+}
+
+type outgoing struct {
+	Subject string `json:"subject"`
+	MsgID   string `json:"msg_id"`
+	Data    []byte `json:"data"`
+}
+
+type doneRecord struct {
+	At      time.Time        `json:"at"`
+	Outcome engine.Execution `json:"outcome"`
+}
+
+func openRunnerStore(path string) (*runnerStore, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("runner store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{doneBucket, outboxBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &runnerStore{db: db}, nil
+}
+
+// done returns the outcome of an execution already finished here.
+func (s *runnerStore) done(execID string) (engine.Execution, bool) {
+	var rec doneRecord
+	found := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(doneBucket).Get([]byte(execID)); v != nil {
+			found = json.Unmarshal(v, &rec) == nil
+		}
+		return nil
+	})
+	return rec.Outcome, found
+}
+
+// finish records an execution as done and queues its outcome report, in
+// one transaction.
+func (s *runnerStore) finish(x engine.Execution, report outgoing) error {
+	rec, err := json.Marshal(doneRecord{At: time.Now(), Outcome: x})
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(doneBucket).Put([]byte(x.ID), rec); err != nil {
+			return err
+		}
+		return putOutgoing(tx, report)
+	})
+}
+
+// enqueue queues reports.
+func (s *runnerStore) enqueue(reports ...outgoing) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range reports {
+			if err := putOutgoing(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func putOutgoing(tx *bolt.Tx, r outgoing) error {
+	b := tx.Bucket(outboxBucket)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return b.Put(k[:], data)
+}
+
+// oldest returns the oldest queued report and its key.
+func (s *runnerStore) oldest() (key []byte, r outgoing, ok bool) {
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(outboxBucket).Cursor().First()
+		if k != nil {
+			key = append([]byte(nil), k...)
+			ok = json.Unmarshal(v, &r) == nil
+			if !ok { // unreadable: drop it rather than block the queue
+				ok, r = true, outgoing{}
+			}
+		}
+		return nil
+	})
+	return key, r, ok
+}
+
+func (s *runnerStore) remove(key []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(outboxBucket).Delete(key) })
+}
+
+// pending counts queued reports.
+func (s *runnerStore) pending() int {
+	n := 0
+	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(outboxBucket).Stats().KeyN; return nil })
+	return n
+}
+
+// forget drops done records older than the retention: redeliveries cannot
+// come later than that.
+func (s *runnerStore) forget(olderThan time.Time) {
+	_ = s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(doneBucket).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var rec doneRecord
+			if json.Unmarshal(v, &rec) != nil || rec.At.Before(olderThan) {
+				_ = c.Delete()
+			}
+		}
+		return nil
+	})
+}
+
+func (s *runnerStore) close() error { return s.db.Close() }

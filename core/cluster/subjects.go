@@ -1,0 +1,59 @@
+package cluster
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Stream and subject names.
+const (
+	WorkStream     = "POSTEE_WORK"
+	UpstreamStream = "POSTEE_UP"
+	// ControllerConsumer is the controller's durable consumer of POSTEE_UP.
+	ControllerConsumer = "controller"
+
+	// HeaderRunner lets a producer name the runner of its node.
+	HeaderRunner = "X-Postee-Runner"
+	// FieldRunner is the event field with the same meaning (the header wins).
+	FieldRunner = "postee_runner"
+)
+
+func bootstrapSubject(runner string) string { return "postee.ctl." + runner + ".bootstrap" }
+func configSubject(runner string) string    { return "postee.runner." + runner + ".config" }
+func workSubject(runner string) string      { return "postee.work." + runner }
+func eventSubject(runner string) string     { return "postee.up." + runner + ".event" }
+func outcomeSubject(runner string) string   { return "postee.up." + runner + ".outcome" }
+func inboxPrefix(runner string) string      { return "_INBOX_" + runner }
+
+var runnerNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidRunnerName reports whether name can be a runner's name: letters,
+// digits, '-' and '_' (it becomes a NATS subject token and a consumer name).
+func ValidRunnerName(name string) error {
+	if !runnerNameRe.MatchString(name) {
+		return fmt.Errorf("invalid runner name %q: use 1 to 64 letters, digits, '-' or '_'", name)
+	}
+	return nil
+}
+
+// runnerFromSubject returns the runner token of postee.up.<runner>.<kind>
+// or postee.ctl.<runner>.<kind>.
+func runnerFromSubject(subject string) (runner, kind string, ok bool) {
+	var parts [4]string
+	n := 0
+	start := 0
+	for i := 0; i <= len(subject); i++ {
+		if i == len(subject) || subject[i] == '.' {
+			if n == 4 {
+				return "", "", false
+			}
+			parts[n] = subject[start:i]
+			n++
+			start = i + 1
+		}
+	}
+	if n != 4 || parts[0] != "postee" {
+		return "", "", false
+	}
+	return parts[2], parts[3], true
+}
