@@ -43,6 +43,26 @@ type ControllerSettings struct {
 	Logger     hclog.Logger
 	// OnExecution receives runners' outcomes (the central view).
 	OnExecution func(engine.Execution)
+	// MaxInFlight bounds the executions dispatched to a runner that is
+	// online and not yet reported back (default DefaultMaxInFlight): past it,
+	// Dispatch waits, so producers are slowed to the pace of the runner
+	// instead of a backlog growing. A runner that is away (nothing heard
+	// for a while) gets its work queued without waiting.
+	MaxInFlight int
+}
+
+// DefaultMaxInFlight is ControllerSettings.MaxInFlight's default: the
+// runner runs 64 executions at once.
+const DefaultMaxInFlight = 256
+
+// onlineWindow: a runner heard from within it counts as online.
+const onlineWindow = 5 * time.Second
+
+// flow tracks one runner's executions in flight.
+type flow struct {
+	inFlight int
+	lastSeen time.Time
+	freed    chan struct{} // closed when inFlight drops
 }
 
 // Controller dispatches work to runners and receives their reports.
@@ -58,6 +78,7 @@ type Controller struct {
 
 	mu      sync.Mutex
 	waiters map[string]chan engine.Execution
+	flows   map[string]*flow
 
 	bootSub  *nats.Subscription
 	consumer jetstream.ConsumeContext
@@ -71,7 +92,10 @@ func StartController(ctx context.Context, s ControllerSettings) (*Controller, er
 	if s.Logger == nil {
 		s.Logger = hclog.NewNullLogger()
 	}
-	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string]chan engine.Execution{}}
+	if s.MaxInFlight <= 0 {
+		s.MaxInFlight = DefaultMaxInFlight
+	}
+	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string]chan engine.Execution{}, flows: map[string]*flow{}}
 	empty := map[string]bool{}
 	c.runners.Store(&empty)
 	var err error
@@ -256,6 +280,7 @@ func (c *Controller) handleBootstrap(m *nats.Msg) {
 			reply.Error = err.Error()
 		} else {
 			reply.Part = part
+			c.seen(runner, false)
 			c.log.Info("runner bootstrapped", "runner", runner, "actions", len(part.Config.Actions), "routes", len(part.Config.Routes))
 		}
 	}
@@ -285,6 +310,7 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 			return
 		}
 		x.Runner = runner // identity comes from the subject, not the payload
+		c.seen(runner, true)
 		c.recordOutcome(x)
 		_ = msg.Ack()
 	case "event":
@@ -294,6 +320,7 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 			_ = msg.Term()
 			return
 		}
+		c.seen(runner, false)
 		ev := &event.Event{ID: u.ID, Received: time.Now(), Raw: []byte(u.Event), Origin: runner, Runner: u.Runner}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := submit(ctx, ev)
@@ -340,6 +367,9 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 	if err != nil {
 		return nil, err
 	}
+	if err := c.acquire(ctx, w.Runner); err != nil {
+		return nil, err
+	}
 	var ch chan engine.Execution
 	if wait {
 		ch = make(chan engine.Execution, 1)
@@ -348,6 +378,7 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 		c.mu.Unlock()
 	}
 	if _, err := c.js.Publish(ctx, workSubject(w.Runner), data, jetstream.WithMsgID(w.ExecutionID)); err != nil {
+		c.release(w.Runner)
 		if wait {
 			c.mu.Lock()
 			delete(c.waiters, w.ExecutionID)
@@ -356,6 +387,53 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 		return nil, err
 	}
 	return ch, nil
+}
+
+func (c *Controller) flowOf(runner string) *flow {
+	f := c.flows[runner]
+	if f == nil {
+		f = &flow{freed: make(chan struct{})}
+		c.flows[runner] = f
+	}
+	return f
+}
+
+// seen notes that runner is alive; done: one of its executions finished.
+func (c *Controller) seen(runner string, done bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.flowOf(runner)
+	f.lastSeen = time.Now()
+	if done && f.inFlight > 0 {
+		f.inFlight--
+		close(f.freed)
+		f.freed = make(chan struct{})
+	}
+}
+
+func (c *Controller) release(runner string) { c.seen(runner, true) }
+
+// acquire counts one more execution in flight for runner, waiting while an
+// online runner has MaxInFlight already.
+func (c *Controller) acquire(ctx context.Context, runner string) error {
+	for {
+		c.mu.Lock()
+		f := c.flowOf(runner)
+		online := time.Since(f.lastSeen) < onlineWindow
+		if f.inFlight < c.s.MaxInFlight || !online {
+			f.inFlight++
+			c.mu.Unlock()
+			return nil
+		}
+		freed := f.freed
+		c.mu.Unlock()
+		select {
+		case <-freed:
+		case <-time.After(time.Second): // re-check whether it is still online
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Close stops consuming and shuts the embedded server down.

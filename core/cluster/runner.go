@@ -323,16 +323,17 @@ func (r *Runner) ReportEvent(ev *event.Event, xs []engine.Execution) {
 	r.poke(r.outbox)
 }
 
-// sendLoop publishes queued reports in order, durably: a report leaves the
-// outbox only when JetStream acknowledged it.
+// sendLoop publishes queued reports, durably: a report leaves the outbox
+// only when JetStream acknowledged it. Reports go in batches, published
+// asynchronously and acknowledged together, oldest first.
 func (r *Runner) sendLoop() {
 	defer r.wg.Done()
 	backoff := 250 * time.Millisecond
 	forget := time.NewTicker(time.Hour)
 	defer forget.Stop()
 	for {
-		key, rep, ok := r.store.oldest()
-		if !ok {
+		keys, reps := r.store.oldest(256)
+		if len(keys) == 0 {
 			select {
 			case <-r.ctx.Done():
 				return
@@ -342,29 +343,51 @@ func (r *Runner) sendLoop() {
 			}
 			continue
 		}
-		if rep.Subject != "" {
-			ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
-			_, err := r.js.Publish(ctx, rep.Subject, rep.Data, jetstream.WithMsgID(rep.MsgID))
-			cancel()
-			if err != nil {
-				if r.ctx.Err() != nil {
-					return
-				}
-				r.log.Warn("report to the controller not delivered yet; retrying", "pending", r.store.pending(), "error", err, "retry_in", backoff)
-				select {
-				case <-r.ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(backoff*2, 15*time.Second)
-				continue
+		if err := r.publishAll(reps); err != nil {
+			if r.ctx.Err() != nil {
+				return
 			}
+			r.log.Warn("reports to the controller not delivered yet; retrying", "pending", r.store.pending(), "error", err, "retry_in", backoff)
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 15*time.Second)
+			continue
 		}
 		backoff = 250 * time.Millisecond
-		if err := r.store.remove(key); err != nil {
+		if err := r.store.remove(keys); err != nil {
 			r.log.Error("outbox", "error", err)
 		}
 	}
+}
+
+// publishAll publishes reps and waits for every acknowledgement.
+func (r *Runner) publishAll(reps []outgoing) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(reps))
+	for _, rep := range reps {
+		if rep.Subject == "" {
+			continue
+		}
+		f, err := r.js.PublishAsync(rep.Subject, rep.Data, jetstream.WithMsgID(rep.MsgID))
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // Close stops consuming and closes the connection and the store; reports

@@ -44,6 +44,9 @@ func openRunnerStore(path string) (*runnerStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner store %s: %w", path, err)
 	}
+	// Concurrent executions' writes share one transaction and fsync; a
+	// short delay keeps that from adding latency.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{doneBucket, outboxBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -79,7 +82,9 @@ func (s *runnerStore) finish(x engine.Execution, report outgoing) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	// Batch coalesces the concurrent executions' writes into one
+	// transaction and one fsync.
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(doneBucket).Put([]byte(x.ID), rec); err != nil {
 			return err
 		}
@@ -89,7 +94,7 @@ func (s *runnerStore) finish(x engine.Execution, report outgoing) error {
 
 // enqueue queues reports.
 func (s *runnerStore) enqueue(reports ...outgoing) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		for _, r := range reports {
 			if err := putOutgoing(tx, r); err != nil {
 				return err
@@ -114,24 +119,34 @@ func putOutgoing(tx *bolt.Tx, r outgoing) error {
 	return b.Put(k[:], data)
 }
 
-// oldest returns the oldest queued report and its key.
-func (s *runnerStore) oldest() (key []byte, r outgoing, ok bool) {
+// oldest returns up to n of the oldest queued reports, with their keys.
+func (s *runnerStore) oldest(n int) (keys [][]byte, reps []outgoing) {
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		k, v := tx.Bucket(outboxBucket).Cursor().First()
-		if k != nil {
-			key = append([]byte(nil), k...)
-			ok = json.Unmarshal(v, &r) == nil
-			if !ok { // unreadable: drop it rather than block the queue
-				ok, r = true, outgoing{}
+		c := tx.Bucket(outboxBucket).Cursor()
+		for k, v := c.First(); k != nil && len(keys) < n; k, v = c.Next() {
+			var r outgoing
+			if json.Unmarshal(v, &r) != nil {
+				r = outgoing{} // unreadable: sent as nothing, then dropped
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			reps = append(reps, r)
+		}
+		return nil
+	})
+	return keys, reps
+}
+
+// remove drops sent reports, in one transaction.
+func (s *runnerStore) remove(keys [][]byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(outboxBucket)
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-	return key, r, ok
-}
-
-func (s *runnerStore) remove(key []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(outboxBucket).Delete(key) })
 }
 
 // pending counts queued reports.

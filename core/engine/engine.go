@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -82,14 +83,15 @@ type Dispatcher interface {
 
 // Work is one execution for a runner.
 type Work struct {
-	Runner      string      `json:"runner"`
-	ExecutionID string      `json:"execution_id"`
-	EventID     string      `json:"event_id"`
-	Route       string      `json:"route"`
-	Action      string      `json:"action"`
-	Origin      string      `json:"origin,omitempty"`
-	Event       []byte      `json:"event"`
-	Message     sdk.Message `json:"message"`
+	Runner      string `json:"runner"`
+	ExecutionID string `json:"execution_id"`
+	EventID     string `json:"event_id"`
+	Route       string `json:"route"`
+	Action      string `json:"action"`
+	Origin      string `json:"origin,omitempty"`
+	// Event is the event's JSON, carried as is (no base64).
+	Event   json.RawMessage `json:"event"`
+	Message sdk.Message     `json:"message"`
 }
 
 // Execution statuses.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +30,8 @@ type options struct {
 	vulns             int
 	jsonOut           string
 	posteeArgs        string
+	dispatch          bool
+	runnerArgs        string
 	drain             time.Duration
 	timeout           time.Duration
 }
@@ -51,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.events, "events", 0, "send this many measured events instead of running for -duration")
 	fs.IntVar(&o.vulns, "vulns", 20, "vulnerabilities per report (20: about 5 KB)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.BoolVar(&o.dispatch, "dispatch", false, "controller/runner: events at a controller, the http action run by a runner")
+	fs.StringVar(&o.runnerArgs, "runner-args", "", "with -dispatch: extra flags for the runner")
 	fs.StringVar(&o.posteeArgs, "postee-args", "", "extra postee flags, space-separated (e.g. \"--workers 8\")")
 	fs.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long to wait for accepted events to reach the sink")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with -events: stop sending after this long anyway")
@@ -113,14 +118,35 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 	}
 	defer sk.close()
 	cfgFile := filepath.Join(tmp, "cfg.yaml")
-	if err := os.WriteFile(cfgFile, []byte(config(sk.URL())), 0o600); err != nil {
+	cfg := config(sk.URL())
+	var extra, env []string
+	var natsAddr string
+	if o.dispatch {
+		cfg += "  runs-on: " + benchRunner + "\n"
+		if natsAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		extra = []string{"--controller-mode", "--controller-url", natsAddr}
+		env = []string{"PATH_TO_DB=" + filepath.Join(tmp, "controller", "webhooks.db")}
+	}
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout, strings.Fields(o.posteeArgs))
+	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout, append(extra, strings.Fields(o.posteeArgs)...), env)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stop(stopGrace) // no-op when already stopped below
+	var runner *postee
+	if o.dispatch {
+		runner, err = startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "runner.log"), startTimeout,
+			append([]string{"--controller-url", "nats://" + natsAddr, "--runner-name", benchRunner}, strings.Fields(o.runnerArgs)...),
+			[]string{"PATH_TO_DB=" + filepath.Join(tmp, "runner", "webhooks.db")})
+		if err != nil {
+			return nil, err
+		}
+		defer runner.stop(stopGrace)
+	}
 
 	// Stop sending if postee dies.
 	runCtx, cancel := context.WithCancel(ctx)
@@ -166,7 +192,13 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 	if rss, err := peakRSS(p.cmd.Process.Pid); err == nil {
 		r.PosteePeakRSS = rss
 	}
-	for _, k := range children(p.cmd.Process.Pid) {
+	procs := children(p.cmd.Process.Pid)
+	if runner != nil {
+		r.Mode = "dispatch: controller → runner " + benchRunner
+		procs = append(procs, proc{pid: runner.cmd.Process.Pid, cmdline: "postee-runner"})
+		procs = append(procs, children(runner.cmd.Process.Pid)...)
+	}
+	for _, k := range procs {
 		rss, _ := peakRSS(k.pid)
 		r.Plugins = append(r.Plugins, pluginRSS{Name: k.name(), PID: k.pid, PeakRSS: rss})
 		r.PluginsRSS += rss
@@ -211,6 +243,19 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 
 // config is the postee config of the run: every alpine image report is
 // rendered as raw JSON and POSTed to the sink.
+// benchRunner names the runner of a -dispatch run.
+const benchRunner = "bench-runner"
+
+// freeAddr returns a loopback address free right now.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
 func config(sinkURL string) string {
 	return fmt.Sprintf(`name: loadgen
 routes:

@@ -32,7 +32,7 @@ type postee struct {
 // webhook and waits (at most timeout) for its "webhook listening" log line.
 // Its stderr goes to logPath, read until the process ends so that it never
 // blocks on a full pipe.
-func startPostee(bin, cfgFile, pluginDir, logPath string, timeout time.Duration, extra []string) (*postee, error) {
+func startPostee(bin, cfgFile, pluginDir, logPath string, timeout time.Duration, extra, env []string) (*postee, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func startPostee(bin, cfgFile, pluginDir, logPath string, timeout time.Duration,
 	args := append([]string{"--cfgfile", cfgFile, "--url", "127.0.0.1:0", "--tls", "", "--plugin-dir", pluginDir}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = filepath.Dir(cfgFile)
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), env...)
 	cmd.Stderr = pw // stdout (the stdout action's output) goes to /dev/null
 	if err := cmd.Start(); err != nil {
 		pr.Close()

@@ -11,6 +11,7 @@ import (
 
 // report is what a run measured; it is also the -json output.
 type report struct {
+	Mode          string  `json:"mode,omitempty"`
 	Senders       int     `json:"senders"`
 	Warmup        string  `json:"warmup"`
 	Duration      string  `json:"duration,omitempty"` // duration mode
@@ -154,6 +155,9 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "postee load run: %d senders, %s after a %s warm-up, %.1f KB events, %d CPUs\n",
 		r.Senders, run, r.Warmup, float64(r.EventBytes)/1024, r.CPUs)
+	if r.Mode != "" {
+		fmt.Fprintf(w, "  mode: %s\n", r.Mode)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  throughput\t%.0f events/s  (%d accepted events delivered in %.2fs)\n", r.EventsPerSecond, r.DeliveredInWindow, r.WindowSeconds)
 	fmt.Fprintf(tw, "  latency\tp50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (POST start → sink, %d events)\n",
