@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -417,5 +418,42 @@ func TestSubmitWaitsForRoom(t *testing.T) {
 	e2.Submit(context.Background(), ev(), "")
 	if err := e2.Submit(ctx, ev(), ""); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("cancelled wait: %v", err)
+	}
+}
+
+func TestEnvironmentSecrets(t *testing.T) {
+	t.Setenv("POSTEE_TEST_TOKEN", "s3cret")
+	rec := &recorder{}
+	e := load(t, `
+routes:
+- name: r
+  actions: [a]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: a
+  type: test
+  enable: true
+  user: plain-user
+  token: $POSTEE_TEST_TOKEN
+  password: ${POSTEE_TEST_TOKEN}
+`, rec, Options{})
+	var got map[string]any
+	if err := json.Unmarshal(rec.specs[0].Settings, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["token"] != "s3cret" || got["password"] != "s3cret" || got["user"] != "plain-user" {
+		t.Fatalf("settings sent to the plugin: %v", got)
+	}
+	if a, _ := e.Pipeline().Config().Action("a"); a.Settings["token"] != "$POSTEE_TEST_TOKEN" {
+		t.Fatalf("the config must keep the reference, got %v", a.Settings["token"])
+	}
+
+	cfg, _ := config.Parse("cfg.yaml", []byte("routes:\n- name: r\n  actions: [a]\n  template: raw\ntemplates:\n- name: raw\n  rego-package: postee.rawmessage.json\nactions:\n- name: a\n  type: test\n  enable: true\n  password: $POSTEE_TEST_UNSET_VAR\n"))
+	_, err := Compile(context.Background(), cfg, CompileOptions{})
+	if err == nil || !strings.Contains(err.Error(), `cfg.yaml:12: action "a": password: environment variable POSTEE_TEST_UNSET_VAR is not set`) {
+		t.Fatalf("err = %v", err)
 	}
 }

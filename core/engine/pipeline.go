@@ -141,7 +141,12 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 			}
 			continue
 		}
-		settings, err := json.Marshal(a.Settings)
+		expanded, err := expandEnv(a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		settings, err := json.Marshal(expanded)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: action %q: %w", a.Pos, a.Name, err))
 			continue
@@ -152,6 +157,38 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// envKeys are the action settings that may name an environment variable
+// ("$VARNAME") instead of holding a secret, as in the existing Postee.
+var envKeys = []string{"user", "password", "token"}
+
+// expandEnv returns a's settings with "$VARNAME" values of envKeys read
+// from this node's environment. It runs where the action runs, so a
+// runner's secrets can stay in the runner's environment.
+func expandEnv(a *config.Action) (map[string]any, error) {
+	out := a.Settings
+	copied := false
+	for _, k := range envKeys {
+		v, ok := a.Settings[k].(string)
+		if !ok || !strings.HasPrefix(v, "$") || len(v) < 2 {
+			continue
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(v, "$"), "{"), "}")
+		val, set := os.LookupEnv(name)
+		if !set {
+			return nil, fmt.Errorf("%s: action %q: %s: environment variable %s is not set", a.PosOf(k), a.Name, k, name)
+		}
+		if !copied { // the config keeps "$NAME"; only what the plugin gets changes
+			out = make(map[string]any, len(a.Settings))
+			for kk, vv := range a.Settings {
+				out[kk] = vv
+			}
+			copied = true
+		}
+		out[k] = val
+	}
+	return out, nil
 }
 
 func compileTemplate(ctx context.Context, t *config.Template, baseDir string) (*template.Renderer, error) {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,6 +86,8 @@ type Server struct {
 	errc   chan error
 
 	history    *history.Log
+	events     *history.Events
+	reloadMu   sync.Mutex
 	controller *cluster.Controller
 	runner     *cluster.Runner
 }
@@ -107,7 +110,8 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	if c.RunnerName != "" && c.ControllerURL == "" {
 		return nil, errors.New("--runner-name needs --controller-url")
 	}
-	srv := &Server{s: s, log: log, errc: make(chan error, 2), history: history.New(10000)}
+	srv := &Server{s: s, log: log, errc: make(chan error, 2), history: history.New(10000),
+		events: history.NewEvents(1000, 64<<20)}
 	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout})
 	opts := engine.Options{
 		Executor:    srv.host,
@@ -142,8 +146,13 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		Classify:    Classify,
 		Logger:      log,
 		MaxBodySize: s.MaxBodySize,
+		OnAccepted:  srv.events.Add,
 	})
 	handler.Handle("GET /executions", requireKey(s.APIKey, srv.history.Handler()))
+	handler.Handle("GET /events", requireKey(s.APIKey, srv.events.Handler()))
+	reload := requireKey(s.APIKey, http.HandlerFunc(srv.handleReload))
+	handler.Handle("GET /reload", reload)
+	handler.Handle("POST /reload", reload)
 	if err := srv.listen(handler); err != nil {
 		srv.shutdown()
 		return nil, err
@@ -246,7 +255,8 @@ func natsURL(u string) string {
 }
 
 // requireKey guards a management endpoint with an API key, compared in
-// constant time (header X-API-Key or Authorization: Bearer <key>).
+// constant time: header X-API-Key, Authorization: Bearer <key>, or (for the
+// existing Postee's /reload?key=) the key query parameter.
 func requireKey(key string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if key == "" {
@@ -257,6 +267,9 @@ func requireKey(key string, h http.Handler) http.Handler {
 		if got == "" {
 			got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		}
+		if got == "" {
+			got = r.URL.Query().Get("key")
+		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -265,12 +278,26 @@ func requireKey(key string, h http.Handler) http.Handler {
 	})
 }
 
+func (srv *Server) handleReload(w http.ResponseWriter, r *http.Request) {
+	if err := srv.Reload(r.Context()); err != nil {
+		srv.log.Error("reload refused; the running configuration is kept", "error", err)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "configuration not reloaded, the running one is kept:\n%v\n", err)
+		return
+	}
+	srv.log.Info("configuration reloaded", "file", srv.s.CfgFile)
+	fmt.Fprintln(w, "configuration reloaded")
+}
+
 // Reload re-reads the config file and swaps it in when it is valid
 // (standalone and controller; runners follow their controller).
 func (srv *Server) Reload(ctx context.Context) error {
 	if srv.runner != nil {
 		return errors.New("a runner's configuration comes from its controller")
 	}
+	srv.reloadMu.Lock()
+	defer srv.reloadMu.Unlock()
 	cfg, err := config.LoadFile(srv.s.CfgFile)
 	if err != nil {
 		return err

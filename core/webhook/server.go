@@ -50,6 +50,8 @@ type Options struct {
 	MaxBodySize int64
 	// RetryAfter is sent with 503 answers (default 1s).
 	RetryAfter time.Duration
+	// OnAccepted, when set, sees every accepted event (GET /events).
+	OnAccepted func(*event.Event)
 }
 
 // Handler serves the webhook endpoints.
@@ -132,6 +134,9 @@ func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, answer{Status: "busy", Error: err.Error()})
 		}
 		return
+	}
+	if h.opts.OnAccepted != nil {
+		h.opts.OnAccepted(ev)
 	}
 	writeJSON(w, http.StatusOK, answer{Status: "accepted", ID: ev.ID})
 }

@@ -1,0 +1,60 @@
+package history
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/event"
+)
+
+func TestLogKeepsTheLastAndReplacesByID(t *testing.T) {
+	l := New(3)
+	for i := 0; i < 5; i++ {
+		l.Add(engine.Execution{ID: fmt.Sprint(i), EventID: "e", Status: engine.StatusDispatched})
+	}
+	l.Add(engine.Execution{ID: "3", EventID: "e", Runner: "r1", Status: engine.StatusOK})
+	got := l.List(10, "", "")
+	if len(got) != 3 || got[0].ID != "4" || got[1].ID != "3" || got[1].Status != "ok" || got[2].ID != "2" {
+		t.Fatalf("list %+v", got)
+	}
+	if got := l.List(10, "", "r1"); len(got) != 1 || got[0].ID != "3" {
+		t.Fatalf("by runner %+v", got)
+	}
+	w := httptest.NewRecorder()
+	l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/executions?limit=2", nil))
+	var body struct{ Executions []engine.Execution }
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || len(body.Executions) != 2 {
+		t.Fatalf("handler: %v %s", err, w.Body)
+	}
+}
+
+func TestEventsBounded(t *testing.T) {
+	l := NewEvents(3, 25)
+	for i := 0; i < 5; i++ {
+		l.Add(&event.Event{ID: fmt.Sprint(i), Raw: []byte(`{"n":` + fmt.Sprint(i) + `}`)})
+	}
+	w := httptest.NewRecorder()
+	l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/events", nil))
+	var body struct {
+		Events []struct {
+			ID    string
+			Event map[string]int
+		}
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	// 3 by count, and 7 bytes each keeps them under 25 bytes.
+	if len(body.Events) != 3 || body.Events[0].ID != "4" || body.Events[0].Event["n"] != 4 {
+		t.Fatalf("events %+v", body.Events)
+	}
+	big := NewEvents(10, 10)
+	big.Add(&event.Event{ID: "a", Raw: []byte(`{"x":"0123456789"}`)})
+	big.Add(&event.Event{ID: "b", Raw: []byte(`{"x":"0123456789"}`)})
+	if len(big.items) != 1 || big.items[0].ID != "b" {
+		t.Fatalf("byte bound: %+v", big.items)
+	}
+}
