@@ -21,7 +21,7 @@ bin/plugins/postee-action-%: FORCE
 
 # Start postee on the example config: HTTP on 127.0.0.1:8082, no external service.
 run: build
-	bin/postee --cfgfile examples/cfg.yaml --url 127.0.0.1:8082 --tls ""
+	PATH_TO_DB=$(CURDIR)/.postee/webhooks.db bin/postee --cfgfile examples/cfg.yaml --url 127.0.0.1:8082 --tls ""
 
 # Unit, plugin and end-to-end tests (the e2e tests build their own binaries).
 test: build

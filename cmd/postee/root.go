@@ -149,6 +149,14 @@ func (o *options) applyEnv() {
 	}
 }
 
+// dbPath is PATH_TO_DB, the embedded store.
+func dbPath() string {
+	if v, ok := env("PATH_TO_DB"); ok && v != "" {
+		return v
+	}
+	return "/server/database/webhooks.db"
+}
+
 // dataDir is the directory of PATH_TO_DB, where postee keeps its state.
 func dataDir() string {
 	if v, ok := env("PATH_TO_DB"); ok && v != "" {
@@ -201,6 +209,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		Stdout:          stdout,
 		APIKey:          o.apiKey,
 		DataDir:         dataDir(),
+		DBPath:          dbPath(),
 		Cluster:         o.cluster,
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/sdk"
 )
 
@@ -69,6 +72,9 @@ type Options struct {
 	// AfterProcess, when set, is called once per event after its actions
 	// (a runner reports the event upstream there).
 	AfterProcess func(ev *event.Event, xs []Execution)
+	// Store keeps the state of route plugins (de-duplication keys, pending
+	// aggregations); nil: routes with plugins do not load.
+	Store *store.Store
 	// MaxChains bounds the serialized routes with runner actions waiting
 	// for outcomes at once (default 1024); past it, workers wait.
 	MaxChains int
@@ -141,6 +147,7 @@ type Engine struct {
 	accepted, rejected, processed, matched atomic.Int64
 	execOK, execFailed                     atomic.Int64
 
+	stopping chan struct{} // closed when Stop begins
 	chains   chan struct{} // semaphore of serialized chains in flight
 	chainsWG sync.WaitGroup
 }
@@ -167,9 +174,10 @@ func New(opts Options) *Engine {
 	if opts.MaxChains <= 0 {
 		opts.MaxChains = 1024
 	}
+	opts.Compile.HasStore = opts.Store != nil
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{opts: opts, log: opts.Logger, queue: make(chan job, opts.QueueSize), ctx: ctx, cancel: cancel,
-		chains: make(chan struct{}, opts.MaxChains)}
+		chains: make(chan struct{}, opts.MaxChains), stopping: make(chan struct{})}
 }
 
 // Load compiles cfg, configures its actions and swaps it in. On any error
@@ -200,8 +208,15 @@ func (e *Engine) LoadWithFilters(ctx context.Context, cfg *config.Config, filter
 // Pipeline returns the running pipeline (nil before Load).
 func (e *Engine) Pipeline() *Pipeline { return e.pipe.Load() }
 
-// Start starts the workers.
+// Start starts the workers (and the flusher of timed aggregations).
 func (e *Engine) Start() {
+	if e.opts.Store != nil {
+		e.workers.Add(1)
+		go func() {
+			defer e.workers.Done()
+			e.flushLoop()
+		}()
+	}
 	for i := 0; i < e.opts.Workers; i++ {
 		e.workers.Add(1)
 		go func() {
@@ -262,6 +277,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.mu.Lock()
 		e.stopped = true
 		close(e.queue)
+		close(e.stopping)
 		e.mu.Unlock()
 	})
 	done := make(chan struct{})
@@ -326,6 +342,17 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		if !ok || len(r.Actions) == 0 {
 			continue
 		}
+		if len(r.uniqueProps) > 0 {
+			seen, err := e.opts.Store.Seen(r.Name, uniqueKey(value, r.uniqueProps), r.uniqueTTL, time.Now())
+			if err != nil {
+				e.log.Error("de-duplication store failed; sending the event", "route", r.Name, "event", ev.ID, "error", err)
+			} else if seen {
+				if e.log.IsDebug() {
+					e.log.Debug("event dropped: same unique-message-props seen before", "route", r.Name, "event", ev.ID)
+				}
+				continue
+			}
+		}
 		e.matched.Add(1)
 		if tmplInput == nil {
 			tmplInput = p.templateInput(value)
@@ -339,6 +366,17 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		if res.err != nil {
 			e.log.Error("template rendering failed; the route's actions are not run", "route", r.Name, "template", r.tmplName, "event", ev.ID, "error", res.err)
 			continue
+		}
+		if r.aggregates() {
+			batch, err := e.opts.Store.Aggregate(r.Name, store.Item{EventID: ev.ID, Message: res.msg}, r.aggrCount, time.Now())
+			if err != nil {
+				e.log.Error("aggregation store failed; sending the event on its own", "route", r.Name, "event", ev.ID, "error", err)
+			} else {
+				if batch != nil {
+					out = append(out, e.flush(ctx, p, batch)...)
+				}
+				continue
+			}
 		}
 		out = append(out, e.runActions(ctx, r, ev, res.msg)...)
 	}
@@ -495,6 +533,120 @@ func (e *Engine) finish(x *Execution, ev *event.Event) {
 	if e.opts.OnExecution != nil {
 		e.opts.OnExecution(*x)
 	}
+}
+
+// uniqueKey is the JSON of the values at props (dotted paths, array
+// elements by index) in the event: equal keys mean "the same message".
+func uniqueKey(v ast.Value, props []string) string {
+	vals := make([]any, len(props))
+	for i, prop := range props {
+		cur := v
+		for _, seg := range strings.Split(prop, ".") {
+			if cur == nil {
+				break
+			}
+			switch x := cur.(type) {
+			case ast.Object:
+				t := x.Get(ast.StringTerm(seg))
+				cur = nil
+				if t != nil {
+					cur = t.Value
+				}
+			case *ast.Array:
+				idx, err := strconv.Atoi(seg)
+				cur = nil
+				if err == nil && idx >= 0 && idx < x.Len() {
+					cur = x.Elem(idx).Value
+				}
+			default:
+				cur = nil
+			}
+		}
+		if cur != nil {
+			vals[i] = cur.String()
+		}
+	}
+	b, _ := json.Marshal(vals)
+	return string(b)
+}
+
+// flushLoop sends the aggregations whose timeout passed, also those left
+// pending by a previous run.
+func (e *Engine) flushLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.stopping:
+			return
+		case <-t.C:
+		}
+		p := e.pipe.Load()
+		if p == nil {
+			continue
+		}
+		timeouts := p.aggregationTimeouts()
+		if len(timeouts) == 0 {
+			continue
+		}
+		batches, err := e.opts.Store.Due(timeouts, time.Now())
+		if err != nil {
+			e.log.Error("aggregation store failed", "error", err)
+			continue
+		}
+		for _, b := range batches {
+			e.flush(e.ctx, p, b)
+		}
+	}
+}
+
+// flush sends one aggregated message to every action of its route.
+func (e *Engine) flush(ctx context.Context, p *Pipeline, b *store.Batch) []Execution {
+	r := p.byName[b.Route]
+	if r == nil || len(b.Items) == 0 {
+		e.log.Warn("aggregation for a route that no longer exists dropped", "route", b.Route, "messages", len(b.Items))
+		return nil
+	}
+	msgs := make([]sdk.Message, len(b.Items))
+	ids := make([]string, len(b.Items))
+	for i, it := range b.Items {
+		msgs[i], ids[i] = it.Message, it.EventID
+	}
+	msg, err := aggregate(ctx, r, msgs)
+	if err != nil {
+		e.log.Error("aggregation rendering failed; the messages are sent on their own", "route", r.Name, "error", err)
+		var out []Execution
+		for i, m := range msgs {
+			out = append(out, e.runActions(ctx, r, &event.Event{ID: ids[i], Raw: []byte(`{}`)}, m)...)
+		}
+		return out
+	}
+	raw, _ := json.Marshal(map[string]any{"aggregated_events": ids})
+	id := "aggr-" + ExecutionID(strings.Join(ids, ","), r.Name, "")
+	if e.log.IsDebug() {
+		e.log.Debug("sending an aggregated message", "route", r.Name, "messages", len(msgs), "id", id)
+	}
+	return e.runActions(ctx, r, &event.Event{ID: id, Received: time.Now(), Raw: raw}, msg)
+}
+
+// aggregate renders the template's aggregation package on msgs; without
+// one, the messages are joined: first title, descriptions one after another.
+func aggregate(ctx context.Context, r *Route, msgs []sdk.Message) (sdk.Message, error) {
+	type aggregator interface {
+		Aggregate(context.Context, []sdk.Message) (sdk.Message, error)
+	}
+	if ag, ok := any(r.template).(aggregator); ok && r.template.AggregationPackage() != "" {
+		return ag.Aggregate(ctx, msgs)
+	}
+	out := msgs[0]
+	descs := make([]string, len(msgs))
+	for i, m := range msgs {
+		descs[i] = m.Description
+	}
+	out.Description = strings.Join(descs, "\n\n")
+	return out, nil
 }
 
 // runnerField reads the producer's runner hint from the event.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -18,6 +19,7 @@ import (
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/route"
 	"github.com/postee-dev/postee/core/template"
+	"github.com/postee-dev/postee/sdk"
 )
 
 // Pipeline is one compiled configuration.
@@ -42,7 +44,16 @@ type Route struct {
 	matcher   *route.Matcher
 	template  *template.Renderer
 	tmplName  string
+
+	// Route plugins of the existing Postee.
+	uniqueProps []string
+	uniqueTTL   time.Duration
+	aggrCount   int
+	aggrTimeout time.Duration
 }
+
+// aggregates reports whether the route collects messages before sending.
+func (r *Route) aggregates() bool { return r.aggrCount > 0 || r.aggrTimeout > 0 }
 
 // Config returns the configuration the pipeline was compiled from.
 func (p *Pipeline) Config() *config.Config { return p.cfg }
@@ -59,6 +70,9 @@ type CompileOptions struct {
 	// Remote keeps the actions that are not Local in the routes, to be
 	// dispatched to runners (controller mode); false drops them.
 	Remote bool
+	// HasStore says route plugins (de-duplication, aggregation) can keep
+	// their state.
+	HasStore bool
 	// Filters, when set, holds the filter files by name (a runner gets them
 	// from the controller) instead of reading FiltersDir.
 	Filters map[string]string
@@ -106,9 +120,21 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 			continue
 		}
 		r.matcher = m
-		if rc.Plugins.Configured() {
-			log.Warn("route plugins (aggregation, de-duplication) are not supported yet: every matching event is sent on its own",
-				"route", rc.Name, "at", rc.Pos.String())
+		pl := rc.Plugins
+		r.uniqueProps, r.aggrCount = pl.UniqueMessageProps, pl.AggregateMessageNumber
+		// Durations were validated by config.
+		if pl.UniqueMessageTimeout != "" {
+			r.uniqueTTL, _ = sdk.ParseDuration(pl.UniqueMessageTimeout)
+		} else if cfg.DeleteOldData > 0 {
+			// Keys without their own timeout go with delete-old-data (days).
+			r.uniqueTTL = time.Duration(cfg.DeleteOldData) * 24 * time.Hour
+		}
+		if pl.AggregateMessageTimeout != "" {
+			r.aggrTimeout, _ = sdk.ParseDuration(pl.AggregateMessageTimeout)
+		}
+		if pl.Configured() && !opts.HasStore {
+			errs = append(errs, fmt.Errorf("%s: route %q: plugins need the embedded store (PATH_TO_DB)", rc.Pos, rc.Name))
+			continue
 		}
 		for _, name := range rc.Actions {
 			a, _ := cfg.Action(name)
@@ -302,6 +328,17 @@ func unjoin(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// aggregationTimeouts maps each route that aggregates by time to its timeout.
+func (p *Pipeline) aggregationTimeouts() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, r := range p.routes {
+		if r.aggrTimeout > 0 {
+			out[r.Name] = r.aggrTimeout
+		}
+	}
+	return out
 }
 
 // ActionTypes lists the plugin types this pipeline needs.

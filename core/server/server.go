@@ -25,6 +25,7 @@ import (
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/history"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/core/webhook"
 )
 
@@ -50,6 +51,8 @@ type Settings struct {
 	// DataDir holds postee's state (JetStream files, the runner's store);
 	// the directory of PATH_TO_DB.
 	DataDir string
+	// DBPath is the embedded store (PATH_TO_DB); default DataDir/webhooks.db.
+	DBPath string
 
 	Cluster ClusterSettings
 
@@ -77,16 +80,18 @@ type ClusterSettings struct {
 
 // Server is a running standalone postee.
 type Server struct {
-	s      Settings
-	log    hclog.Logger
-	host   *pluginhost.Host
-	engine *engine.Engine
-	https  []*http.Server
-	addrs  []net.Addr
-	errc   chan error
+	s       Settings
+	log     hclog.Logger
+	host    *pluginhost.Host
+	engine  *engine.Engine
+	https   []*http.Server
+	addrs   []net.Addr
+	errc    chan error
+	stopped chan struct{}
 
 	history    *history.Log
 	events     *history.Events
+	store      *store.Store
 	reloadMu   sync.Mutex
 	controller *cluster.Controller
 	runner     *cluster.Runner
@@ -110,10 +115,21 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	if c.RunnerName != "" && c.ControllerURL == "" {
 		return nil, errors.New("--runner-name needs --controller-url")
 	}
-	srv := &Server{s: s, log: log, errc: make(chan error, 2), history: history.New(10000),
+	srv := &Server{s: s, log: log, errc: make(chan error, 2), stopped: make(chan struct{}), history: history.New(10000),
 		events: history.NewEvents(1000, 64<<20)}
 	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout})
+	dbPath := s.DBPath
+	if dbPath == "" {
+		dbPath = filepath.Join(srv.dataDir(), "webhooks.db")
+	}
+	st, err := store.Open(dbPath)
+	if err != nil {
+		srv.host.Close()
+		return nil, err
+	}
+	srv.store = st
 	opts := engine.Options{
+		Store:       st,
 		Executor:    srv.host,
 		Logger:      log,
 		Workers:     s.Workers,
@@ -122,7 +138,6 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		Compile:     engine.CompileOptions{FiltersDir: s.FiltersDir},
 		OnExecution: srv.history.Add,
 	}
-	var err error
 	switch {
 	case c.RunnerName != "":
 		err = srv.startRunner(ctx, opts)
@@ -140,6 +155,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		return nil, err
 	}
 	srv.engine.Start()
+	go srv.maintainStore()
 
 	handler := webhook.NewHandler(webhook.Options{
 		Submitter:   srv.engine,
@@ -426,8 +442,46 @@ loop:
 	return err
 }
 
+// maintainStore keeps the store bounded: every db-verify-interval hours
+// (default 1) it drops expired de-duplication keys and, past max-db-size,
+// the oldest ones.
+func (srv *Server) maintainStore() {
+	for {
+		interval, maxSize := time.Hour, int64(0)
+		if p := srv.engine.Pipeline(); p != nil {
+			cfg := p.Config()
+			if cfg.DBVerifyInterval > 0 {
+				interval = time.Duration(cfg.DBVerifyInterval) * time.Hour
+			}
+			maxSize, _ = config.ParseSize(cfg.MaxDBSize)
+		}
+		if n, err := srv.store.Prune(time.Now()); err != nil {
+			srv.log.Error("store maintenance", "error", err)
+		} else if n > 0 {
+			srv.log.Debug("expired de-duplication keys dropped", "keys", n)
+		}
+		if maxSize > 0 {
+			if n, err := srv.store.Shrink(maxSize); err != nil {
+				srv.log.Error("store maintenance", "error", err)
+			} else if n > 0 {
+				srv.log.Warn("max-db-size reached: oldest de-duplication keys dropped", "keys", n)
+			}
+		}
+		select {
+		case <-srv.stopped:
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
 // closeAll stops the cluster side and the plugins.
 func (srv *Server) closeAll() {
+	select {
+	case <-srv.stopped:
+	default:
+		close(srv.stopped)
+	}
 	if srv.runner != nil {
 		srv.runner.Close()
 	}
@@ -435,6 +489,9 @@ func (srv *Server) closeAll() {
 		srv.controller.Close()
 	}
 	srv.host.Close()
+	if srv.store != nil {
+		_ = srv.store.Close()
+	}
 }
 
 // shutdown stops accepting (the listeners close first), drains the queue

@@ -147,7 +147,11 @@ func start(t *testing.T, cfg string, o opts) *postee {
 		"--plugin-dir", filepath.Join(binDir, "plugins")}, o.args...)
 	p := &postee{t: t, Stdout: newLockedBuffer(), Stderr: newLockedBuffer(), done: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(binDir, "postee"), args...)
-	p.cmd.Env = append(cleanEnv(), o.env...)
+	env := o.env
+	if !hasVar(env, "PATH_TO_DB") {
+		env = append(env, "PATH_TO_DB="+filepath.Join(t.TempDir(), "webhooks.db"))
+	}
+	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.Stdout, p.Stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -180,11 +184,20 @@ func start(t *testing.T, cfg string, o opts) *postee {
 	return p
 }
 
+func hasVar(env []string, name string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
 // cleanEnv is the test's environment without postee's own variables.
 func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "POSTEE_") || strings.HasPrefix(kv, "AQUAALERT_") || strings.HasPrefix(kv, "REGO_FILTERS_PATH=") {
+		if strings.HasPrefix(kv, "POSTEE_") || strings.HasPrefix(kv, "AQUAALERT_") || strings.HasPrefix(kv, "REGO_FILTERS_PATH=") || strings.HasPrefix(kv, "PATH_TO_DB=") {
 			continue
 		}
 		out = append(out, kv)
@@ -249,6 +262,9 @@ func runPostee(t *testing.T, env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "postee"), args...)
+	if !hasVar(env, "PATH_TO_DB") {
+		env = append(env, "PATH_TO_DB="+filepath.Join(t.TempDir(), "webhooks.db"))
+	}
 	cmd.Env = append(cleanEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

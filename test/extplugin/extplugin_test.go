@@ -296,14 +296,15 @@ func listenAddr(line string) (string, bool) {
 
 // posteeEnv is the environment without the variables postee lets win over
 // its flags.
+// Its embedded store goes to a directory of the test run's own.
 func posteeEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "POSTEE_") && !strings.HasPrefix(kv, "AQUAALERT_") {
+		if !strings.HasPrefix(kv, "POSTEE_") && !strings.HasPrefix(kv, "AQUAALERT_") && !strings.HasPrefix(kv, "PATH_TO_DB=") {
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, "PATH_TO_DB="+filepath.Join(os.TempDir(), fmt.Sprintf("postee-extplugin-%d", os.Getpid()), "webhooks.db"))
 }
 
 // run runs a command in dir, failing the test with its output on error.

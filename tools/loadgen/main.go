@@ -119,7 +119,8 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 	defer sk.close()
 	cfgFile := filepath.Join(tmp, "cfg.yaml")
 	cfg := config(sk.URL())
-	var extra, env []string
+	var extra []string
+	env := []string{"PATH_TO_DB=" + filepath.Join(tmp, "postee", "webhooks.db")}
 	var natsAddr string
 	if o.dispatch {
 		cfg += "  runs-on: " + benchRunner + "\n"

@@ -1,0 +1,269 @@
+// Package store is postee's embedded state, in one bbolt file at PATH_TO_DB:
+// the de-duplication keys of routes' unique-message-props and the pending
+// messages of routes' aggregation. Both survive restarts; keys are scoped to
+// the route, so two routes never suppress or mix each other's messages.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/postee-dev/postee/sdk"
+)
+
+var (
+	uniqueBucket = []byte("unique")      // route → (key → expiry, unix nanos; 0: never)
+	aggrBucket   = []byte("aggregation") // route → (seq → pending item); "first" → first arrival
+)
+
+// Store is the embedded store.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// Open opens (or creates) the store file.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{uniqueBucket, aggrBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Seen reports whether key was already recorded for route and has not
+// expired; if not, it records it until now+ttl (ttl 0: no expiry).
+func (s *Store) Seen(route, key string, ttl time.Duration, now time.Time) (bool, error) {
+	seen := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(uniqueBucket).CreateBucketIfNotExists([]byte(route))
+		if err != nil {
+			return err
+		}
+		if v := b.Get([]byte(key)); len(v) == 8 {
+			exp := int64(binary.BigEndian.Uint64(v))
+			if exp == 0 || now.UnixNano() < exp {
+				seen = true
+				return nil
+			}
+		}
+		var exp int64
+		if ttl > 0 {
+			exp = now.Add(ttl).UnixNano()
+		}
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], uint64(exp))
+		return b.Put([]byte(key), v[:])
+	})
+	return seen, err
+}
+
+// Item is one message waiting in an aggregation.
+type Item struct {
+	EventID string      `json:"event_id"`
+	Message sdk.Message `json:"message"`
+}
+
+// Batch is a flushed aggregation.
+type Batch struct {
+	Route string
+	Items []Item
+	// First is when the first item arrived.
+	First time.Time
+}
+
+var firstKey = []byte("first")
+
+// Aggregate adds item to route's pending aggregation. When the count
+// reaches n (n > 0), the batch is removed and returned.
+func (s *Store) Aggregate(route string, item Item, n int, now time.Time) (*Batch, error) {
+	data, err := json.Marshal(item)
+	if err != nil {
+		return nil, err
+	}
+	var out *Batch
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(aggrBucket).CreateBucketIfNotExists([]byte(route))
+		if err != nil {
+			return err
+		}
+		if b.Get(firstKey) == nil {
+			if err := b.Put(firstKey, timeBytes(now)); err != nil {
+				return err
+			}
+		}
+		seq, _ := b.NextSequence()
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		if err := b.Put(k[:], data); err != nil {
+			return err
+		}
+		if n > 0 && countItems(b) >= n {
+			out, err = takeBatch(tx, route)
+		}
+		return err
+	})
+	return out, err
+}
+
+// Due removes and returns the aggregations whose first item is older than
+// timeout for each route in timeouts.
+func (s *Store) Due(timeouts map[string]time.Duration, now time.Time) ([]*Batch, error) {
+	var out []*Batch
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for route, timeout := range timeouts {
+			b := tx.Bucket(aggrBucket).Bucket([]byte(route))
+			if b == nil || timeout <= 0 {
+				continue
+			}
+			first := b.Get(firstKey)
+			if first == nil || now.Sub(bytesTime(first)) < timeout {
+				continue
+			}
+			batch, err := takeBatch(tx, route)
+			if err != nil {
+				return err
+			}
+			if len(batch.Items) > 0 {
+				out = append(out, batch)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// countItems counts the pending items (every key but "first").
+func countItems(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if string(k) != string(firstKey) {
+			n++
+		}
+	}
+	return n
+}
+
+func takeBatch(tx *bolt.Tx, route string) (*Batch, error) {
+	parent := tx.Bucket(aggrBucket)
+	b := parent.Bucket([]byte(route))
+	batch := &Batch{Route: route}
+	err := b.ForEach(func(k, v []byte) error {
+		if string(k) == string(firstKey) {
+			batch.First = bytesTime(v)
+			return nil
+		}
+		var it Item
+		if err := json.Unmarshal(v, &it); err == nil {
+			batch.Items = append(batch.Items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return batch, parent.DeleteBucket([]byte(route))
+}
+
+func timeBytes(t time.Time) []byte {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(t.UnixNano()))
+	return v[:]
+}
+
+func bytesTime(b []byte) time.Time {
+	if len(b) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+}
+
+// Prune deletes expired de-duplication keys and returns how many.
+func (s *Store) Prune(now time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(uniqueBucket).ForEachBucket(func(route []byte) error {
+			c := tx.Bucket(uniqueBucket).Bucket(route).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(v) == 8 {
+					exp := int64(binary.BigEndian.Uint64(v))
+					if exp != 0 && exp <= now.UnixNano() {
+						if err := c.Delete(); err != nil {
+							return err
+						}
+						n++
+					}
+				}
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// Shrink deletes de-duplication keys, a thousand at a time, until the live
+// data is under maxBytes (max-db-size). Pending aggregations are never
+// dropped. It returns how many keys it deleted.
+func (s *Store) Shrink(maxBytes int64) (int, error) {
+	deleted := 0
+	for {
+		size, err := s.Size()
+		if err != nil || maxBytes <= 0 || size <= maxBytes {
+			return deleted, err
+		}
+		pass := 0
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(uniqueBucket).ForEachBucket(func(route []byte) error {
+				c := tx.Bucket(uniqueBucket).Bucket(route).Cursor()
+				for k, _ := c.First(); k != nil && pass < 1000; k, _ = c.Next() {
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					pass++
+				}
+				return nil
+			})
+		})
+		deleted += pass
+		if err != nil || pass == 0 {
+			return deleted, err
+		}
+	}
+}
+
+// Size is the space the data takes inside the file (bbolt reuses freed
+// pages rather than shrinking the file).
+func (s *Store) Size() (int64, error) {
+	var size int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st := s.db.Stats()
+		size = tx.Size() - int64(st.FreePageN+st.PendingPageN)*int64(s.db.Info().PageSize)
+		return nil
+	})
+	return size, err
+}
