@@ -53,7 +53,7 @@ type ControllerSettings struct {
 
 // DefaultMaxInFlight is ControllerSettings.MaxInFlight's default: the
 // runner runs 64 executions at once.
-const DefaultMaxInFlight = 256
+const DefaultMaxInFlight = 128
 
 // onlineWindow: a runner heard from within it counts as online.
 const onlineWindow = 5 * time.Second
