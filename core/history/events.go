@@ -24,8 +24,10 @@ func NewEvents(max, maxBytes int) *Events {
 	return &Events{max: max, maxBytes: maxBytes}
 }
 
-// Add records ev.
+// Add records ev: its id, time, runner and raw body only (not the parsed
+// value, which is many times larger).
 func (l *Events) Add(ev *event.Event) {
+	ev = &event.Event{ID: ev.ID, Received: ev.Received, Runner: ev.Runner, Origin: ev.Origin, Raw: ev.Raw}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items = append(l.items, ev)
