@@ -115,6 +115,8 @@ type Template struct {
 	Body               string `yaml:"body"`
 	URL                string `yaml:"url"`
 	LegacyScanRenderer string `yaml:"legacy-scan-renderer"`
+	// AllowHTTP lets url be plain http (default: https only).
+	AllowHTTP bool `yaml:"allow-http"`
 }
 
 // Action is one configured action. The keys postee reads itself are fields;

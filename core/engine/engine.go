@@ -634,11 +634,8 @@ func (e *Engine) flush(ctx context.Context, p *Pipeline, b *store.Batch) []Execu
 // aggregate renders the template's aggregation package on msgs; without
 // one, the messages are joined: first title, descriptions one after another.
 func aggregate(ctx context.Context, r *Route, msgs []sdk.Message) (sdk.Message, error) {
-	type aggregator interface {
-		Aggregate(context.Context, []sdk.Message) (sdk.Message, error)
-	}
-	if ag, ok := any(r.template).(aggregator); ok && r.template.AggregationPackage() != "" {
-		return ag.Aggregate(ctx, msgs)
+	if r.template.CheckAggregation() == nil {
+		return r.template.Aggregate(ctx, msgs)
 	}
 	out := msgs[0]
 	descs := make([]string, len(msgs))

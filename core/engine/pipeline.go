@@ -132,6 +132,11 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 		if pl.AggregateMessageTimeout != "" {
 			r.aggrTimeout, _ = sdk.ParseDuration(pl.AggregateMessageTimeout)
 		}
+		if r.aggregates() && r.template != nil {
+			if err := r.template.CheckAggregation(); err != nil {
+				log.Warn("the route aggregates but its template has no usable aggregation package: messages will be joined", "route", rc.Name, "template", rc.Template, "reason", err.Error())
+			}
+		}
 		if pl.Configured() && !opts.HasStore {
 			errs = append(errs, fmt.Errorf("%s: route %q: plugins need the embedded store (PATH_TO_DB)", rc.Pos, rc.Name))
 			continue
@@ -218,14 +223,9 @@ func expandEnv(a *config.Action) (map[string]any, error) {
 }
 
 func compileTemplate(ctx context.Context, t *config.Template, baseDir string) (*template.Renderer, error) {
-	switch {
-	case t.URL != "":
-		return nil, fmt.Errorf("template %q: url templates are not supported yet", t.Name)
-	case t.LegacyScanRenderer != "":
-		return nil, fmt.Errorf("template %q: legacy-scan-renderer is not supported yet", t.Name)
-	}
 	return template.Compile(ctx, template.Spec{
 		Name: t.Name, RegoPackage: t.RegoPackage, RegoFile: t.RegoFile, Body: t.Body, BaseDir: baseDir,
+		URL: t.URL, LegacyScanRenderer: t.LegacyScanRenderer, AllowInsecureURL: t.AllowHTTP,
 	})
 }
 

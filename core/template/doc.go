@@ -1,4 +1,4 @@
-// Package template compiles the Rego templates that turn an event into the
+// Package template compiles the templates that turn an event into the
 // message actions send (sdk.Message), and renders events with them.
 //
 // A template is a Rego package defining `title` and `result` (the message
@@ -7,15 +7,33 @@
 // names `result_url` ... `result_assigned_group`), and `aggregation_pkg`. A
 // string value is used as it is, any other value as compact JSON. It comes
 // from the bundled library (rego-package, see Packages), a user file
-// (rego-file) or inline Rego (body). User Rego may use the old v0 syntax:
-// it is compiled as v1 first and, when that fails, as v0. It is compiled
-// together with the library's helper packages (postee.lib.*). Every
-// template can call two builtins of postee: jsonformat(x), which returns x as
-// indented JSON (two spaces, keys sorted, HTML characters not escaped), and
-// htmlescape(s), which replaces & < > " ' by HTML entities (also available
-// as postee.lib.html.escape).
+// (rego-file), inline Rego (body) or Rego fetched once from an https URL
+// (url; see Spec). User Rego may use the old v0 syntax: it is compiled as
+// v1 first and, when that fails, as v0. It is compiled together with the
+// library's helper packages (postee.lib.*). Every template can call two
+// builtins of postee: jsonformat(x), which returns x as indented JSON (two
+// spaces, keys sorted, HTML characters not escaped), and htmlescape(s),
+// which replaces & < > " ' by HTML entities (also available as
+// postee.lib.html.escape).
 //
-// All compilation happens in Compile. Render evaluates only the rules the
-// message needs, on the value returned by Input, which is computed once per
-// event and shared by every template.
+// A legacy-scan-renderer template (html, slack or jira) is a Go renderer
+// of Aqua image scans instead of Rego; Render and Aggregate work the same
+// for it.
+//
+// The bundled library reads the reports of Aqua, Trivy and Trivy Operator
+// (postee.lib.vuls puts them in one shape) and Tracee findings
+// (postee.lib.tracee), and writes HTML, Slack Block Kit, Jira wiki markup,
+// CycloneDX, Opsgenie alerts and ServiceNow records; every package says in
+// its comment what it reads and writes. Event text is always escaped for
+// the markup it lands in, and only http(s) URLs become links.
+//
+// Aggregation: when a route collects several events into one message, the
+// engine renders each event and calls Aggregate with the messages; the
+// template's aggregation_pkg gets them as input (a list of {"title",
+// "description"}, descriptions that are JSON parsed) and makes the combined
+// message.
+//
+// All compilation (and the fetch of a url template) happens in Compile.
+// Render evaluates only the rules the message needs, on the value returned
+// by Input, which is computed once per event and shared by every template.
 package template

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
@@ -21,7 +23,7 @@ import (
 )
 
 // Spec is a template as configured. Exactly one source (RegoPackage,
-// RegoFile, Body) must be set.
+// RegoFile, Body, URL, LegacyScanRenderer) must be set.
 type Spec struct {
 	// Name is the template's name in the config, used in errors.
 	Name string
@@ -31,8 +33,22 @@ type Spec struct {
 	RegoFile string
 	// Body is an inline Rego module.
 	Body string
+	// URL is where to fetch a Rego module from, once, in Compile: https
+	// only unless AllowInsecureURL, at most 1 MiB, within FetchTimeout.
+	URL string
+	// LegacyScanRenderer names one of the Go renderers of Aqua image scans
+	// (see LegacyScanRenderers): "html", "slack" or "jira".
+	LegacyScanRenderer string
 	// BaseDir is the directory of the config file.
 	BaseDir string
+
+	// AllowInsecureURL lets URL (and its redirects) use plain http.
+	AllowInsecureURL bool
+	// HTTPClient fetches URL; nil means a client of its own. Its
+	// CheckRedirect is replaced by one that enforces the scheme rule.
+	HTTPClient *http.Client
+	// FetchTimeout bounds the fetch of URL; 0 means 10 seconds.
+	FetchTimeout time.Duration
 }
 
 // Error is a compile or evaluation error of a template, located in the Rego
@@ -68,12 +84,29 @@ func (e *Error) Error() string {
 
 // Renderer renders events with one compiled template. It is safe for
 // concurrent use.
+//
+// A Renderer evaluates either Rego (a prepared query over the template
+// package's rules) or, for a legacy-scan-renderer, a Go function; Render
+// and Aggregate work the same for both.
 type Renderer struct {
-	name        string
-	unit        *unit
-	pq          rego.PreparedEvalQuery
-	fields      []field // message fields the package defines
-	aggregation string
+	name string
+	// main renders single events; nil for a legacy renderer.
+	main *query
+	// legacy is the Go renderer of a legacy-scan-renderer template.
+	legacy *legacyRenderer
+
+	aggregation string // the package's aggregation_pkg
+	// agg renders aggregated messages with the aggregation package; when
+	// it is nil and aggregation is set, aggErr says why.
+	agg    *query
+	aggErr error
+}
+
+// query is a prepared evaluation of one package's message rules.
+type query struct {
+	unit   *unit
+	pq     rego.PreparedEvalQuery
+	fields []field // message fields the package defines
 }
 
 // field is a message field and the rules that can define it, in order of
@@ -109,6 +142,8 @@ const (
 	fromPackage sourceKind = iota + 1
 	fromFile
 	fromBody
+	fromURL
+	fromLegacy
 )
 
 // sourceKinds lists the sources with their config keys; adding a source is
@@ -121,6 +156,8 @@ var sourceKinds = []struct {
 	{fromPackage, "rego-package", func(s Spec) bool { return s.RegoPackage != "" }},
 	{fromFile, "rego-file", func(s Spec) bool { return s.RegoFile != "" }},
 	{fromBody, "body", func(s Spec) bool { return s.Body != "" }},
+	{fromURL, "url", func(s Spec) bool { return s.URL != "" }},
+	{fromLegacy, "legacy-scan-renderer", func(s Spec) bool { return s.LegacyScanRenderer != "" }},
 }
 
 func (s Spec) kind() (sourceKind, error) {
@@ -157,6 +194,10 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 		u, err = fileUnit(spec)
 	case fromBody:
 		u, err = userUnit(spec.Name, "body", "body", spec.Body)
+	case fromURL:
+		u, err = urlUnit(ctx, spec)
+	case fromLegacy:
+		return newLegacyRenderer(spec.Name, spec.LegacyScanRenderer)
 	}
 	if err != nil {
 		return nil, err
@@ -310,24 +351,42 @@ func (u *unit) has(name string) bool {
 }
 
 func newRenderer(ctx context.Context, template string, u *unit) (*Renderer, error) {
-	r := &Renderer{name: template, unit: u}
+	q, err := newQuery(ctx, template, u)
+	if err != nil {
+		return nil, err
+	}
+	r := &Renderer{name: template, main: q}
+	if u.has(aggregationRule) {
+		if r.aggregation, err = aggregationPackage(ctx, template, u); err != nil {
+			return nil, err
+		}
+		if r.aggregation != "" {
+			r.agg, r.aggErr = aggregationQuery(ctx, template, u, r.aggregation)
+		}
+	}
+	return r, nil
+}
+
+// newQuery prepares the query of the message rules of u's package.
+func newQuery(ctx context.Context, template string, u *unit) (*query, error) {
+	q := &query{unit: u}
 	pkg := u.pkg.String()
 
 	// One query builds an object with, for each rule the message needs, an
 	// array of its value: empty when the rule is undefined for the event.
 	// Only these rules are evaluated (not the whole package, nor packages
 	// under it).
-	var q strings.Builder
-	q.WriteString("{")
+	var b strings.Builder
+	b.WriteString("{")
 	for _, f := range messageFields {
 		var names []string
 		for _, n := range f.names {
 			if u.has(n) {
 				names = append(names, n)
-				if q.Len() > 1 {
-					q.WriteString(", ")
+				if b.Len() > 1 {
+					b.WriteString(", ")
 				}
-				fmt.Fprintf(&q, "%q: [x | x := %s.%s]", n, pkg, n)
+				fmt.Fprintf(&b, "%q: [x | x := %s.%s]", n, pkg, n)
 			}
 		}
 		if len(names) == 0 {
@@ -338,22 +397,16 @@ func newRenderer(ctx context.Context, template string, u *unit) (*Renderer, erro
 			continue
 		}
 		f.names = names
-		r.fields = append(r.fields, f)
+		q.fields = append(q.fields, f)
 	}
-	q.WriteString("}")
+	b.WriteString("}")
 
-	pq, err := prepare(ctx, u, q.String())
+	pq, err := prepare(ctx, u, b.String())
 	if err != nil {
 		return nil, u.locate(template, err)
 	}
-	r.pq = pq
-
-	if u.has(aggregationRule) {
-		if r.aggregation, err = r.aggregationPackage(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
+	q.pq = pq
+	return q, nil
 }
 
 func prepare(ctx context.Context, u *unit, query string) (rego.PreparedEvalQuery, error) {
@@ -363,21 +416,21 @@ func prepare(ctx context.Context, u *unit, query string) (rego.PreparedEvalQuery
 
 // aggregationPackage evaluates the package's aggregation_pkg once, on an
 // empty input: it names a package, a constant.
-func (r *Renderer) aggregationPackage(ctx context.Context) (string, error) {
-	pq, err := prepare(ctx, r.unit, r.unit.pkg.String()+"."+aggregationRule)
+func aggregationPackage(ctx context.Context, template string, u *unit) (string, error) {
+	pq, err := prepare(ctx, u, u.pkg.String()+"."+aggregationRule)
 	if err != nil {
-		return "", r.unit.locate(r.name, err)
+		return "", u.locate(template, err)
 	}
 	rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()), optNoMetrics, optKeepTerms)
 	if err != nil {
-		return "", r.unit.locate(r.name, err)
+		return "", u.locate(template, err)
 	}
 	if len(rs) == 0 {
 		return "", nil
 	}
 	s, ok := rs[0].Expressions[0].Value.(*ast.Term).Value.(ast.String)
 	if !ok {
-		return "", &Error{Template: r.name, Source: r.unit.sources[""],
+		return "", &Error{Template: template, Source: u.sources[""],
 			Message: aggregationRule + " must be a string"}
 	}
 	return string(s), nil
@@ -419,27 +472,35 @@ func cancelOption(ctx context.Context) (rego.EvalOption, func() bool) {
 // undefined rather than stopping the evaluation; when title or result is
 // undefined as a result, the error reports that failure.
 func (r *Renderer) Render(ctx context.Context, input ast.Value) (sdk.Message, error) {
+	if r.legacy != nil {
+		return r.legacy.render(r.name, input)
+	}
+	return r.main.eval(ctx, r.name, input)
+}
+
+// eval evaluates q on input and builds the message.
+func (q *query) eval(ctx context.Context, template string, input ast.Value) (sdk.Message, error) {
 	var msg sdk.Message
 	cancel, stop := cancelOption(ctx)
 	defer stop()
 	var builtinErrs []topdown.Error
-	rs, err := r.pq.Eval(ctx, rego.EvalParsedInput(input), optNoMetrics, optKeepTerms, cancel,
+	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input), optNoMetrics, optKeepTerms, cancel,
 		optNoBaseCache, rego.EvalBuiltinErrorList(&builtinErrs))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return msg, fmt.Errorf("template %q: %w", r.name, ctxErr)
+			return msg, fmt.Errorf("template %q: %w", template, ctxErr)
 		}
-		return msg, r.unit.locate(r.name, err)
+		return msg, q.unit.locate(template, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return msg, &Error{Template: r.name, Message: "the template query returned no result"}
+		return msg, &Error{Template: template, Message: "the template query returned no result"}
 	}
 	obj, ok := rs[0].Expressions[0].Value.(*ast.Term).Value.(ast.Object)
 	if !ok {
-		return msg, &Error{Template: r.name, Message: "the template query returned no object"}
+		return msg, &Error{Template: template, Message: "the template query returned no object"}
 	}
-	for i := range r.fields {
-		f := &r.fields[i]
+	for i := range q.fields {
+		f := &q.fields[i]
 		var val ast.Value
 		for _, n := range f.names {
 			if t := obj.Get(ast.InternedTerm(n)); t != nil {
@@ -456,14 +517,14 @@ func (r *Renderer) Render(ctx context.Context, input ast.Value) (sdk.Message, er
 			if len(builtinErrs) > 0 {
 				// The likely cause, e.g. a builtin given a value of the
 				// wrong type.
-				return msg, r.unit.locate(r.name, &builtinErrs[0])
+				return msg, q.unit.locate(template, &builtinErrs[0])
 			}
-			return msg, &Error{Template: r.name, Source: r.unit.sources[""],
+			return msg, &Error{Template: template, Source: q.unit.sources[""],
 				Message: fmt.Sprintf("%s is undefined for this event", f.label)}
 		}
 		s, err := text(val)
 		if err != nil {
-			return msg, &Error{Template: r.name, Source: r.unit.sources[""],
+			return msg, &Error{Template: template, Source: q.unit.sources[""],
 				Message: fmt.Sprintf("%s: %v", f.label, err)}
 		}
 		f.set(&msg, s)
@@ -486,8 +547,13 @@ func text(v ast.Value) (string, error) {
 func (r *Renderer) AggregationPackage() string { return r.aggregation }
 
 // Package returns the Rego package the template renders, e.g.
-// "postee.rawmessage.json".
-func (r *Renderer) Package() string { return packageName(r.unit.pkg) }
+// "postee.rawmessage.json"; "" for a legacy-scan-renderer.
+func (r *Renderer) Package() string {
+	if r.main == nil {
+		return ""
+	}
+	return packageName(r.main.unit.pkg)
+}
 
 var posteeKey = ast.InternedTerm("postee")
 

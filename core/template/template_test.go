@@ -1,7 +1,9 @@
 package template
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -51,27 +53,25 @@ func render(t testing.TB, r *Renderer, raw string) sdk.Message {
 }
 
 // Golden files: testdata/<case>.input.json is the event (written from
-// testevents with -update), testdata/<case>.golden the rendered title and
-// description.
+// testevents with -update), testdata/<case>.golden the rendered message:
+// title, description and the other fields that are set. A JSON description
+// (Slack blocks, a BOM, a record) is shown indented. For an aggregation
+// case, the input is the list of messages to aggregate (written with
+// -update by rendering the template on events), each {title, description,
+// url}.
 func TestGolden(t *testing.T) {
-	cases := []struct {
-		name, pkg string
-		event     func() []byte
-	}{
-		{"rawmessage-json-trivy", "postee.rawmessage.json", func() []byte { return testevents.Trivy(1, 3) }},
-		{"rawmessage-json-tracee", "postee.rawmessage.json", func() []byte { return testevents.Tracee("TRC-1", "node-1") }},
-		{"rawmessage-html-trivy", "postee.rawmessage.html", func() []byte { return testevents.Trivy(1, 3) }},
-		{"rawmessage-html-tracee", "postee.rawmessage.html", func() []byte { return testevents.Tracee("TRC-1", "node-1") }},
-		{"rawmessage-html-escaping", "postee.rawmessage.html", func() []byte {
-			return []byte(`{"<b>key</b>": "<script>alert('x & \"y\"')</script>", "list": ["</pre><img src=x onerror=alert(1)>"], "n": 1.5, "ok": true, "none": null}`)
-		}},
-	}
-	for _, c := range cases {
+	for _, c := range goldenCases() {
 		t.Run(c.name, func(t *testing.T) {
 			inPath := filepath.Join("testdata", c.name+".input.json")
 			goldenPath := filepath.Join("testdata", c.name+".golden")
 			if *update {
-				if err := os.WriteFile(inPath, append(c.event(), '\n'), 0o644); err != nil {
+				var in []byte
+				if c.aggregate != nil {
+					in = aggregationItems(t, c.aggregate)
+				} else {
+					in = c.event()
+				}
+				if err := os.WriteFile(inPath, append(in, '\n'), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -79,12 +79,24 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := compile(t, Spec{Name: c.name, RegoPackage: c.pkg})
-			m, err := r.Render(context.Background(), Input(parse(t, raw), "https://aqua.example.com/"))
+			if c.spec.Name == "" {
+				c.spec.Name = c.name
+			}
+			r := compile(t, c.spec)
+			var m sdk.Message
+			if c.aggregate != nil {
+				var items []sdk.Message
+				if err := json.Unmarshal(raw, &items); err != nil {
+					t.Fatal(err)
+				}
+				m, err = r.Aggregate(context.Background(), items)
+			} else {
+				m, err = r.Render(context.Background(), Input(parse(t, raw), "https://aqua.example.com/"))
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := "-- title --\n" + m.Title + "\n-- description --\n" + m.Description + "\n"
+			got := goldenText(t, m, c.json)
 			if *update {
 				if err := os.WriteFile(goldenPath, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -102,6 +114,170 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+type goldenCase struct {
+	name  string
+	spec  Spec
+	event func() []byte
+	// aggregate, for an aggregation case, renders the items.
+	aggregate *aggregationSource
+	// json: the description is JSON.
+	json bool
+}
+
+// aggregationSource makes the items of an aggregation case: the package
+// rendered on each event.
+type aggregationSource struct {
+	pkg    string
+	events []func() []byte
+}
+
+func pkgSpec(p string) Spec { return Spec{RegoPackage: p} }
+
+func goldenCases() []goldenCase {
+	aqua := func() []byte { return testevents.AquaScan("registry.example.com/team/web:1.4.2", 10) }
+	aqua2 := func() []byte { return testevents.AquaScan("registry.example.com/team/api:2.0.1", 4) }
+	trivy := func() []byte { return testevents.TrivyReport("registry.example.com/team/web:1.4.2", 12) }
+	trivy2 := func() []byte { return testevents.TrivyReport("registry.example.com/team/api:2.0.1", 5) }
+	operator := func() []byte { return testevents.TrivyOperatorReport("default", "web", 10) }
+	tracee := func() []byte { return testevents.Tracee("TRC-1", "node-1") }
+	return []goldenCase{
+		{name: "rawmessage-json-trivy", spec: pkgSpec("postee.rawmessage.json"), event: func() []byte { return testevents.Trivy(1, 3) }},
+		{name: "rawmessage-json-tracee", spec: pkgSpec("postee.rawmessage.json"), event: tracee},
+		{name: "rawmessage-html-trivy", spec: pkgSpec("postee.rawmessage.html"), event: func() []byte { return testevents.Trivy(1, 3) }},
+		{name: "rawmessage-html-tracee", spec: pkgSpec("postee.rawmessage.html"), event: tracee},
+		{name: "rawmessage-html-escaping", spec: pkgSpec("postee.rawmessage.html"), event: func() []byte {
+			return []byte(`{"<b>key</b>": "<script>alert('x & \"y\"')</script>", "list": ["</pre><img src=x onerror=alert(1)>"], "n": 1.5, "ok": true, "none": null}`)
+		}},
+
+		{name: "vuls-html-aqua", spec: pkgSpec("postee.vuls.html"), event: aqua},
+		{name: "vuls-html-trivy", spec: pkgSpec("postee.vuls.html"), event: trivy},
+		{name: "vuls-html-escaping", spec: pkgSpec("postee.vuls.html"), event: evilAquaScan},
+		{name: "vuls-html-aggregation", spec: pkgSpec("postee.vuls.html"), aggregate: &aggregationSource{"postee.vuls.html", []func() []byte{aqua, aqua2}}},
+		{name: "vuls-slack-aqua", spec: pkgSpec("postee.vuls.slack"), event: aqua, json: true},
+		{name: "vuls-slack-escaping", spec: pkgSpec("postee.vuls.slack"), event: evilAquaScan, json: true},
+		{name: "vuls-slack-aggregation", spec: pkgSpec("postee.vuls.slack"), aggregate: &aggregationSource{"postee.vuls.slack", []func() []byte{aqua, aqua2}}, json: true},
+		{name: "vuls-trivy-slack-trivy", spec: pkgSpec("postee.vuls.trivy.slack"), event: trivy, json: true},
+		{name: "vuls-trivy-slack-aggregation", spec: pkgSpec("postee.vuls.trivy.slack"), aggregate: &aggregationSource{"postee.vuls.trivy.slack", []func() []byte{trivy, trivy2}}, json: true},
+		{name: "vuls-cyclondx-trivy", spec: pkgSpec("postee.vuls.cyclondx"), event: trivy, json: true},
+		{name: "vuls-cyclondx-aqua", spec: pkgSpec("postee.vuls.cyclondx"), event: aqua, json: true},
+		{name: "vuls-opsgenie-aqua", spec: pkgSpec("postee.vuls.opsgenie"), event: aqua, json: true},
+		{name: "trivy-jira-trivy", spec: pkgSpec("postee.trivy.jira"), event: trivy},
+		{name: "trivy-jira-escaping", spec: pkgSpec("postee.trivy.jira"), event: evilAquaScan},
+		{name: "trivyoperator-jira", spec: pkgSpec("postee.trivyoperator.jira"), event: operator},
+		{name: "trivyoperator-slack", spec: pkgSpec("postee.trivyoperator.slack"), event: operator, json: true},
+		{name: "trivyoperator-dependencytrack", spec: pkgSpec("postee.trivyoperator.dependencytrack"), event: operator, json: true},
+		{name: "tracee-html", spec: pkgSpec("postee.tracee.html"), event: tracee},
+		{name: "tracee-html-escaping", spec: pkgSpec("postee.tracee.html"), event: evilTracee},
+		{name: "tracee-slack", spec: pkgSpec("postee.tracee.slack"), event: func() []byte { return testevents.Tracee("TRC-2", "node-2") }, json: true},
+		{name: "tracee-slack-escaping", spec: pkgSpec("postee.tracee.slack"), event: evilTracee, json: true},
+		{name: "servicenow-aqua", spec: pkgSpec("postee.servicenow"), event: aqua, json: true},
+		{name: "servicenow-incident-tracee", spec: pkgSpec("postee.servicenow.incident"), event: func() []byte { return testevents.Tracee("TRC-3", "node-3") }, json: true},
+		{name: "servicenow-incident-aqua", spec: pkgSpec("postee.servicenow.incident"), event: func() []byte {
+			return testevents.AquaIncident("Drift prevention: executable blocked")
+		}, json: true},
+		{name: "servicenow-insight", spec: pkgSpec("postee.servicenow.insight"), event: func() []byte { return testevents.AquaInsight("INS-1042") }, json: true},
+
+		{name: "legacy-html", spec: Spec{LegacyScanRenderer: "html"}, event: aqua},
+		{name: "legacy-html-escaping", spec: Spec{LegacyScanRenderer: "html"}, event: evilAquaScan},
+		{name: "legacy-slack", spec: Spec{LegacyScanRenderer: "slack"}, event: aqua, json: true},
+		{name: "legacy-jira", spec: Spec{LegacyScanRenderer: "jira"}, event: aqua},
+		{name: "legacy-jira-escaping", spec: Spec{LegacyScanRenderer: "jira"}, event: evilAquaScan},
+	}
+}
+
+// evilAquaScan is an Aqua scan whose every text tries to break out of the
+// markup it lands in.
+func evilAquaScan() []byte {
+	return []byte(`{
+ "image": "<script>alert('img')</script>|*bold*:[x]",
+ "registry": "reg&<b>{code}</b>",
+ "digest": "sha256:<i>",
+ "vulnerability_summary": {"critical": 1, "high": 1, "medium": 0, "low": 0, "negligible": 0},
+ "image_assurance_results": {"disallowed": true, "checks_performed": [{"control": "<img src=x onerror=alert(1)>", "policy_name": "p|q", "failed": true}]},
+ "resources": [{
+  "resource": {"name": "pkg<&>|[x]", "version": "1.0</td>", "format": "apk"},
+  "vulnerabilities": [
+   {"name": "CVE-2024-0001", "aqua_severity": "critical", "fix_version": "1.1|{x}", "nvd_url": "javascript:alert(1)", "description": "Breaks </td></tr></table><script>alert(1)</script> and | cells [link|http://evil] *bold* <!here> & more\nsecond line"},
+   {"name": "<b>ID</b>", "nvd_severity": "high", "nvd_url": "https://nvd.example/\"><script>x</script>|>", "description": "<@U123> ~strike~ _it_ {noformat}"}
+  ]
+ }]
+}`)
+}
+
+// evilTracee is a Tracee finding whose texts try to break out of markup.
+func evilTracee() []byte {
+	return []byte(`{
+ "SigMetadata": {"ID": "TRC-<1>", "Name": "<img src=x onerror=alert(1)>", "Description": "</p><script>alert(1)</script> & <!channel>",
+  "Properties": {"Severity": 2, "MITRE ATT&CK": "Execution: <b>x</b>", "external_id": "javascript:alert(1)", "Category": "exec<ution>"}},
+ "Context": {"hostName": "h<1>&", "containerId": "<c>", "containerImage": "img\"'<>", "processName": "<sh>", "pid": 1, "eventName": "ev<t>",
+  "timestamp": 1709294400000000000, "args": [{"name": "<n>", "type": "x", "value": "</td><script>"}]},
+ "Data": {"<k>": "<v>"}
+}`)
+}
+
+// aggregationItems renders the source package on its events: the messages
+// to aggregate, as JSON.
+func aggregationItems(t *testing.T, src *aggregationSource) []byte {
+	t.Helper()
+	r := compile(t, Spec{Name: "source", RegoPackage: src.pkg})
+	items := make([]sdk.Message, 0, len(src.events))
+	for _, ev := range src.events {
+		m, err := r.Render(context.Background(), Input(parse(t, ev()), "https://aqua.example.com/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, sdk.Message{Title: m.Title, Description: m.Description, URL: m.URL})
+	}
+	type item struct {
+		Title       string `json:"title"`
+		Description string `json:"description"`
+		URL         string `json:"url,omitempty"`
+	}
+	out := make([]item, len(items))
+	for i, m := range items {
+		out[i] = item{m.Title, m.Description, m.URL}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// goldenText is a message as a golden file shows it.
+func goldenText(t *testing.T, m sdk.Message, isJSON bool) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("-- title --\n" + m.Title + "\n")
+	if isJSON {
+		var x any
+		dec := json.NewDecoder(strings.NewReader(m.Description))
+		dec.UseNumber()
+		if err := dec.Decode(&x); err != nil {
+			t.Fatalf("the description is not JSON: %v\n%s", err, m.Description)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(x); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("-- description (JSON, indented) --\n" + buf.String())
+	} else {
+		b.WriteString("-- description --\n" + m.Description + "\n")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"url", m.URL}, {"date", m.Date}, {"severity", m.Severity}, {"summary", m.Summary},
+		{"category", m.Category}, {"subcategory", m.Subcategory}, {"assignedTo", m.AssignedTo}, {"assignedGroup", m.AssignedGroup},
+	} {
+		if f.value != "" {
+			b.WriteString("-- " + f.name + " --\n" + f.value + "\n")
+		}
+	}
+	return b.String()
 }
 
 func TestHTMLEscapes(t *testing.T) {
@@ -136,6 +312,7 @@ func TestSources(t *testing.T) {
 		{"inline body", Spec{Body: file}},
 		{"v0 body", Spec{Body: "package custom.v0\n\ntitle = t {\n\tt := sprintf(\"image %s\", [input.image])\n}\n\nresult = input.registry { true }\n"}},
 		{"v0 body with a deprecated builtin", Spec{Body: "package custom.v0\n\ntitle = \"image alpine:3.18\" { re_match(\"alp\", input.image) }\nresult = input.registry\n"}},
+		{"library helpers", Spec{Body: "package custom.lib\n\nimport data.postee.lib.util\nimport data.postee.lib.vuls\n\ntitle := util.otherwise(sprintf(\"image %s\", [vuls.artifact]), \"none\")\n\nresult := input.registry\n"}},
 		{"helpers and jsonformat", Spec{Body: "package custom.helpers\n\nimport data.postee.lib.html\n\ntitle := html.escape(\"image alpine:3.18\")\n\nresult := json.unmarshal(jsonformat(input.registry))\n"}},
 	}
 	for _, c := range cases {
@@ -159,13 +336,17 @@ func TestCompileErrors(t *testing.T) {
 		want string
 		line int
 	}{
-		{"no source", Spec{Name: "t"}, `template "t": set one of rego-package, rego-file, body`, 0},
+		{"no source", Spec{Name: "t"}, `template "t": set one of rego-package, rego-file, body, url, legacy-scan-renderer`, 0},
 		{"two sources", Spec{Name: "t", RegoPackage: "postee.rawmessage.json", Body: "package x"},
-			`template "t": set only one of rego-package, rego-file, body (it has rego-package and body)`, 0},
+			`template "t": set only one of rego-package, rego-file, body, url, legacy-scan-renderer (it has rego-package and body)`, 0},
+		{"url and legacy", Spec{Name: "t", URL: "https://x", LegacyScanRenderer: "html"},
+			`template "t": set only one of rego-package, rego-file, body, url, legacy-scan-renderer (it has url and legacy-scan-renderer)`, 0},
+		{"unknown legacy renderer", Spec{Name: "t", LegacyScanRenderer: "teams"},
+			`template "t": legacy-scan-renderer "teams": unknown renderer; use html, slack, jira`, 0},
 		{"unknown package, close", Spec{Name: "t", RegoPackage: "postee.rawmessage.jsn"},
 			`template "t": rego-package "postee.rawmessage.jsn": no such package in the bundled library; did you mean "postee.rawmessage.json" or "postee.rawmessage.html"?`, 0},
 		{"unknown package, far", Spec{Name: "t", RegoPackage: "acme.custom"},
-			`template "t": rego-package "acme.custom": no such package in the bundled library; it has postee.rawmessage.html, postee.rawmessage.json`, 0},
+			`template "t": rego-package "acme.custom": no such package in the bundled library; it has postee.rawmessage.html, postee.rawmessage.json, postee.servicenow, `, 0},
 		{"helper package is no template", Spec{Name: "t", RegoPackage: "postee.lib.html"},
 			`template "t": rego-package "postee.lib.html": no such package`, 0},
 		{"missing file", Spec{Name: "t", RegoFile: "nope.rego", BaseDir: dir},
@@ -346,24 +527,74 @@ func TestInput(t *testing.T) {
 	}
 }
 
+// bundledPackages are the package names users reference, as in the
+// original postee.
+var bundledPackages = []string{
+	"postee.rawmessage.html",
+	"postee.rawmessage.json",
+	"postee.servicenow",
+	"postee.servicenow.incident",
+	"postee.servicenow.insight",
+	"postee.tracee.html",
+	"postee.tracee.slack",
+	"postee.trivy.jira",
+	"postee.trivyoperator.dependencytrack",
+	"postee.trivyoperator.jira",
+	"postee.trivyoperator.slack",
+	"postee.vuls.cyclondx",
+	"postee.vuls.html",
+	"postee.vuls.html.aggregation",
+	"postee.vuls.opsgenie",
+	"postee.vuls.slack",
+	"postee.vuls.slack.aggregation",
+	"postee.vuls.slack.trivy.aggregation",
+	"postee.vuls.trivy.slack",
+}
+
 func TestPackages(t *testing.T) {
-	got := Packages()
-	if !slices.IsSorted(got) {
-		t.Errorf("not sorted: %v", got)
+	if got := Packages(); !slices.Equal(got, bundledPackages) {
+		t.Errorf("Packages() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(bundledPackages, "\n"))
 	}
-	for _, want := range []string{"postee.rawmessage.html", "postee.rawmessage.json"} {
-		if !slices.Contains(got, want) {
-			t.Errorf("missing %s in %v", want, got)
-		}
+	// Every bundled package is a working template on the input it is
+	// meant for, and declares its aggregation package when it has one.
+	aggregations := map[string]string{
+		"postee.vuls.html":        "postee.vuls.html.aggregation",
+		"postee.vuls.slack":       "postee.vuls.slack.aggregation",
+		"postee.vuls.trivy.slack": "postee.vuls.slack.trivy.aggregation",
 	}
-	// Every bundled package is a working template.
-	ev := Input(parse(t, testevents.Trivy(1, 5)), "https://aqua")
-	for _, p := range got {
+	for _, p := range Packages() {
 		r := compile(t, Spec{Name: p, RegoPackage: p})
-		if _, err := r.Render(context.Background(), ev); err != nil {
-			t.Errorf("%s: %v", p, err)
+		if got := r.AggregationPackage(); got != aggregations[p] {
+			t.Errorf("%s: aggregation_pkg %q, want %q", p, got, aggregations[p])
+		}
+		if strings.HasSuffix(p, ".aggregation") {
+			items := []sdk.Message{{Title: "a", Description: "<p>one</p>"}, {Title: "b", Description: `[{"type": "divider"}]`}}
+			m, err := compile(t, Spec{Body: "package x\ntitle := 1\nresult := 2\naggregation_pkg := \"" + p + "\"\n"}).Aggregate(context.Background(), items)
+			if err != nil || m.Title == "" || m.Description == "" {
+				t.Errorf("%s: aggregated %+v, %v", p, m, err)
+			}
+			continue
+		}
+		m, err := r.Render(context.Background(), Input(parse(t, sampleEvent(p)), "https://aqua"))
+		if err != nil || m.Title == "" || m.Description == "" {
+			t.Errorf("%s: rendered %+v, %v", p, m, err)
 		}
 	}
+}
+
+// sampleEvent is an event of the kind package p is meant for.
+func sampleEvent(p string) []byte {
+	switch {
+	case strings.HasPrefix(p, "postee.tracee."), p == "postee.servicenow.incident":
+		return testevents.Tracee("TRC-2", "node-1")
+	case p == "postee.servicenow.insight":
+		return testevents.AquaInsight("INS-1")
+	case strings.HasPrefix(p, "postee.trivyoperator."):
+		return testevents.TrivyOperatorReport("prod", "api", 8)
+	case strings.HasPrefix(p, "postee.trivy."), p == "postee.vuls.trivy.slack", p == "postee.vuls.cyclondx":
+		return testevents.TrivyReport("alpine:3.18", 8)
+	}
+	return testevents.Trivy(1, 5)
 }
 
 func TestConcurrentRender(t *testing.T) {
@@ -373,30 +604,47 @@ func TestConcurrentRender(t *testing.T) {
 		renderers = append(renderers, compile(t, Spec{Name: p, RegoPackage: p}))
 	}
 	renderers = append(renderers, compile(t, Spec{Body: "package x\nimport data.postee.lib.html\ntitle := html.escape(input.image)\nresult := jsonformat(input)\n"}))
+	renderers = append(renderers, compile(t, Spec{LegacyScanRenderer: "html"}), compile(t, Spec{LegacyScanRenderer: "slack"}))
 	events := []ast.Value{
 		Input(parse(t, testevents.Trivy(1, 20)), "https://aqua"),
 		Input(parse(t, testevents.Tracee("TRC-2", "h")), ""),
+		Input(parse(t, testevents.TrivyReport("alpine:3.18", 20)), ""),
 	}
-	want := make([][]sdk.Message, len(events))
+	// A template meant for other events fails the same way every time.
+	type result struct {
+		msg sdk.Message
+		err string
+	}
+	run := func(ctx context.Context, r *Renderer, ev ast.Value) result {
+		m, err := r.Render(ctx, ev)
+		if err != nil {
+			return result{m, err.Error()}
+		}
+		return result{m, ""}
+	}
+	want := make([][]result, len(events))
+	succeeded := 0
 	for i, ev := range events {
 		for _, r := range renderers {
-			m, err := r.Render(ctx, ev)
-			if err != nil && r.Package() != "x" {
-				t.Fatal(err)
+			res := run(ctx, r, ev)
+			if res.err == "" {
+				succeeded++
 			}
-			want[i] = append(want[i], m)
+			want[i] = append(want[i], res)
 		}
 	}
+	if succeeded < len(renderers) {
+		t.Fatalf("only %d of %d renders succeeded", succeeded, 2*len(renderers))
+	}
 	var wg sync.WaitGroup
-	for g := range 8 {
+	for g := range 4 {
 		wg.Go(func() {
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			for i := range 50 {
+			for i := range 4 {
 				e := (g + i) % len(events)
 				for j, r := range renderers {
-					m, _ := r.Render(cctx, events[e])
-					if m != want[e][j] {
+					if run(cctx, r, events[e]) != want[e][j] {
 						t.Errorf("renderer %d event %d: different result", j, e)
 						return
 					}
@@ -437,6 +685,41 @@ func benchRender(b *testing.B, pkg string) {
 }
 
 func BenchmarkRenderRawJSON(b *testing.B) { benchRender(b, "postee.rawmessage.json") }
+
+// benchRenderSpec renders event (20 vulnerabilities, a realistic scan)
+// with spec.
+func benchRenderSpec(b *testing.B, spec Spec, event []byte) {
+	ctx := context.Background()
+	spec.Name = "bench"
+	r := compile(b, spec)
+	in := Input(parse(b, event), "https://aqua.example.com")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Render(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRenderVulsHTML(b *testing.B) {
+	benchRenderSpec(b, Spec{RegoPackage: "postee.vuls.html"}, testevents.AquaScan("registry.example.com/team/web:1.4.2", 20))
+}
+
+func BenchmarkRenderVulsSlack(b *testing.B) {
+	benchRenderSpec(b, Spec{RegoPackage: "postee.vuls.slack"}, testevents.AquaScan("registry.example.com/team/web:1.4.2", 20))
+}
+
+func BenchmarkRenderTrivyJira(b *testing.B) {
+	benchRenderSpec(b, Spec{RegoPackage: "postee.trivy.jira"}, testevents.TrivyReport("registry.example.com/team/web:1.4.2", 20))
+}
+
+func BenchmarkRenderTraceeHTML(b *testing.B) {
+	benchRenderSpec(b, Spec{RegoPackage: "postee.tracee.html"}, testevents.Tracee("TRC-1", "node-1"))
+}
+
+func BenchmarkRenderLegacyHTML(b *testing.B) {
+	benchRenderSpec(b, Spec{LegacyScanRenderer: "html"}, testevents.AquaScan("registry.example.com/team/web:1.4.2", 20))
+}
 
 func BenchmarkRenderRawHTML(b *testing.B) { benchRender(b, "postee.rawmessage.html") }
 

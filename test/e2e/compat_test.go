@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,5 +89,70 @@ actions:
 	s.next(t)
 	if log := p.Stderr.String(); !strings.Contains(log, `action=pigeon`) || !strings.Contains(log, "disabled") {
 		t.Errorf("a warning about the disabled action is expected:\n%s", log)
+	}
+}
+
+// Templates fetched from a URL, the legacy Go renderers, and a bundled
+// template with its aggregation package.
+func TestTemplateSources(t *testing.T) {
+	s, url := newSink(t)
+	regoSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "package remote.tpl\n\ntitle := \"remote\"\n\nresult := sprintf(\"image %s\", [input.image])\n")
+	}))
+	defer regoSrv.Close()
+	p := start(t, fmt.Sprintf(`
+routes:
+- name: by-url
+  input: input.kind == "url"
+  actions: [post-url]
+  template: from-url
+- name: legacy
+  input: input.kind == "legacy"
+  actions: [post-legacy]
+  template: legacy-html
+- name: aggregated
+  input: input.kind == "aggr"
+  actions: [post-aggr]
+  template: vuls-html
+  plugins:
+    aggregate-message-number: 2
+templates:
+- name: from-url
+  url: %[2]s/t.rego
+  allow-http: true
+- name: legacy-html
+  legacy-scan-renderer: html
+- name: vuls-html
+  rego-package: postee.vuls.html
+actions:
+- name: post-url
+  type: http
+  enable: true
+  url: %[1]s/url
+  method: POST
+- name: post-legacy
+  type: http
+  enable: true
+  url: %[1]s/legacy
+  method: POST
+- name: post-aggr
+  type: http
+  enable: true
+  url: %[1]s/aggr
+  method: POST
+`, url, regoSrv.URL), opts{})
+	p.mustPost("/", `{"kind":"url","image":"alpine:3.18"}`)
+	if r := s.next(t); r.Path != "/url" || r.Body != "image alpine:3.18" {
+		t.Fatalf("url template: %+v", r)
+	}
+	p.mustPost("/", `{"kind":"legacy","image":"alpine:3.18","registry":"Docker Hub","vulnerability_summary":{"critical":1},"resources":[]}`)
+	if r := s.next(t); r.Path != "/legacy" || !strings.Contains(r.Body, "alpine:3.18") || !strings.Contains(r.Body, "<") {
+		t.Fatalf("legacy renderer: %+v", r)
+	}
+	p.mustPost("/", `{"kind":"aggr","image":"alpine:3.18","registry":"Docker Hub","vulnerability_summary":{"critical":1},"resources":[]}`)
+	p.mustPost("/", `{"kind":"aggr","image":"nginx:1.25","registry":"Docker Hub","vulnerability_summary":{"high":1},"resources":[]}`)
+	r := s.next(t)
+	if r.Path != "/aggr" || !strings.Contains(r.Body, "alpine:3.18") || !strings.Contains(r.Body, "nginx:1.25") || !strings.Contains(r.Body, "<h1>") {
+		t.Fatalf("aggregation package: %+v", r)
 	}
 }

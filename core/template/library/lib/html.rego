@@ -2,6 +2,8 @@
 # user templates can import them too: import data.postee.lib.html
 package postee.lib.html
 
+import data.postee.lib.links
+
 # escape(s) is s with the characters that are special in HTML (& < > " ')
 # replaced by entities: safe in element content and in quoted attribute
 # values. htmlescape is postee's builtin for this (the string builtins of
@@ -13,3 +15,47 @@ escape(s) := htmlescape(s)
 text(x) := escape(x) if {
 	is_string(x)
 } else := escape(jsonformat(x))
+
+# link(url, label) is a link to url showing label, both escaped; only the
+# label when url is not an http(s) URL.
+link(url, label) := concat("", [`<a href="`, escape(u), `">`, escape(label), "</a>"]) if {
+	u := links.safe(url)
+	u != ""
+} else := escape(label)
+
+# table(headers, rows) is a bordered table: headers are text (escaped here),
+# rows are arrays of cells that are HTML already (escape their text with
+# escape or link).
+table(headers, rows) := concat("", [
+	`<table style="border-collapse: collapse;" border="1" cellpadding="4">`, "\n",
+	`<tr><th style="text-align: left;">`, concat(`</th><th style="text-align: left;">`, [escape(h) | some h in headers]), "</th></tr>\n",
+	concat("", [row(cells) | some cells in rows]),
+	"</table>\n",
+])
+
+# row(cells) is a table row of cells that are HTML already.
+row(cells) := concat("", ["<tr><td>", concat("</td><td>", cells), "</td></tr>\n"])
+
+# field(label, value) is a paragraph "<b>label:</b> value" (both escaped),
+# "" when value is "".
+field(_, "") := ""
+
+field(label, value) := sprintf("<p><b>%s:</b> %s</p>\n", [escape(label), escape(value)]) if value != ""
+
+# severity(s) is a severity name in its color, bold.
+severity(s) := colored(s, s)
+
+# colored(s, x) is x (escaped text) in the color of severity s, bold.
+colored(s, x) := concat("", [`<span style="color: `, colors[s], `; font-weight: bold;">`, text(x), "</span>"]) if {
+	colors[s]
+} else := text(x)
+
+colors := {
+	"critical": "#c00000",
+	"high": "#e0443d",
+	"medium": "#f79421",
+	"low": "#b8a000",
+	"negligible": "#548235",
+	"info": "#548235",
+	"unknown": "#7f7f7f",
+}
