@@ -234,7 +234,8 @@ func newValidateCmd(o *options, stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			log := newLogger(o, stderr)
-			p, err := engine.Compile(ctx, cfg, engine.CompileOptions{FiltersDir: filtersDir(), Logger: log})
+			// HasStore: the store itself is not opened to validate.
+			p, err := engine.Compile(ctx, cfg, engine.CompileOptions{FiltersDir: filtersDir(), Logger: log, HasStore: true})
 			if err != nil {
 				return err
 			}

@@ -120,3 +120,21 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// Every key the existing Postee's configuration format has loads.
+func TestLoadReferenceExample(t *testing.T) {
+	cfg, err := LoadFile("testdata/reference-full.yaml")
+	if err != nil {
+		t.Fatalf("the reference example must load: %v", err)
+	}
+	if len(cfg.Routes) != 3 || len(cfg.Templates) != 7 || len(cfg.Actions) != 17 || len(cfg.Rules) != 2 {
+		t.Fatalf("got %d routes, %d templates, %d actions, %d rules", len(cfg.Routes), len(cfg.Templates), len(cfg.Actions), len(cfg.Rules))
+	}
+	r, _ := cfg.Route("route1")
+	if r.Plugins.AggregateMessageNumber != 3 || r.Plugins.UniqueMessageTimeout != "1d" || len(r.Plugins.UniqueMessageProps) != 4 {
+		t.Errorf("plugins %+v", r.Plugins)
+	}
+	if a, _ := cfg.Action("my-servicenow"); a.Type != "servicenow" {
+		t.Errorf("types are case-insensitive: %q", a.Type)
+	}
+}

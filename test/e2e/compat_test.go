@@ -156,3 +156,28 @@ actions:
 		t.Fatalf("aggregation package: %+v", r)
 	}
 }
+
+// The reference example validates end to end: templates compile (the url
+// one from a local server), input-files fall back to the bundled filters,
+// and only the enabled action (stdout) needs a plugin.
+func TestReferenceExampleValidates(t *testing.T) {
+	build(t)
+	src, err := os.ReadFile(filepath.Join(repoRoot, "core/config/testdata/reference-full.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "my-template.rego"), []byte("package custom\ntitle := \"t\"\nresult := \"r\"\n"), 0o600)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "package remote\ntitle := \"t\"\nresult := \"r\"\n")
+	}))
+	defer srv.Close()
+	cfg := strings.Replace(string(src), "url: https://example.com/template.rego", "url: "+srv.URL+"/t.rego\n  allow-http: true", 1)
+	path := filepath.Join(dir, "cfg.yaml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	out, err := runPostee(t, []string{"REGO_FILTERS_PATH=" + filepath.Join(dir, "no-such-dir")},
+		"validate", "--cfgfile", path, "--plugin-dir", filepath.Join(binDir, "plugins"))
+	if err != nil || !strings.Contains(out, "valid (3 routes, 7 templates, 17 actions; plugins: stdout)") {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+}
