@@ -40,9 +40,11 @@ bench: build
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
-	cd internal/actionpb && PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc \
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc -I . \
 		--go_out=. --go_opt=paths=source_relative \
-		--go-grpc_out=. --go-grpc_opt=paths=source_relative action.proto
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative internal/actionpb/action.proto
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc -I . \
+		--go_out=. --go_opt=paths=source_relative internal/clusterpb/cluster.proto
 
 clean:
 	rm -rf bin

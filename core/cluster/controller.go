@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,7 +78,10 @@ type Controller struct {
 	runners atomic.Pointer[map[string]bool]
 
 	mu      sync.Mutex
-	waiters map[string]chan engine.Execution
+	waiters map[string][]chan engine.Execution
+	// pending maps dispatched executions not yet reported to their runner
+	// (flow control counts only these).
+	pending map[string]string
 	flows   map[string]*flow
 
 	bootSub  *nats.Subscription
@@ -95,7 +99,7 @@ func StartController(ctx context.Context, s ControllerSettings) (*Controller, er
 	if s.MaxInFlight <= 0 {
 		s.MaxInFlight = DefaultMaxInFlight
 	}
-	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string]chan engine.Execution{}, flows: map[string]*flow{}}
+	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string][]chan engine.Execution{}, pending: map[string]string{}, flows: map[string]*flow{}}
 	empty := map[string]bool{}
 	c.runners.Store(&empty)
 	var err error
@@ -266,6 +270,12 @@ type bootstrapReply struct {
 
 func (c *Controller) handleBootstrap(m *nats.Msg) {
 	runner, _, ok := runnerFromSubject(m.Subject)
+	if !ok || !strings.HasPrefix(m.Reply, inboxPrefix(runner)+".") {
+		// A runner may set any reply subject; answering elsewhere than its
+		// own inbox would publish with the controller's rights for it.
+		c.log.Warn("bootstrap request with a foreign reply subject ignored", "subject", m.Subject, "reply", m.Reply)
+		return
+	}
 	reply := bootstrapReply{}
 	cfg := c.cfg.Load()
 	switch {
@@ -280,7 +290,7 @@ func (c *Controller) handleBootstrap(m *nats.Msg) {
 			reply.Error = err.Error()
 		} else {
 			reply.Part = part
-			c.seen(runner, false)
+			c.seen(runner)
 			c.log.Info("runner bootstrapped", "runner", runner, "actions", len(part.Config.Actions), "routes", len(part.Config.Routes))
 		}
 	}
@@ -303,14 +313,17 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 	}
 	switch kind {
 	case "outcome":
-		var x engine.Execution
-		if err := json.Unmarshal(msg.Data(), &x); err != nil {
+		x, err := decodeOutcome(msg.Data())
+		if err == nil && x.ID == "" {
+			err = errors.New("no execution id")
+		}
+		if err != nil {
 			c.log.Error("bad outcome report; dropped", "runner", runner, "error", err)
 			_ = msg.Term()
 			return
 		}
 		x.Runner = runner // identity comes from the subject, not the payload
-		c.seen(runner, true)
+		c.seen(runner)
 		c.recordOutcome(x)
 		_ = msg.Ack()
 	case "event":
@@ -320,7 +333,7 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 			_ = msg.Term()
 			return
 		}
-		c.seen(runner, false)
+		c.seen(runner)
 		ev := &event.Event{ID: u.ID, Received: time.Now(), Raw: []byte(u.Event), Origin: runner, Runner: u.Runner}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := submit(ctx, ev)
@@ -350,11 +363,15 @@ func (c *Controller) recordOutcome(x engine.Execution) {
 		c.s.OnExecution(x)
 	}
 	c.mu.Lock()
-	ch := c.waiters[x.ID]
+	chans := c.waiters[x.ID]
 	delete(c.waiters, x.ID)
+	if c.pending[x.ID] == x.Runner {
+		delete(c.pending, x.ID)
+		c.releaseLocked(x.Runner)
+	}
 	c.mu.Unlock()
-	if ch != nil {
-		ch <- x
+	for _, ch := range chans {
+		ch <- x // buffered, one outcome per channel
 	}
 }
 
@@ -363,7 +380,7 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 	if !(*c.runners.Load())[w.Runner] {
 		return nil, fmt.Errorf("unknown runner %q (declare it in runs-on or runners:)", w.Runner)
 	}
-	data, err := json.Marshal(w)
+	data, err := encodeWork(w)
 	if err != nil {
 		return nil, err
 	}
@@ -374,19 +391,42 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 	if wait {
 		ch = make(chan engine.Execution, 1)
 		c.mu.Lock()
-		c.waiters[w.ExecutionID] = ch
+		c.waiters[w.ExecutionID] = append(c.waiters[w.ExecutionID], ch)
 		c.mu.Unlock()
 	}
-	if _, err := c.js.Publish(ctx, workSubject(w.Runner), data, jetstream.WithMsgID(w.ExecutionID)); err != nil {
-		c.release(w.Runner)
+	ack, err := c.js.Publish(ctx, workSubject(w.Runner), data, jetstream.WithMsgID(w.ExecutionID))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err != nil:
+		c.releaseLocked(w.Runner)
 		if wait {
-			c.mu.Lock()
-			delete(c.waiters, w.ExecutionID)
-			c.mu.Unlock()
+			c.dropWaiterLocked(w.ExecutionID, ch)
 		}
 		return nil, err
+	case ack.Duplicate:
+		// Already queued (the same execution dispatched again): no new
+		// work, so no slot; a waiter still gets the one outcome.
+		c.releaseLocked(w.Runner)
+	default:
+		c.pending[w.ExecutionID] = w.Runner
 	}
 	return ch, nil
+}
+
+func (c *Controller) dropWaiterLocked(id string, ch chan engine.Execution) {
+	list := c.waiters[id]
+	for i, x := range list {
+		if x == ch {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(c.waiters, id)
+	} else {
+		c.waiters[id] = list
+	}
 }
 
 func (c *Controller) flowOf(runner string) *flow {
@@ -398,20 +438,22 @@ func (c *Controller) flowOf(runner string) *flow {
 	return f
 }
 
-// seen notes that runner is alive; done: one of its executions finished.
-func (c *Controller) seen(runner string, done bool) {
+// seen notes that runner is alive.
+func (c *Controller) seen(runner string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.flowOf(runner).lastSeen = time.Now()
+}
+
+// releaseLocked frees one of runner's slots (without marking it alive).
+func (c *Controller) releaseLocked(runner string) {
 	f := c.flowOf(runner)
-	f.lastSeen = time.Now()
-	if done && f.inFlight > 0 {
+	if f.inFlight > 0 {
 		f.inFlight--
 		close(f.freed)
 		f.freed = make(chan struct{})
 	}
 }
-
-func (c *Controller) release(runner string) { c.seen(runner, true) }
 
 // acquire counts one more execution in flight for runner, waiting while an
 // online runner has MaxInFlight already.

@@ -260,8 +260,11 @@ func (r *Runner) handleWork(msg jetstream.Msg) {
 }
 
 func (r *Runner) runWork(msg jetstream.Msg) {
-	var w engine.Work
-	if err := json.Unmarshal(msg.Data(), &w); err != nil || w.ExecutionID == "" {
+	w, err := decodeWork(msg.Data())
+	if err == nil && (w.ExecutionID == "" || w.Runner != r.s.Name) {
+		err = fmt.Errorf("work for %q, not for this runner", w.Runner)
+	}
+	if err != nil {
 		r.log.Error("unreadable work; dropped", "error", err)
 		_ = msg.Term()
 		return
@@ -288,7 +291,7 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 			}
 		}
 	}()
-	x := r.s.Execute(r.ctx, &w)
+	x := r.s.Execute(r.ctx, w)
 	close(stop)
 	if r.ctx.Err() != nil && x.Err != "" {
 		_ = msg.Nak() // stopped mid-action: let it be redelivered
@@ -304,7 +307,7 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 }
 
 func outcomeReport(runner string, x engine.Execution) outgoing {
-	data, _ := json.Marshal(x)
+	data, _ := encodeOutcome(x)
 	return outgoing{Subject: outcomeSubject(runner), MsgID: "outcome:" + x.ID, Data: data}
 }
 

@@ -8,7 +8,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.5.1
 // - protoc             v3.21.12
-// source: action.proto
+// source: internal/actionpb/action.proto
 
 package actionpb
 
@@ -211,5 +211,5 @@ var Action_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "action.proto",
+	Metadata: "internal/actionpb/action.proto",
 }

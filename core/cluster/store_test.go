@@ -1,0 +1,232 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/postee-dev/postee/core/engine"
+)
+
+func openTestStore(t *testing.T, path string) *runnerStore {
+	t.Helper()
+	s, err := openRunnerStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func report(i int) outgoing {
+	return outgoing{Subject: fmt.Sprintf("postee.up.r.event-%d", i), MsgID: fmt.Sprintf("event:%d", i), Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+}
+
+// drain pops the whole outbox, oldest first, batch reports at a time.
+func drain(t *testing.T, s *runnerStore, batch int) []outgoing {
+	t.Helper()
+	var out []outgoing
+	for {
+		keys, reps := s.oldest(batch)
+		if len(keys) != len(reps) || len(keys) > batch {
+			t.Fatalf("oldest(%d) returned %d keys, %d reports", batch, len(keys), len(reps))
+		}
+		if len(keys) == 0 {
+			return out
+		}
+		out = append(out, reps...)
+		if err := s.remove(keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRunnerStoreDone(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "nested", "dir", "runner.db"))
+	defer s.close()
+
+	if _, ok := s.done("x1"); ok {
+		t.Fatal("unknown execution reported done")
+	}
+	x := engine.Execution{
+		ID: "x1", EventID: "e1", Route: "r", Action: "a", Runner: "postee-runner-1", Status: engine.StatusOK,
+		Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Duration: 42 * time.Millisecond,
+		Output: "out", Details: map[string]string{"k": "v"}, Err: "",
+	}
+	rep := outcomeReport("postee-runner-1", x)
+	if err := s.finish(x, rep); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.done("x1")
+	if !ok {
+		t.Fatal("finished execution not done")
+	}
+	if !got.Started.Equal(x.Started) {
+		t.Errorf("Started = %v, want %v", got.Started, x.Started)
+	}
+	got.Started = x.Started
+	if !reflect.DeepEqual(got, x) {
+		t.Errorf("done = %+v, want %+v", got, x)
+	}
+	// finish queued the outcome report in the same transaction.
+	if n := s.pending(); n != 1 {
+		t.Fatalf("pending = %d, want 1", n)
+	}
+	_, reps := s.oldest(10)
+	if len(reps) != 1 {
+		t.Fatalf("oldest = %+v", reps)
+	}
+	r := reps[0]
+	if r.Subject != outcomeSubject("postee-runner-1") || r.MsgID != "outcome:x1" {
+		t.Fatalf("oldest = %+v", r)
+	}
+	sent, err := decodeOutcome(r.Data)
+	if err != nil || sent.ID != "x1" {
+		t.Fatalf("report data %s: %v", r.Data, err)
+	}
+	if len(drain(t, s, 1)) != 1 || s.pending() != 0 {
+		t.Fatal("outbox not empty after remove")
+	}
+	// done survives the report's removal.
+	if _, ok := s.done("x1"); !ok {
+		t.Fatal("done record lost")
+	}
+}
+
+func TestRunnerStoreOutboxOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runner.db")
+	s := openTestStore(t, path)
+	if keys, _ := s.oldest(1); len(keys) != 0 {
+		t.Fatal("new outbox not empty")
+	}
+	if err := s.enqueue(report(1), report(2), report(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.finish(engine.Execution{ID: "x4"}, report(4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.enqueue(report(5)); err != nil {
+		t.Fatal(err)
+	}
+	// Send the first two, then stop.
+	keys, reps := s.oldest(2)
+	if !reflect.DeepEqual(reps, []outgoing{report(1), report(2)}) {
+		t.Fatalf("oldest = %+v", reps)
+	}
+	if err := s.remove(keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopen: the rest is there, in order, and new reports go after it.
+	s = openTestStore(t, path)
+	defer s.close()
+	if n := s.pending(); n != 3 {
+		t.Fatalf("pending after reopen = %d, want 3", n)
+	}
+	if _, ok := s.done("x4"); !ok {
+		t.Fatal("done record lost on reopen")
+	}
+	if err := s.enqueue(report(6)); err != nil {
+		t.Fatal(err)
+	}
+	got := drain(t, s, 2)
+	want := []outgoing{report(3), report(4), report(5), report(6)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("outbox order after reopen:\n got %+v\nwant %+v", got, want)
+	}
+	// Past 255 entries the big-endian keys still sort in order.
+	var many []outgoing
+	for i := 0; i < 300; i++ {
+		many = append(many, report(100+i))
+	}
+	if err := s.enqueue(many...); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, s, 256); !reflect.DeepEqual(got, many) {
+		t.Fatal("outbox out of order past 255 entries")
+	}
+}
+
+func TestRunnerStoreUnreadable(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "runner.db"))
+	defer s.close()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(outboxBucket).Put([]byte{0, 0, 0, 0, 0, 0, 0, 0}, []byte("not json")); err != nil {
+			return err
+		}
+		return tx.Bucket(doneBucket).Put([]byte("bad"), []byte("not json"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.enqueue(report(1)); err != nil {
+		t.Fatal(err)
+	}
+	// An unreadable report comes out empty (the send loop drops it) and
+	// does not block the queue.
+	got := drain(t, s, 1)
+	if len(got) != 2 || got[0].Subject != "" || !reflect.DeepEqual(got[1], report(1)) {
+		t.Fatalf("drained %+v", got)
+	}
+	if _, ok := s.done("bad"); ok {
+		t.Fatal("unreadable done record reported done")
+	}
+}
+
+func TestRunnerStoreForget(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "runner.db"))
+	defer s.close()
+	now := time.Now()
+	records := map[string]time.Time{
+		"old-1":  now.Add(-48 * time.Hour),
+		"old-2":  now.Add(-25 * time.Hour),
+		"recent": now.Add(-time.Hour),
+	}
+	for i := 0; i < 500; i++ { // many consecutive deletions, over several pages
+		records[fmt.Sprintf("old-many-%03d", i)] = now.Add(-30 * time.Hour)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for id, at := range records {
+			rec, _ := json.Marshal(doneRecord{At: at, Outcome: engine.Execution{ID: id}})
+			if err := tx.Bucket(doneBucket).Put([]byte(id), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.finish(engine.Execution{ID: "fresh"}, report(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(doneBucket).Put([]byte("garbage"), []byte("{")) }); err != nil {
+		t.Fatal(err)
+	}
+
+	s.forget(now.Add(-24 * time.Hour))
+
+	for id, want := range map[string]bool{"old-1": false, "old-2": false, "recent": true, "fresh": true} {
+		if _, ok := s.done(id); ok != want {
+			t.Errorf("done(%s) = %v, want %v", id, ok, want)
+		}
+	}
+	var keys []string
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(doneBucket).ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil })
+	})
+	if !reflect.DeepEqual(keys, []string{"fresh", "recent"}) {
+		t.Errorf("done records left = %v (unreadable ones are dropped too)", keys)
+	}
+	// forget leaves the outbox alone.
+	if n := s.pending(); n != 1 {
+		t.Errorf("pending = %d, want 1", n)
+	}
+}
