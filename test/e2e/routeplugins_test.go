@@ -48,7 +48,7 @@ actions:
 	p.mustPost("/", `{"kind":"scan","digest":"sha256:1","vulnerability_summary":{"high":2}}`)
 	p.mustPost("/", `{"kind":"scan","digest":"sha256:1","vulnerability_summary":{"high":2},"other":"ignored"}`)
 	p.mustPost("/", `{"kind":"scan","digest":"sha256:1","vulnerability_summary":{"high":3}}`) // new for "first" only
-	p.stop() // drains the queue
+	p.stop()                                                                                  // drains the queue
 	if got := s.countByPath(); got["/a"] != 2 || got["/b"] != 1 {
 		t.Fatalf("before restart: %v", got)
 	}
