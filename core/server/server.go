@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,6 +221,14 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 			srv.log.Warn("runners are not authenticated: any client can connect as any runner; use --controller-ca-root or runner NKeys in production")
 		}
 	}
+	if s.Workers <= 0 {
+		// A controller's workers mostly hand work to JetStream: fewer of
+		// them hold fewer events, which keeps dispatch latency low.
+		opts.Workers = ControllerWorkersPerCPU * runtime.GOMAXPROCS(0)
+	}
+	if s.QueueSize <= 0 {
+		opts.QueueSize = ControllerQueueSize
+	}
 	opts.Compile.Local = func(a *config.Action) bool { return a.RunsOn == "" }
 	opts.Compile.Remote = true
 	opts.Dispatcher = ctl
@@ -326,6 +335,15 @@ func (srv *Server) Reload(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ControllerWorkersPerCPU is a controller's default worker count per CPU
+// (a standalone postee has engine.DefaultWorkersPerCPU).
+const ControllerWorkersPerCPU = 8
+
+// ControllerQueueSize is a controller's default queue size (a standalone
+// postee has engine.DefaultQueueSize): under overload, what is held
+// decides the latency.
+const ControllerQueueSize = 16
 
 // Classify maps engine errors to HTTP outcomes.
 func Classify(err error) webhook.Outcome {
