@@ -27,7 +27,8 @@ func NewEvents(max, maxBytes int) *Events {
 // Add records ev: its id, time, runner and raw body only (not the parsed
 // value, which is many times larger).
 func (l *Events) Add(ev *event.Event) {
-	ev = &event.Event{ID: ev.ID, Received: ev.Received, Runner: ev.Runner, Origin: ev.Origin, Raw: ev.Raw}
+	// A tight copy: the body's buffer may have grown to twice its size.
+	ev = &event.Event{ID: ev.ID, Received: ev.Received, Runner: ev.Runner, Origin: ev.Origin, Raw: append([]byte(nil), ev.Raw...)}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items = append(l.items, ev)

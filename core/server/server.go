@@ -116,7 +116,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	if c.RunnerName != "" && c.ControllerURL == "" {
 		return nil, errors.New("--runner-name needs --controller-url")
 	}
-	srv := &Server{s: s, log: log, errc: make(chan error, 2), stopped: make(chan struct{}), history: history.New(10000),
+	srv := &Server{s: s, log: log, errc: make(chan error, 2), stopped: make(chan struct{}), history: history.New(5000),
 		events: history.NewEvents(1000, 64<<20)}
 	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout})
 	dbPath := s.DBPath
