@@ -94,7 +94,7 @@ REGO_FILTERS_PATH.`,
 	rf.StringVar(&c.NATSCreds, "nats-creds", "", "controller: credentials file for --nats-url")
 	rf.DurationVar(&c.Retention, "retention", 24*time.Hour, "how long work waits for an absent runner (and reports for an absent controller)")
 
-	root.AddCommand(newValidateCmd(o, stdout, stderr), newVersionCmd(stdout))
+	root.AddCommand(newValidateCmd(o, stdout, stderr), newVersionCmd(stdout), newDeadLettersCmd(stdout))
 	return root
 }
 

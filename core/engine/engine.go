@@ -122,12 +122,19 @@ type Execution struct {
 	Details  map[string]string `json:"details,omitempty"`
 	// Err is empty on success.
 	Err string `json:"error,omitempty"`
+	// Attempt counts from 1.
+	Attempt int `json:"attempt,omitempty"`
+	// Retryable: the error says a retry may help.
+	Retryable bool `json:"-"`
 }
+
+func (x Execution) retryable() bool { return x.Err != "" && x.Retryable }
 
 // Stats are running counters.
 type Stats struct {
 	Accepted, Rejected, Processed, Matched  int64
 	ExecutionsOK, ExecutionsFailed, Pending int64
+	DeadLetters                             int64
 }
 
 // Engine processes accepted events.
@@ -145,7 +152,7 @@ type Engine struct {
 	cancel   context.CancelFunc
 
 	accepted, rejected, processed, matched atomic.Int64
-	execOK, execFailed                     atomic.Int64
+	execOK, execFailed, deadLetters        atomic.Int64
 
 	stopping chan struct{} // closed when Stop begins
 	chains   chan struct{} // semaphore of serialized chains in flight
@@ -301,7 +308,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Accepted: e.accepted.Load(), Rejected: e.rejected.Load(), Processed: e.processed.Load(),
 		Matched: e.matched.Load(), ExecutionsOK: e.execOK.Load(), ExecutionsFailed: e.execFailed.Load(),
-		Pending: int64(len(e.queue)),
+		Pending: int64(len(e.queue)), DeadLetters: e.deadLetters.Load(),
 	}
 }
 
@@ -401,7 +408,10 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 		go func() {
 			defer func() { <-e.chains; e.chainsWG.Done() }()
 			for i, a := range r.Actions {
-				e.runOne(ctx, r, i, a, ev, msg, true)
+				x, ran := e.runOne(ctx, r, i, a, ev, msg, true)
+				if ran && !r.remote[i] && x.Err != "" {
+					e.retry(ctx, r, a, ev, msg, x)
+				}
 			}
 		}()
 		return nil
@@ -409,8 +419,19 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 	out := make([]Execution, 0, len(r.Actions))
 	if r.Serialize || len(r.Actions) == 1 {
 		for i, a := range r.Actions {
-			if x, ran := e.runOne(ctx, r, i, a, ev, msg, false); ran {
-				out = append(out, x)
+			x, ran := e.runOne(ctx, r, i, a, ev, msg, false)
+			if !ran {
+				continue
+			}
+			out = append(out, x)
+			if x.retryable() && !r.remote[i] {
+				// The retries, then the route's next actions, continue in
+				// the background: the worker moves on.
+				e.retryLater(ctx, r, i, ev, msg, x, true)
+				return out
+			}
+			if x.Err != "" && !r.remote[i] {
+				e.deadLetter(r, a, ev, msg, x)
 			}
 		}
 		return out
@@ -426,9 +447,17 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 		}()
 	}
 	wg.Wait()
-	for i := range results {
-		if ran[i] {
-			out = append(out, results[i])
+	for i, x := range results {
+		if !ran[i] {
+			continue
+		}
+		out = append(out, x)
+		switch {
+		case r.remote[i] || x.Err == "":
+		case x.Retryable:
+			e.retryLater(ctx, r, i, ev, msg, x, false)
+		default:
+			e.deadLetter(r, r.Actions[i], ev, msg, x)
 		}
 	}
 	return out
@@ -675,17 +704,23 @@ func ExecutionID(eventID, routeName, actionName string) string {
 }
 
 func (e *Engine) runAction(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message) Execution {
-	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Runner: e.opts.Self, Started: time.Now()}
+	return e.attempt(ctx, r, a, ev, msg, 1)
+}
+
+// attempt runs one attempt of a local action.
+func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) Execution {
+	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Runner: e.opts.Self,
+		Started: time.Now(), Attempt: n}
 	outcome, err := e.opts.Executor.Execute(ctx, &pluginhost.Request{
-		Action: a.Name, Route: r.Name, ExecutionID: x.ID, EventID: ev.ID, Event: ev.Raw, Message: msg, Attempt: 1,
+		Action: a.Name, Route: r.Name, ExecutionID: x.ID, EventID: ev.ID, Event: ev.Raw, Message: msg, Attempt: n,
 	})
 	x.Duration = time.Since(x.Started)
 	x.Output, x.Details = outcome.Output, outcome.Details
 	switch {
 	case err != nil:
-		x.Err = err.Error()
+		x.Err, x.Retryable = err.Error(), ctx.Err() == nil // the plugin could not be reached
 	case outcome.Err != "":
-		x.Err = outcome.Err
+		x.Err, x.Retryable = outcome.Err, outcome.Retryable
 	}
 	e.finish(&x, ev)
 	return x
@@ -699,30 +734,27 @@ func clip(s string, n int) string {
 }
 
 // ExecuteWork runs one execution dispatched to this node (a runner) by the
-// controller, with the action of the current pipeline.
+// controller, with the action of the current pipeline, retrying it per the
+// action's policy; the outcome is the last attempt's.
 func (e *Engine) ExecuteWork(ctx context.Context, w *Work) Execution {
-	x := Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Runner: e.opts.Self, Started: time.Now()}
 	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin}
 	p := e.pipe.Load()
 	var a *config.Action
 	if p != nil {
 		a, _ = p.cfg.Action(w.Action)
 	}
+	r := &Route{Name: w.Route}
 	if a == nil || !a.Enable {
-		x.Err = fmt.Sprintf("action %q is not configured on this runner", w.Action)
+		x := Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Runner: e.opts.Self, Started: time.Now(),
+			Err: fmt.Sprintf("action %q is not configured on this runner", w.Action), Attempt: 1}
 		e.finish(&x, ev)
 		return x
 	}
-	outcome, err := e.opts.Executor.Execute(ctx, &pluginhost.Request{
-		Action: a.Name, Route: w.Route, ExecutionID: w.ExecutionID, EventID: w.EventID, Event: w.Event, Message: w.Message, Attempt: 1,
-	})
-	x.Output, x.Details = outcome.Output, outcome.Details
-	switch {
-	case err != nil:
-		x.Err = err.Error()
-	case outcome.Err != "":
-		x.Err = outcome.Err
+	x := e.attempt(ctx, r, a, ev, w.Message, 1)
+	x.ID = w.ExecutionID // the controller's id, whatever the route's name
+	if x.Err != "" {
+		x = e.retry(ctx, r, a, ev, w.Message, x)
+		x.ID = w.ExecutionID
 	}
-	e.finish(&x, ev)
 	return x
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/internal/testevents"
 )
 
@@ -455,5 +457,124 @@ actions:
 	_, err := Compile(context.Background(), cfg, CompileOptions{})
 	if err == nil || !strings.Contains(err.Error(), `cfg.yaml:12: action "a": password: environment variable POSTEE_TEST_UNSET_VAR is not set`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// flaky fails each action's first failures[action] attempts (retryable, or
+// permanent when the action's name starts with "perm").
+type flaky struct {
+	recorder
+	failures map[string]int
+	attempts map[string][]int
+	done     chan string
+}
+
+func (f *flaky) Execute(ctx context.Context, req *pluginhost.Request) (pluginhost.Outcome, error) {
+	f.mu.Lock()
+	f.attempts[req.Action] = append(f.attempts[req.Action], req.Attempt)
+	fail := len(f.attempts[req.Action]) <= f.failures[req.Action]
+	f.mu.Unlock()
+	defer func() { f.done <- req.Action }()
+	if fail {
+		return pluginhost.Outcome{Err: "boom", Retryable: !strings.HasPrefix(req.Action, "perm")}, nil
+	}
+	return pluginhost.Outcome{}, nil
+}
+
+func TestRetriesAndDeadLetters(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := &flaky{failures: map[string]int{"recovers": 2, "gives-up": 99, "perm": 1, "after": 0}, attempts: map[string][]int{}, done: make(chan string, 100)}
+	e := load(t, `
+routes:
+- name: parallel
+  input: input.kind == "p"
+  actions: [recovers, gives-up, perm]
+  template: raw
+- name: ordered
+  input: input.kind == "o"
+  serialize-actions: true
+  actions: [recovers, after]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: recovers
+  type: test
+  enable: true
+  retry: {attempts: 5, initial-delay: 1ms, max-delay: 2ms}
+- name: gives-up
+  type: test
+  enable: true
+  retry: {attempts: 3, initial-delay: 1ms}
+- name: perm
+  type: test
+  enable: true
+- name: after
+  type: test
+  enable: true
+`, f, Options{Store: st})
+	e.Start()
+	defer e.Stop(context.Background())
+	e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"kind":"p"}`), "")
+	// 3 (recovers) + 3 (gives-up) + 1 (perm) attempts in all.
+	for i := 0; i < 7; i++ {
+		select {
+		case <-f.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d attempts: %v", i, f.attempts)
+		}
+	}
+	f.mu.Lock()
+	got := fmt.Sprint(f.attempts["recovers"], f.attempts["gives-up"], f.attempts["perm"])
+	f.mu.Unlock()
+	if got != "[1 2 3] [1 2 3] [1]" {
+		t.Fatalf("attempts %s", got)
+	}
+	// gives-up and perm end in the dead-letter store.
+	var dead []store.DeadLetter
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if dead, _ = st.DeadLetters(); len(dead) == 2 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(dead) != 2 || dead[0].Error != "boom" {
+		t.Fatalf("dead letters %+v", dead)
+	}
+
+	// serialize-actions: "after" starts only once "recovers" succeeded.
+	f.mu.Lock()
+	f.attempts = map[string][]int{}
+	f.failures["recovers"] = 1
+	f.mu.Unlock()
+	e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"kind":"o"}`), "")
+	var order []string
+	for len(order) < 3 {
+		select {
+		case a := <-f.done:
+			order = append(order, a)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("order so far %v", order)
+		}
+	}
+	if fmt.Sprint(order) != "[recovers recovers after]" {
+		t.Fatalf("order %v", order)
+	}
+}
+
+func TestRetryPolicyErrors(t *testing.T) {
+	for _, bad := range []string{"retry: 3", "retry: {attempts: 0}", "retry: {initial-delay: soon}", "retry: {tries: 2}"} {
+		cfg, err := config.Parse("cfg.yaml", []byte("actions:\n- name: a\n  type: test\n  enable: true\n  "+bad+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Compile(context.Background(), cfg, CompileOptions{}); err == nil || !strings.Contains(err.Error(), `cfg.yaml:5: action "a": retry`) {
+			t.Errorf("%s: err = %v", bad, err)
+		}
 	}
 }

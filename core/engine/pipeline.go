@@ -29,6 +29,8 @@ type Pipeline struct {
 	byName      map[string]*Route
 	aquaServer  string
 	actionSpecs []pluginhost.Spec
+	// retries holds each enabled action's retry policy.
+	retries map[string]RetryPolicy
 }
 
 // Route is a compiled route.
@@ -87,7 +89,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	p := &Pipeline{cfg: cfg, byName: map[string]*Route{}, aquaServer: cfg.AquaServer}
+	p := &Pipeline{cfg: cfg, byName: map[string]*Route{}, aquaServer: cfg.AquaServer, retries: map[string]RetryPolicy{}}
 	var errs []error
 	baseDir := ""
 	if cfg.File != "" {
@@ -166,6 +168,14 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	}
 	for i := range cfg.Actions {
 		a := &cfg.Actions[i]
+		if a.Enable {
+			policy, err := retryPolicy(a)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			p.retries[a.Name] = policy
+		}
 		if !used[a.Name] {
 			if a.Enable && (opts.Local == nil || opts.Local(a)) {
 				log.Info("action is not used by any route; its plugin is not started", "action", a.Name)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
@@ -167,6 +168,9 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	})
 	handler.Handle("GET /executions", requireKey(s.APIKey, srv.history.Handler()))
 	handler.Handle("GET /events", requireKey(s.APIKey, srv.events.Handler()))
+	handler.Handle("GET /dead-letters", requireKey(s.APIKey, http.HandlerFunc(srv.listDeadLetters)))
+	handler.Handle("GET /dead-letters/{id}", requireKey(s.APIKey, http.HandlerFunc(srv.showDeadLetter)))
+	handler.Handle("POST /dead-letters/{id}/replay", requireKey(s.APIKey, http.HandlerFunc(srv.replayDeadLetter)))
 	reload := requireKey(s.APIKey, http.HandlerFunc(srv.handleReload))
 	handler.Handle("GET /reload", reload)
 	handler.Handle("POST /reload", reload)
@@ -301,6 +305,62 @@ func requireKey(key string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (srv *Server) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
+	ds, err := srv.store.DeadLetters()
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	if ds == nil {
+		ds = []store.DeadLetter{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": ds})
+}
+
+func (srv *Server) showDeadLetter(w http.ResponseWriter, r *http.Request) {
+	d, err := srv.store.GetDeadLetter(r.PathValue("id"))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, d)
+	}
+}
+
+// replayDeadLetter runs a dead letter once more: 200 with the execution
+// when it succeeded (the dead letter is gone), 502 when it failed again.
+func (srv *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
+	d, err := srv.store.GetDeadLetter(r.PathValue("id"))
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, store.ErrNotFound) {
+			code = http.StatusNotFound
+		}
+		writeJSON(w, code, map[string]string{"error": err.Error()})
+		return
+	}
+	x, err := srv.engine.Replay(r.Context(), d)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case x.Err != "":
+		writeJSON(w, http.StatusBadGateway, x)
+	default:
+		srv.log.Info("dead letter replayed", "execution", x.ID, "action", x.Action)
+		writeJSON(w, http.StatusOK, x)
+	}
 }
 
 func (srv *Server) handleReload(w http.ResponseWriter, r *http.Request) {

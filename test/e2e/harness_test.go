@@ -279,6 +279,8 @@ type sink struct {
 	status int
 	// onRequest runs before answering, when set.
 	onRequest func(recorded)
+	// statusFunc, when set, chooses each answer's status.
+	statusFunc func(recorded) int
 }
 
 type recorded struct {
@@ -303,6 +305,9 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	code := s.status
+	if s.statusFunc != nil {
+		code = s.statusFunc(rec)
+	}
 	if code == 0 {
 		code = 200
 	}

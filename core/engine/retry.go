@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/store"
+	"github.com/postee-dev/postee/sdk"
+)
+
+// RetryPolicy says how a failing action is retried: Attempts in all
+// (1: no retry), waiting Initial, then twice as long each time up to Max,
+// with jitter. An error the action marks permanent is never retried.
+type RetryPolicy struct {
+	Attempts int
+	Initial  time.Duration
+	Max      time.Duration
+}
+
+// DefaultRetry applies to actions without a retry key.
+var DefaultRetry = RetryPolicy{Attempts: 3, Initial: time.Second, Max: 30 * time.Second}
+
+// delay is the wait before attempt n (n ≥ 2): Initial·2^(n-2), capped at
+// Max, with up to 20% random jitter either way so retries of many failed
+// executions do not arrive together.
+func (p RetryPolicy) delay(n int) time.Duration {
+	d := p.Initial
+	for i := 2; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) * time.Duration(1-2*rand.IntN(2))
+	return max(d+jitter, 0)
+}
+
+// retryPolicy reads an action's retry key:
+//
+//	retry:
+//	  attempts: 5          # in all, the first included; 1: never retry
+//	  initial-delay: 2s
+//	  max-delay: 1m
+func retryPolicy(a *config.Action) (RetryPolicy, error) {
+	p := DefaultRetry
+	raw, ok := a.Settings["retry"]
+	if !ok || raw == nil {
+		return p, nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return p, fmt.Errorf("%s: action %q: retry must be a mapping of attempts, initial-delay, max-delay", a.PosOf("retry"), a.Name)
+	}
+	for k, v := range m {
+		bad := func(why string) error {
+			return fmt.Errorf("%s: action %q: retry.%s %s", a.PosOf("retry"), a.Name, k, why)
+		}
+		switch k {
+		case "attempts":
+			n, ok := v.(int)
+			if !ok || n < 1 {
+				return p, bad("must be a whole number of at least 1")
+			}
+			p.Attempts = n
+		case "initial-delay", "max-delay":
+			var d time.Duration
+			var err error
+			switch x := v.(type) {
+			case string:
+				d, err = sdk.ParseDuration(x)
+			case int:
+				d = time.Duration(x) * time.Second
+			default:
+				err = fmt.Errorf("not a duration")
+			}
+			if err != nil || d <= 0 {
+				return p, bad("must be a positive duration such as 2s or 1m")
+			}
+			if k == "initial-delay" {
+				p.Initial = d
+			} else {
+				p.Max = d
+			}
+		default:
+			return p, bad("is not a retry setting (attempts, initial-delay, max-delay)")
+		}
+	}
+	if p.Max < p.Initial {
+		p.Max = p.Initial
+	}
+	return p, nil
+}
+
+// retryLater finishes a failed local execution in the background: it is
+// retried per its action's policy, and dead-lettered after the last attempt.
+// With rest, the route's following actions (serialize-actions) run after
+// it, in order. The goroutine counts against MaxChains; when those are all
+// busy the worker waits, which is the backpressure.
+func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Event, msg sdk.Message, first Execution, rest bool) {
+	select {
+	case e.chains <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	e.chainsWG.Add(1)
+	go func() {
+		defer func() { <-e.chains; e.chainsWG.Done() }()
+		e.retry(ctx, r, r.Actions[i], ev, msg, first)
+		if !rest {
+			return
+		}
+		for j := i + 1; j < len(r.Actions); j++ {
+			x, ran := e.runOne(ctx, r, j, r.Actions[j], ev, msg, true)
+			if ran && x.retryable() && !r.remote[j] {
+				e.retry(ctx, r, r.Actions[j], ev, msg, x)
+			}
+		}
+	}()
+}
+
+// retry runs attempts 2.. of a failed execution until one succeeds, the
+// error is permanent, or the attempts are spent (then: dead letter).
+func (e *Engine) retry(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, last Execution) Execution {
+	policy := e.pipe.Load().retries[a.Name]
+	for last.Err != "" && last.Retryable && last.Attempt < policy.Attempts {
+		wait := policy.delay(last.Attempt + 1)
+		select {
+		case <-ctx.Done():
+			return last // stopping: the execution is reported as it stands
+		case <-time.After(wait):
+		}
+		last = e.attempt(ctx, r, a, ev, msg, last.Attempt+1)
+	}
+	if last.Err != "" {
+		e.deadLetter(r, a, ev, msg, last)
+	}
+	return last
+}
+
+// deadLetter records a final failure where it survives restarts.
+func (e *Engine) deadLetter(r *Route, a *config.Action, ev *event.Event, msg sdk.Message, x Execution) {
+	if e.opts.Store == nil {
+		return
+	}
+	err := e.opts.Store.PutDeadLetter(store.DeadLetter{
+		ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name, Attempts: x.Attempt,
+		Error: x.Err, Output: clip(x.Output, 4096), At: time.Now(), Event: ev.Raw, Message: msg,
+	})
+	if err != nil {
+		e.log.Error("dead letter not recorded", "execution", x.ID, "error", err)
+		return
+	}
+	e.deadLetters.Add(1)
+	e.log.Warn("execution dead-lettered", "action", a.Name, "route", r.Name, "event", ev.ID, "execution", x.ID, "attempts", x.Attempt)
+}
+
+// Replay runs a dead-lettered execution again, once, with the action's
+// current configuration. On success the dead letter is deleted; otherwise
+// it is updated with the new error.
+func (e *Engine) Replay(ctx context.Context, d store.DeadLetter) (Execution, error) {
+	p := e.pipe.Load()
+	if p == nil {
+		return Execution{}, ErrNotLoaded
+	}
+	r := p.byName[d.Route]
+	if r == nil {
+		r = &Route{Name: d.Route}
+	}
+	var a *config.Action
+	for i, ra := range r.Actions {
+		if ra.Name == d.Action && !r.remote[i] {
+			a = ra
+		}
+	}
+	if a == nil {
+		if ca, ok := p.cfg.Action(d.Action); ok && ca.Enable && ca.RunsOn == "" {
+			a = ca
+		}
+	}
+	if a == nil {
+		return Execution{}, fmt.Errorf("action %q is not run by this node any more (a runner's dead letters are replayed on that runner)", d.Action)
+	}
+	ev := &event.Event{ID: d.EventID, Raw: d.Event}
+	x := e.attempt(ctx, r, a, ev, d.Message, d.Attempts+1)
+	x.ID = d.ExecutionID
+	if x.Err == "" {
+		return x, e.opts.Store.DeleteDeadLetter(d.ExecutionID)
+	}
+	d.Attempts, d.Error, d.Output, d.At = x.Attempt, x.Err, clip(x.Output, 4096), time.Now()
+	return x, e.opts.Store.PutDeadLetter(d)
+}
