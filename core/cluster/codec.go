@@ -6,9 +6,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/postee-dev/postee/core/engine"
-	"github.com/postee-dev/postee/internal/actionpb"
 	"github.com/postee-dev/postee/internal/clusterpb"
-	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/internal/msgconv"
 )
 
 // Work and outcomes travel as protobuf (internal/clusterpb): the event and
@@ -16,15 +15,9 @@ import (
 // unescape on every hop; decoding JSON was 40% of a runner's CPU.
 
 func encodeWork(w *engine.Work) ([]byte, error) {
-	m := w.Message
 	return proto.Marshal(&clusterpb.Work{
 		Runner: w.Runner, ExecutionId: w.ExecutionID, EventId: w.EventID, Route: w.Route, Action: w.Action,
-		Origin: w.Origin, EventJson: w.Event,
-		Message: &actionpb.Message{
-			Title: m.Title, Description: m.Description, Url: m.URL, Date: m.Date, Severity: m.Severity,
-			Summary: m.Summary, Category: m.Category, Subcategory: m.Subcategory,
-			AssignedTo: m.AssignedTo, AssignedGroup: m.AssignedGroup,
-		},
+		Origin: w.Origin, EventJson: w.Event, Message: msgconv.ToPB(w.Message),
 	})
 }
 
@@ -33,15 +26,9 @@ func decodeWork(data []byte) (*engine.Work, error) {
 	if err := proto.Unmarshal(data, &pb); err != nil {
 		return nil, err
 	}
-	m := pb.GetMessage()
 	return &engine.Work{
 		Runner: pb.GetRunner(), ExecutionID: pb.GetExecutionId(), EventID: pb.GetEventId(), Route: pb.GetRoute(),
-		Action: pb.GetAction(), Origin: pb.GetOrigin(), Event: pb.GetEventJson(),
-		Message: sdk.Message{
-			Title: m.GetTitle(), Description: m.GetDescription(), URL: m.GetUrl(), Date: m.GetDate(),
-			Severity: m.GetSeverity(), Summary: m.GetSummary(), Category: m.GetCategory(),
-			Subcategory: m.GetSubcategory(), AssignedTo: m.GetAssignedTo(), AssignedGroup: m.GetAssignedGroup(),
-		},
+		Action: pb.GetAction(), Origin: pb.GetOrigin(), Event: pb.GetEventJson(), Message: msgconv.FromPB(pb.GetMessage()),
 	}, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/postee-dev/postee/internal/actionpb"
+	"github.com/postee-dev/postee/internal/msgconv"
 	"github.com/postee-dev/postee/internal/wire"
 	"github.com/postee-dev/postee/sdk"
 )
@@ -395,15 +396,9 @@ func (p *proc) configure(ctx context.Context, name string, settings []byte) erro
 }
 
 func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
-	m := req.Message
 	in := &actionpb.ExecuteRequest{
 		Action: req.Action, Route: req.Route, ExecutionId: req.ExecutionID, EventId: req.EventID,
-		EventJson: req.Event, Attempt: int32(req.Attempt),
-		Message: &actionpb.Message{
-			Title: m.Title, Description: m.Description, Url: m.URL, Date: m.Date, Severity: m.Severity,
-			Summary: m.Summary, Category: m.Category, Subcategory: m.Subcategory,
-			AssignedTo: m.AssignedTo, AssignedGroup: m.AssignedGroup,
-		},
+		EventJson: req.Event, Attempt: int32(req.Attempt), Message: msgconv.ToPB(req.Message),
 	}
 	var lastErr error
 	backoff := 50 * time.Millisecond

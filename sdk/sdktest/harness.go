@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/postee-dev/postee/internal/actionpb"
+	"github.com/postee-dev/postee/internal/msgconv"
 	"github.com/postee-dev/postee/internal/wire"
 	"github.com/postee-dev/postee/sdk"
 )
@@ -128,7 +129,6 @@ func (h *Harness) ExecuteContext(ctx context.Context, name string, in Input) (Ou
 	if in.Attempt == 0 {
 		in.Attempt = 1
 	}
-	m := in.Message
 	resp, err := h.client.Execute(ctx, &actionpb.ExecuteRequest{
 		Action:      name,
 		Route:       in.Route,
@@ -136,11 +136,7 @@ func (h *Harness) ExecuteContext(ctx context.Context, name string, in Input) (Ou
 		EventId:     fmt.Sprintf("test-event-%d", n),
 		EventJson:   in.Event,
 		Attempt:     int32(in.Attempt),
-		Message: &actionpb.Message{
-			Title: m.Title, Description: m.Description, Url: m.URL, Date: m.Date, Severity: m.Severity,
-			Summary: m.Summary, Category: m.Category, Subcategory: m.Subcategory,
-			AssignedTo: m.AssignedTo, AssignedGroup: m.AssignedGroup,
-		},
+		Message:     msgconv.ToPB(in.Message),
 	})
 	if err != nil {
 		return Outcome{}, err
