@@ -4,13 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/store"
 )
 
 var (
@@ -37,27 +36,9 @@ type doneRecord struct {
 }
 
 func openRunnerStore(path string) (*runnerStore, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := store.OpenDB(path, doneBucket, outboxBucket)
 	if err != nil {
-		return nil, fmt.Errorf("runner store %s: %w", path, err)
-	}
-	// Concurrent executions' writes share one transaction and fsync; a
-	// short delay keeps that from adding latency.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{doneBucket, outboxBucket} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("runner %w", err)
 	}
 	return &runnerStore{db: db}, nil
 }

@@ -38,11 +38,7 @@ func (s *Store) PutDeadLetter(d DeadLetter) error {
 		return err
 	}
 	return s.db.Batch(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(deadBucket)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(d.ExecutionID), data)
+		return tx.Bucket(deadBucket).Put([]byte(d.ExecutionID), data)
 	})
 }
 

@@ -30,6 +30,17 @@ type Store struct {
 
 // Open opens (or creates) the store file.
 func Open(path string) (*Store, error) {
+	db, err := OpenDB(path, uniqueBucket, aggrBucket, deadBucket)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// OpenDB opens (or creates) a bbolt file, its directory and buckets; the
+// runner's own store uses it too. Concurrent Batch writes share one
+// transaction and fsync, after a short delay that keeps latency low.
+func OpenDB(path string, buckets ...[]byte) (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -37,8 +48,9 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
+	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{uniqueBucket, aggrBucket} {
+		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -47,9 +59,9 @@ func Open(path string) (*Store, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return db, nil
 }
 
 // Close closes the file.
