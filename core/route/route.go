@@ -8,9 +8,10 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/postee-dev/postee/internal/regoeval"
 )
 
 // Filter is one Rego filter file used by a route's `input-files`.
@@ -188,7 +189,7 @@ func compileSource(ctx context.Context, routeName string, src *source) (query, e
 		case a0.parsed && !a.parsed:
 			// Only the old syntax parses: its errors are the relevant ones.
 			a.err = a0.err
-		case !a0.parsed && !a.parsed && firstRow(a0.err) > firstRow(a.err):
+		case !a0.parsed && !a.parsed && regoeval.FirstRow(a0.err) > regoeval.FirstRow(a.err):
 			// Neither parses: the version whose parser got further is the
 			// one the author meant.
 			a.err = a0.err
@@ -215,19 +216,6 @@ func compileSource(ctx context.Context, routeName string, src *source) (query, e
 
 func packageName(m *ast.Module) string {
 	return strings.TrimPrefix(m.Package.Path.String(), "data.")
-}
-
-// firstRow is the row of err's first located error, 0 when there is none.
-func firstRow(err error) int {
-	var errs ast.Errors
-	if errors.As(err, &errs) {
-		for _, e := range errs {
-			if e.Location != nil {
-				return e.Location.Row
-			}
-		}
-	}
-	return 0
 }
 
 // maxErrors bounds the number of errors reported for one source.
@@ -260,46 +248,6 @@ func locate(routeName string, src *source, err error) error {
 	return &Error{Route: routeName, Source: src.where, Message: err.Error()}
 }
 
-// Options for every evaluation: results stay OPA terms, no metrics. The
-// store is empty: reads of data need no cache. For a lean query, rule
-// results need none either: allow is evaluated once.
-var (
-	optNoMetrics      = rego.EvalMetrics(metrics.NoOp())
-	optKeepTerms      = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
-	optNoCancel       = rego.EvalExternalCancel(neverCancelled{})
-	optNoBaseCache    = rego.EvalBaseCache(noBaseCache{})
-	optNoVirtualCache = rego.EvalVirtualCache(noVirtualCache{})
-)
-
-type noBaseCache struct{}
-
-func (noBaseCache) Get(ast.Ref) ast.Value  { return nil }
-func (noBaseCache) Put(ast.Ref, ast.Value) {}
-
-type noVirtualCache struct{}
-
-func (noVirtualCache) Push()                         {}
-func (noVirtualCache) Pop()                          {}
-func (noVirtualCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
-func (noVirtualCache) Put(ast.Ref, *ast.Term)        {}
-func (noVirtualCache) Keys() []ast.Ref               { return nil }
-
-// neverCancelled is the Cancel of evaluations whose context cannot end.
-type neverCancelled struct{}
-
-func (neverCancelled) Cancel()         {}
-func (neverCancelled) Cancelled() bool { return false }
-
-// cancelOption returns the option that stops an evaluation when ctx ends,
-// without the goroutine per evaluation that rego starts by default.
-func cancelOption(ctx context.Context) (rego.EvalOption, func() bool) {
-	if ctx.Done() == nil {
-		return optNoCancel, func() bool { return true }
-	}
-	c := topdown.NewCancel()
-	return rego.EvalExternalCancel(c), context.AfterFunc(ctx, c.Cancel)
-}
-
 // Match reports whether the event value input goes to the route.
 //
 // As in the original postee, a builtin that fails (a wrong operand type, a
@@ -312,11 +260,11 @@ func (m *Matcher) Match(ctx context.Context, input ast.Value) (bool, error) {
 	if len(m.queries) == 0 {
 		return true, nil
 	}
-	cancel, stop := cancelOption(ctx)
+	cancel, stop := regoeval.CancelOption(ctx)
 	defer stop()
 	var builtinErrs []topdown.Error
-	opts := [...]rego.EvalOption{rego.EvalParsedInput(input), optNoMetrics, optKeepTerms, cancel,
-		rego.EvalBuiltinErrorList(&builtinErrs), optNoBaseCache, optNoVirtualCache}
+	opts := [...]rego.EvalOption{rego.EvalParsedInput(input), regoeval.NoMetrics, regoeval.KeepTerms, cancel,
+		rego.EvalBuiltinErrorList(&builtinErrs), regoeval.NoBaseCache, regoeval.NoVirtualCache}
 	var firstBuiltinErr error
 	for i := range m.queries {
 		q := &m.queries[i]

@@ -13,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/rego"
 
+	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/internal/testevents"
 )
 
@@ -32,7 +33,7 @@ func evalLib(t *testing.T, query, input string) string {
 	if input != "" {
 		in = parse(t, []byte(input))
 	}
-	rs, err := pq.Eval(context.Background(), rego.EvalParsedInput(in), optKeepTerms)
+	rs, err := pq.Eval(context.Background(), rego.EvalParsedInput(in), regoeval.KeepTerms)
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/builtins"
 	"github.com/open-policy-agent/opa/v1/types"
 
+	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/sdk"
 )
 
@@ -311,7 +311,7 @@ func userUnit(template, where, file, text string) (*unit, error) {
 		case parsed0 && !parsed:
 			// Only the old syntax parses: its errors are the relevant ones.
 			err = err0
-		case !parsed0 && !parsed && firstRow(err0) > firstRow(err):
+		case !parsed0 && !parsed && regoeval.FirstRow(err0) > regoeval.FirstRow(err):
 			// Neither parses: the version whose parser got further is the
 			// one the author meant.
 			err = err0
@@ -322,19 +322,6 @@ func userUnit(template, where, file, text string) (*unit, error) {
 	}
 	u.pkg = mod.Package.Path
 	return u, nil
-}
-
-// firstRow is the row of err's first located error, 0 when there is none.
-func firstRow(err error) int {
-	var errs ast.Errors
-	if errors.As(err, &errs) {
-		for _, e := range errs {
-			if e.Location != nil {
-				return e.Location.Row
-			}
-		}
-	}
-	return 0
 }
 
 func newCompiler() *ast.Compiler {
@@ -421,7 +408,7 @@ func aggregationPackage(ctx context.Context, template string, u *unit) (string, 
 	if err != nil {
 		return "", u.locate(template, err)
 	}
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()), optNoMetrics, optKeepTerms)
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()), regoeval.NoMetrics, regoeval.KeepTerms)
 	if err != nil {
 		return "", u.locate(template, err)
 	}
@@ -434,36 +421,6 @@ func aggregationPackage(ctx context.Context, template string, u *unit) (string, 
 			Message: aggregationRule + " must be a string"}
 	}
 	return string(s), nil
-}
-
-// Options for every evaluation: results stay OPA terms, no metrics.
-var (
-	optNoMetrics = rego.EvalMetrics(metrics.NoOp())
-	optKeepTerms = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
-	optNoCancel  = rego.EvalExternalCancel(neverCancelled{})
-	// The store is empty: reads of data need no cache.
-	optNoBaseCache = rego.EvalBaseCache(noBaseCache{})
-)
-
-type noBaseCache struct{}
-
-func (noBaseCache) Get(ast.Ref) ast.Value  { return nil }
-func (noBaseCache) Put(ast.Ref, ast.Value) {}
-
-// neverCancelled is the Cancel of evaluations whose context cannot end.
-type neverCancelled struct{}
-
-func (neverCancelled) Cancel()         {}
-func (neverCancelled) Cancelled() bool { return false }
-
-// cancelOption returns the option that stops an evaluation when ctx ends,
-// without the goroutine per evaluation that rego starts by default.
-func cancelOption(ctx context.Context) (rego.EvalOption, func() bool) {
-	if ctx.Done() == nil {
-		return optNoCancel, func() bool { return true }
-	}
-	c := topdown.NewCancel()
-	return rego.EvalExternalCancel(c), context.AfterFunc(ctx, c.Cancel)
 }
 
 // Render renders the template for input, the value returned by Input.
@@ -481,11 +438,11 @@ func (r *Renderer) Render(ctx context.Context, input ast.Value) (sdk.Message, er
 // eval evaluates q on input and builds the message.
 func (q *query) eval(ctx context.Context, template string, input ast.Value) (sdk.Message, error) {
 	var msg sdk.Message
-	cancel, stop := cancelOption(ctx)
+	cancel, stop := regoeval.CancelOption(ctx)
 	defer stop()
 	var builtinErrs []topdown.Error
-	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input), optNoMetrics, optKeepTerms, cancel,
-		optNoBaseCache, rego.EvalBuiltinErrorList(&builtinErrs))
+	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input), regoeval.NoMetrics, regoeval.KeepTerms, cancel,
+		regoeval.NoBaseCache, rego.EvalBuiltinErrorList(&builtinErrs))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return msg, fmt.Errorf("template %q: %w", template, ctxErr)
