@@ -35,6 +35,7 @@ type options struct {
 	debug                      bool
 	pprofAddr                  string
 	apiKey                     string
+	notDurable                 bool
 	cluster                    server.ClusterSettings
 }
 
@@ -77,6 +78,7 @@ REGO_FILTERS_PATH.`,
 	rf.DurationVar(&o.queueWait, "queue-wait", engine.DefaultQueueWait, "how long a request waits for room in a full queue before the answer is 503")
 	rf.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for queued events")
 	rf.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
+	rf.BoolVar(&o.notDurable, "no-durable-ingest", false, "do not write accepted events to the store before answering (for measurements: a crash loses the queue)")
 	rf.StringVar(&o.apiKey, "api-key", "", "API key for the management endpoints such as /executions (env POSTEE_API_KEY)")
 	c := &o.cluster
 	rf.BoolVar(&c.ControllerMode, "controller-mode", false, "run as a controller: embed a NATS server for runners")
@@ -211,6 +213,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		DataDir:         dataDir(),
 		DBPath:          dbPath(),
 		Cluster:         o.cluster,
+		NotDurable:      o.notDurable,
 	})
 	if err != nil {
 		return err

@@ -43,6 +43,7 @@ var (
 	ErrStopped      = errors.New("postee is shutting down")
 	ErrUnknownRoute = errors.New("unknown route")
 	ErrNotLoaded    = errors.New("no configuration is loaded")
+	ErrNotStored    = errors.New("the event could not be stored")
 )
 
 // Options configure an Engine.
@@ -75,6 +76,10 @@ type Options struct {
 	// Store keeps the state of route plugins (de-duplication keys, pending
 	// aggregations); nil: routes with plugins do not load.
 	Store *store.Store
+	// Durable writes every accepted event to Store before Submit returns,
+	// forgets it when all its actions finished, and replays the rest after
+	// a restart (ReplayUnfinished).
+	Durable bool
 	// MaxChains bounds the serialized routes with runner actions waiting
 	// for outcomes at once (default 1024); past it, workers wait.
 	MaxChains int
@@ -135,6 +140,11 @@ type Stats struct {
 	Accepted, Rejected, Processed, Matched  int64
 	ExecutionsOK, ExecutionsFailed, Pending int64
 	DeadLetters                             int64
+	// ReplayedEvents were accepted before a restart and processed after it;
+	// ReplayedExecutions of theirs ran again (possible duplicates: the
+	// crash may have come between the action and its record);
+	// ReplaySkipped had finished before and did not run again.
+	ReplayedEvents, ReplayedExecutions, ReplaySkipped int64
 }
 
 // Engine processes accepted events.
@@ -153,6 +163,8 @@ type Engine struct {
 
 	accepted, rejected, processed, matched atomic.Int64
 	execOK, execFailed, deadLetters        atomic.Int64
+	replayedEvents, replaySkipped          atomic.Int64
+	replayedExecutions                     atomic.Int64
 
 	stopping chan struct{} // closed when Stop begins
 	chains   chan struct{} // semaphore of serialized chains in flight
@@ -255,6 +267,14 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 		return ErrStopped
 	}
 	j := job{ev: ev, route: routeName}
+	if e.opts.Durable && !ev.Replayed {
+		// Written down before the 2xx: a crash from here on loses nothing.
+		if err := e.opts.Store.Accept(store.Accepted{ID: ev.ID, Received: ev.Received, Route: routeName,
+			Runner: ev.Runner, Origin: ev.Origin, Event: ev.Raw}); err != nil {
+			e.rejected.Add(1)
+			return fmt.Errorf("%w: %v", ErrNotStored, err)
+		}
+	}
 	select {
 	case e.queue <- j:
 		e.accepted.Add(1)
@@ -274,6 +294,9 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 		}
 	}
 	e.rejected.Add(1)
+	if e.opts.Durable && !ev.Replayed {
+		_ = e.opts.Store.Finish(ev.ID) // refused: the producer will send it again
+	}
 	return ErrQueueFull
 }
 
@@ -309,15 +332,64 @@ func (e *Engine) Stats() Stats {
 		Accepted: e.accepted.Load(), Rejected: e.rejected.Load(), Processed: e.processed.Load(),
 		Matched: e.matched.Load(), ExecutionsOK: e.execOK.Load(), ExecutionsFailed: e.execFailed.Load(),
 		Pending: int64(len(e.queue)), DeadLetters: e.deadLetters.Load(),
+		ReplayedEvents: e.replayedEvents.Load(), ReplayedExecutions: e.replayedExecutions.Load(),
+		ReplaySkipped: e.replaySkipped.Load(),
 	}
 }
 
 func (e *Engine) process(ctx context.Context, j job) {
 	defer e.processed.Add(1)
+	j.ev.Hold()
 	xs := e.Process(ctx, e.pipe.Load(), j.ev, j.route)
 	if e.opts.AfterProcess != nil {
 		e.opts.AfterProcess(j.ev, xs)
 	}
+	e.release(j.ev)
+}
+
+// release ends a piece of work on ev; after the last one, a durable event
+// is forgotten: every action finished, or is dead-lettered, or is queued
+// durably elsewhere (a runner's work, an aggregation).
+func (e *Engine) release(ev *event.Event) {
+	if !ev.Release() || !e.opts.Durable {
+		return
+	}
+	if e.ctx.Err() != nil {
+		// Stopped before its work was done: keep it for the replay.
+		return
+	}
+	if err := e.opts.Store.Finish(ev.ID); err != nil {
+		e.log.Error("could not mark an event finished; it will be replayed after a restart", "event", ev.ID, "error", err)
+	}
+}
+
+// ReplayUnfinished queues the events accepted before a restart whose actions
+// had not all finished, oldest first, waiting for room in the queue. Their
+// executions that had succeeded are not run again.
+func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
+	if !e.opts.Durable {
+		return 0, nil
+	}
+	list, err := e.opts.Store.Unfinished()
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range list {
+		ev := &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: true}
+		e.mu.RLock()
+		stopped := e.stopped
+		e.mu.RUnlock()
+		if stopped {
+			return 0, ErrStopped
+		}
+		select {
+		case e.queue <- job{ev: ev, route: a.Route}:
+			e.replayedEvents.Add(1)
+		case <-ctx.Done():
+			return int(e.replayedEvents.Load()), ctx.Err()
+		}
+	}
+	return len(list), nil
 }
 
 // Process runs one event through p synchronously (every route, or only
@@ -405,8 +477,9 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 			return nil
 		}
 		e.chainsWG.Add(1)
+		ev.Hold()
 		go func() {
-			defer func() { <-e.chains; e.chainsWG.Done() }()
+			defer func() { e.release(ev); <-e.chains; e.chainsWG.Done() }()
 			for i, a := range r.Actions {
 				x, ran := e.runOne(ctx, r, i, a, ev, msg, true)
 				if ran && !r.remote[i] && x.Err != "" {
@@ -711,6 +784,14 @@ func (e *Engine) runAction(ctx context.Context, r *Route, a *config.Action, ev *
 func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) Execution {
 	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Runner: e.opts.Self,
 		Started: time.Now(), Attempt: n}
+	if ev.Replayed && e.opts.Durable {
+		if e.opts.Store.IsDone(x.ID) {
+			e.replaySkipped.Add(1)
+			x.Status, x.Output = StatusOK, "already done before the restart"
+			return x
+		}
+		e.replayedExecutions.Add(1)
+	}
 	outcome, err := e.opts.Executor.Execute(ctx, &pluginhost.Request{
 		Action: a.Name, Route: r.Name, ExecutionID: x.ID, EventID: ev.ID, Event: ev.Raw, Message: msg, Attempt: n,
 	})
@@ -721,6 +802,11 @@ func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *ev
 		x.Err, x.Retryable = err.Error(), ctx.Err() == nil // the plugin could not be reached
 	case outcome.Err != "":
 		x.Err, x.Retryable = outcome.Err, outcome.Retryable
+	}
+	if x.Err == "" && e.opts.Durable {
+		if err := e.opts.Store.MarkDone(x.ID, time.Now()); err != nil {
+			e.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
+		}
 	}
 	e.finish(&x, ev)
 	return x

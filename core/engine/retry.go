@@ -105,8 +105,9 @@ func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Even
 		return
 	}
 	e.chainsWG.Add(1)
+	ev.Hold()
 	go func() {
-		defer func() { <-e.chains; e.chainsWG.Done() }()
+		defer func() { e.release(ev); <-e.chains; e.chainsWG.Done() }()
 		e.retry(ctx, r, r.Actions[i], ev, msg, first)
 		if !rest {
 			return

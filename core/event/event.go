@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -26,6 +27,10 @@ type Event struct {
 	// Runner is the runner the producer named for node-local actions
 	// (header X-Postee-Runner or field postee_runner); may be empty.
 	Runner string
+	// Replayed: accepted before a restart and processed again after it.
+	Replayed bool
+	// refs counts the work on the event still running (see Hold).
+	refs atomic.Int32
 	// Value is Raw parsed into an OPA object, once; nil until Parse (events
 	// wait in queues as raw bytes, which cost a fraction of the memory and
 	// nothing to the garbage collector).
@@ -60,6 +65,13 @@ func Validate(raw []byte) error {
 	}
 	return nil
 }
+
+// Hold notes one more piece of work on the event (its processing, a retry
+// or a chain running in the background).
+func (e *Event) Hold() { e.refs.Add(1) }
+
+// Release ends one piece of work and reports whether it was the last.
+func (e *Event) Release() bool { return e.refs.Add(-1) == 0 }
 
 // Parse fills Value from Raw (once; later calls return the same value).
 func (e *Event) Parse() (ast.Value, error) {

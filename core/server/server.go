@@ -55,6 +55,9 @@ type Settings struct {
 	DataDir string
 	// DBPath is the embedded store (PATH_TO_DB); default DataDir/webhooks.db.
 	DBPath string
+	// NotDurable turns off writing accepted events down before the 2xx
+	// (measurements only: a crash then loses what was queued).
+	NotDurable bool
 
 	Cluster ClusterSettings
 
@@ -132,6 +135,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	srv.store = st
 	opts := engine.Options{
 		Store:       st,
+		Durable:     !s.NotDurable,
 		Executor:    srv.host,
 		Logger:      log,
 		Workers:     s.Workers,
@@ -158,6 +162,15 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	}
 	srv.engine.Start()
 	go srv.maintainStore()
+	go func() {
+		n, err := srv.engine.ReplayUnfinished(context.Background())
+		switch {
+		case err != nil && !errors.Is(err, engine.ErrStopped):
+			srv.log.Error("replay of events accepted before the restart failed", "error", err)
+		case n > 0:
+			srv.log.Warn("events accepted before the restart are being processed again", "events", n)
+		}
+	}()
 
 	handler := webhook.NewHandler(webhook.Options{
 		Submitter:   srv.engine,
@@ -168,6 +181,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	})
 	handler.Handle("GET /executions", requireKey(s.APIKey, srv.history.Handler()))
 	handler.Handle("GET /events", requireKey(s.APIKey, srv.events.Handler()))
+	handler.Handle("GET /metrics", requireKey(s.APIKey, http.HandlerFunc(srv.metrics)))
 	handler.Handle("GET /dead-letters", requireKey(s.APIKey, http.HandlerFunc(srv.listDeadLetters)))
 	handler.Handle("GET /dead-letters/{id}", requireKey(s.APIKey, http.HandlerFunc(srv.showDeadLetter)))
 	handler.Handle("POST /dead-letters/{id}/replay", requireKey(s.APIKey, http.HandlerFunc(srv.replayDeadLetter)))
@@ -313,6 +327,34 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// metrics serves the engine's counters in the Prometheus text format.
+func (srv *Server) metrics(w http.ResponseWriter, _ *http.Request) {
+	st := srv.engine.Stats()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	for _, m := range []struct {
+		name, help string
+		v          int64
+	}{
+		{"postee_events_accepted_total", "Events accepted (answered 2xx).", st.Accepted},
+		{"postee_events_rejected_total", "Events refused with 503 (queue full, store failing).", st.Rejected},
+		{"postee_events_processed_total", "Events processed.", st.Processed},
+		{"postee_events_queued", "Events accepted and waiting for a worker.", st.Pending},
+		{"postee_route_matches_total", "Route matches.", st.Matched},
+		{"postee_executions_succeeded_total", "Action attempts that succeeded.", st.ExecutionsOK},
+		{"postee_executions_failed_total", "Action attempts that failed.", st.ExecutionsFailed},
+		{"postee_dead_letters_total", "Executions dead-lettered since the start.", st.DeadLetters},
+		{"postee_replayed_events_total", "Events accepted before a restart and processed after it.", st.ReplayedEvents},
+		{"postee_replayed_executions_total", "Executions run again after a restart: possible duplicates.", st.ReplayedExecutions},
+		{"postee_replay_skipped_executions_total", "Executions finished before a restart, not run again.", st.ReplaySkipped},
+	} {
+		kind := "counter"
+		if !strings.HasSuffix(m.name, "_total") {
+			kind = "gauge"
+		}
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, kind, m.name, m.v)
+	}
 }
 
 func (srv *Server) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
@@ -537,6 +579,9 @@ func (srv *Server) maintainStore() {
 			srv.log.Error("store maintenance", "error", err)
 		} else if n > 0 {
 			srv.log.Debug("expired de-duplication keys dropped", "keys", n)
+		}
+		if _, err := srv.store.PruneDone(time.Now().Add(-7 * 24 * time.Hour)); err != nil {
+			srv.log.Error("store maintenance", "error", err)
 		}
 		if maxSize > 0 {
 			if n, err := srv.store.Shrink(maxSize); err != nil {

@@ -30,7 +30,7 @@ type Store struct {
 
 // Open opens (or creates) the store file.
 func Open(path string) (*Store, error) {
-	db, err := OpenDB(path, uniqueBucket, aggrBucket, deadBucket)
+	db, err := OpenDB(path, uniqueBucket, aggrBucket, deadBucket, inboxBucket, execDoneBucket)
 	if err != nil {
 		return nil, err
 	}

@@ -125,6 +125,9 @@ type opts struct {
 	env  []string
 	// noWait: don't wait for the listener (for configs expected to fail).
 	noWait bool
+	// group runs postee in its own process group, so that killGroup takes
+	// its plugins down with it (a crash of the whole node).
+	group bool
 }
 
 var listenRe = regexp.MustCompile(`webhook listening: scheme=(https?) addr=(\S+)`)
@@ -153,6 +156,9 @@ func start(t *testing.T, cfg string, o opts) *postee {
 	}
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.Stdout, p.Stderr
+	if o.group {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +226,12 @@ func (p *postee) stop() {
 		<-p.done
 		p.t.Errorf("postee did not stop within 30s of SIGTERM")
 	}
+}
+
+// killGroup kills postee and its plugins with SIGKILL, as a crash would.
+func (p *postee) killGroup() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 // wait waits for the process to exit by itself.

@@ -1,0 +1,91 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	inboxBucket    = []byte("inbox")     // event id → Accepted, until every action of the event finished
+	execDoneBucket = []byte("exec-done") // execution id → time it succeeded
+)
+
+// Accepted is an event written down before postee answered 2xx for it.
+type Accepted struct {
+	ID       string          `json:"id"`
+	Received time.Time       `json:"received"`
+	Route    string          `json:"route,omitempty"`
+	Runner   string          `json:"runner,omitempty"`
+	Origin   string          `json:"origin,omitempty"`
+	Event    json.RawMessage `json:"event"`
+}
+
+// Accept writes an accepted event down, durably (fsync; concurrent calls
+// share one).
+func (s *Store) Accept(a Accepted) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(inboxBucket).Put([]byte(a.ID), data) })
+}
+
+// Finish forgets an event whose actions all finished.
+func (s *Store) Finish(id string) error {
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(inboxBucket).Delete([]byte(id)) })
+}
+
+// Unfinished returns the accepted events not finished, oldest first (ids
+// are time-ordered).
+func (s *Store) Unfinished() ([]Accepted, error) {
+	var out []Accepted
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(inboxBucket).ForEach(func(_, v []byte) error {
+			var a Accepted
+			if json.Unmarshal(v, &a) == nil {
+				out = append(out, a)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// MarkDone records that an execution succeeded, so a replay after a crash
+// does not run it again.
+func (s *Store) MarkDone(execID string, at time.Time) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(execDoneBucket).Put([]byte(execID), timeBytes(at))
+	})
+}
+
+// IsDone reports whether an execution succeeded before.
+func (s *Store) IsDone(execID string) bool {
+	done := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		done = tx.Bucket(execDoneBucket).Get([]byte(execID)) != nil
+		return nil
+	})
+	return done
+}
+
+// PruneDone drops execution records older than before (no replay can need
+// them: their events finished or were replayed long ago).
+func (s *Store) PruneDone(before time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(execDoneBucket).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if bytesTime(v).Before(before) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}

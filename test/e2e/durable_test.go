@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An event answered 2xx is processed even when postee is killed with -9
+// right after: it was written down before the answer, and a restart
+// processes what had not finished. Executions that had finished are not run
+// again.
+func TestKill9LosesNothingAccepted(t *testing.T) {
+	s, url := newSink(t)
+	dir := t.TempDir()
+	gate, trace := filepath.Join(dir, "gate"), filepath.Join(dir, "trace")
+	cfgPath := writeConfig(t, fmt.Sprintf(`
+routes:
+- name: r
+  actions: [post, slow]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: post
+  type: http
+  enable: true
+  url: %s
+  method: POST
+- name: slow
+  type: exec
+  enable: true
+  timeout: 60s
+  exec-script: |
+    while [ ! -f %s ]; do sleep 0.01; done
+    echo "$POSTEE_EVENT_ID" >> %s
+`, url, gate, trace))
+	env := []string{"PATH_TO_DB=" + filepath.Join(dir, "webhooks.db"), "POSTEE_API_KEY=m"}
+	p := start(t, "", opts{args: []string{"--cfgfile", cfgPath}, env: env, group: true})
+	var ids []string
+	for i := 0; i < 5; i++ {
+		code, ans := p.post("/", fmt.Sprintf(`{"n":%d}`, i))
+		if code != 200 {
+			t.Fatalf("POST = %d %s", code, ans)
+		}
+		id := ans[strings.Index(ans, `"id":"`)+6:]
+		ids = append(ids, id[:strings.IndexByte(id, '"')])
+	}
+	// The http action of each event runs; the exec one waits for the gate.
+	for i := 0; i < 5; i++ {
+		s.next(t)
+	}
+	p.killGroup()
+
+	os.WriteFile(gate, nil, 0o600)
+	p2 := start(t, "", opts{args: []string{"--cfgfile", cfgPath}, env: env})
+	p2.Stderr.waitFor(t, "the replay", 30*time.Second, func(s string) bool {
+		return strings.Contains(s, "events accepted before the restart are being processed again: events=5")
+	})
+	got := waitFile(t, trace, 60*time.Second, func(s string) bool { return strings.Count(s, "\n") >= 5 })
+	for _, id := range ids {
+		if strings.Count(got, id) != 1 {
+			t.Errorf("event %s ran the exec action %d times after the restart", id, strings.Count(got, id))
+		}
+	}
+	// The http executions had finished before the kill: they run again
+	// only when the kill came between the request and its record, and the
+	// metrics count every execution run again (the 5 exec ones included).
+	_, metrics := get(t, p2.URL+"/metrics", map[string]string{"X-API-Key": "m"})
+	replayed, skipped := metric(t, metrics, "postee_replayed_executions_total"), metric(t, metrics, "postee_replay_skipped_executions_total")
+	p2.stop()
+	httpAgain := s.countByPath()["/"] - 5
+	if replayed != 5+httpAgain || skipped != 5-httpAgain {
+		t.Fatalf("replayed %d, skipped %d, http repeated %d:\n%s", replayed, skipped, httpAgain, metrics)
+	}
+}
+
+func metric(t *testing.T, text, name string) int {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var n int
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	t.Fatalf("no metric %s in:\n%s", name, text)
+	return 0
+}
