@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,11 +27,41 @@ type Accepted struct {
 // Accept writes an accepted event down, durably (fsync; concurrent calls
 // share one).
 func (s *Store) Accept(a Accepted) error {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
+	data := encodeAccepted(a)
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(inboxBucket).Put([]byte(a.ID), data) })
+}
+
+// encodeAccepted lays a record out as length-prefixed fields followed by
+// the event as is: JSON would re-scan and re-escape every event, which cost
+// a tenth of postee's CPU under load.
+func encodeAccepted(a Accepted) []byte {
+	buf := make([]byte, 0, 64+len(a.ID)+len(a.Route)+len(a.Runner)+len(a.Origin)+len(a.Event))
+	buf = binary.AppendUvarint(buf, uint64(a.Received.UnixNano()))
+	for _, f := range []string{a.ID, a.Route, a.Runner, a.Origin} {
+		buf = binary.AppendUvarint(buf, uint64(len(f)))
+		buf = append(buf, f...)
+	}
+	return append(buf, a.Event...)
+}
+
+func decodeAccepted(b []byte) (Accepted, error) {
+	var a Accepted
+	ns, n := binary.Uvarint(b)
+	if n <= 0 {
+		return a, errors.New("corrupt inbox record")
+	}
+	a.Received, b = time.Unix(0, int64(ns)), b[n:]
+	fields := make([]string, 4)
+	for i := range fields {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return a, errors.New("corrupt inbox record")
+		}
+		fields[i], b = string(b[n:n+int(l)]), b[n+int(l):]
+	}
+	a.ID, a.Route, a.Runner, a.Origin = fields[0], fields[1], fields[2], fields[3]
+	a.Event = append(json.RawMessage(nil), b...)
+	return a, nil
 }
 
 // Finish forgets an event whose actions all finished.
@@ -43,8 +75,7 @@ func (s *Store) Unfinished() ([]Accepted, error) {
 	var out []Accepted
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(inboxBucket).ForEach(func(_, v []byte) error {
-			var a Accepted
-			if json.Unmarshal(v, &a) == nil {
+			if a, err := decodeAccepted(v); err == nil {
 				out = append(out, a)
 			}
 			return nil
