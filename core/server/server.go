@@ -622,10 +622,15 @@ func (srv *Server) closeAll() {
 func (srv *Server) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), srv.s.ShutdownTimeout)
 	defer cancel()
-	for _, hs := range srv.https {
-		_ = hs.Shutdown(ctx)
-	}
+	// The listeners stay open while the queue drains, so producers get a
+	// clear 503 (with Retry-After) instead of a refused connection; what
+	// is not finished by the deadline stays in the store for the restart.
 	err := srv.engine.Stop(ctx)
+	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	for _, hs := range srv.https {
+		_ = hs.Shutdown(hctx)
+	}
+	hcancel()
 	srv.closeAll()
 	if err != nil {
 		srv.log.Error("shutdown", "error", err)

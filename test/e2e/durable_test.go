@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -90,4 +91,46 @@ func metric(t *testing.T, text, name string) int {
 	}
 	t.Fatalf("no metric %s in:\n%s", name, text)
 	return 0
+}
+
+// SIGTERM: new events get 503 while postee finishes what it holds; past
+// --shutdown-timeout it exits, and a restart processes the rest.
+func TestSIGTERMAnswers503AndRestartContinues(t *testing.T) {
+	dir := t.TempDir()
+	gate, trace := filepath.Join(dir, "gate"), filepath.Join(dir, "trace")
+	cfgPath := writeConfig(t, fmt.Sprintf(`
+routes:
+- name: r
+  actions: [slow]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: slow
+  type: exec
+  enable: true
+  timeout: 60s
+  retry: {attempts: 1}
+  exec-script: |
+    while [ ! -f %s ]; do sleep 0.01; done
+    echo "$POSTEE_EVENT_ID" >> %s
+`, gate, trace))
+	env := []string{"PATH_TO_DB=" + filepath.Join(dir, "webhooks.db")}
+	p := start(t, "", opts{args: []string{"--cfgfile", cfgPath, "--shutdown-timeout", "2s"}, env: env})
+	p.mustPost("/", `{"n":1}`)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.Stderr.waitFor(t, "the shutdown", 30*time.Second, func(s string) bool { return strings.Contains(s, "shutting down") })
+	code, ans := p.post("/", `{"n":2}`)
+	if code != 503 || !strings.Contains(ans, "shutting down") {
+		t.Fatalf("during shutdown: %d %s", code, ans)
+	}
+	if err := p.wait(30 * time.Second); err == nil {
+		t.Log("postee exited 0")
+	}
+	os.WriteFile(gate, nil, 0o600)
+	start(t, "", opts{args: []string{"--cfgfile", cfgPath}, env: env})
+	waitFile(t, trace, 60*time.Second, func(s string) bool { return strings.Count(s, "\n") >= 1 })
 }
