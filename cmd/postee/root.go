@@ -30,6 +30,7 @@ type options struct {
 	tlsCert, tlsKey            string
 	pluginDir                  string
 	maxBodySize                int64
+	headerTimeout              time.Duration
 	workers, queueSize         int
 	shutdownTimeout, queueWait time.Duration
 	debug                      bool
@@ -73,6 +74,7 @@ REGO_FILTERS_PATH.`,
 	rf.StringVar(&o.tlsCert, "tls-cert", "", "webhook TLS certificate, PEM file (env AQUAALERT_CERT_PEM)")
 	rf.StringVar(&o.tlsKey, "tls-key", "", "webhook TLS key, PEM file (env AQUAALERT_KEY_PEM)")
 	rf.Int64Var(&o.maxBodySize, "max-body-size", webhook.DefaultMaxBodySize, "largest accepted event body, in bytes (larger: 413)")
+	rf.DurationVar(&o.headerTimeout, "header-timeout", webhook.DefaultHeaderTimeout, "how long a client may take to send its request headers")
 	rf.IntVar(&o.workers, "workers", 0, fmt.Sprintf("events processed at once (0: %d per CPU, or %d per CPU on a controller)", engine.DefaultWorkersPerCPU, server.ControllerWorkersPerCPU))
 	rf.IntVar(&o.queueSize, "queue-size", 0, fmt.Sprintf("events accepted but not yet processed (0: %d, or %d on a controller)", engine.DefaultQueueSize, server.ControllerQueueSize))
 	rf.DurationVar(&o.queueWait, "queue-wait", engine.DefaultQueueWait, "how long a request waits for room in a full queue before the answer is 503")
@@ -203,6 +205,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		PluginDir:       o.pluginDir,
 		FiltersDir:      filtersDir(),
 		MaxBodySize:     o.maxBodySize,
+		HeaderTimeout:   o.headerTimeout,
 		Workers:         o.workers,
 		QueueSize:       o.queueSize,
 		QueueWait:       o.queueWait,

@@ -42,6 +42,7 @@ type Settings struct {
 	FiltersDir string
 
 	MaxBodySize     int64
+	HeaderTimeout   time.Duration
 	Workers         int
 	QueueSize       int
 	QueueWait       time.Duration
@@ -466,7 +467,7 @@ func (srv *Server) listen(h http.Handler) error {
 		if err != nil {
 			return fmt.Errorf("webhook: listen on %s: %w", s.HTTPAddr, err)
 		}
-		hs := webhook.NewServer(s.HTTPAddr, h)
+		hs := webhook.NewServer(s.HTTPAddr, h, s.HeaderTimeout)
 		srv.serve(hs, ln, "http")
 	}
 	if s.TLSCert != "" || s.TLSKey != "" {
@@ -481,7 +482,7 @@ func (srv *Server) listen(h http.Handler) error {
 		if err != nil {
 			return fmt.Errorf("webhook: listen on %s: %w", s.TLSAddr, err)
 		}
-		hs := webhook.NewServer(s.TLSAddr, h)
+		hs := webhook.NewServer(s.TLSAddr, h, s.HeaderTimeout)
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		srv.serve(hs, tls.NewListener(ln, hs.TLSConfig), "https")
 	} else if s.TLSAddr != "" {

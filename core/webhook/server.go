@@ -149,13 +149,21 @@ func retryAfter(d time.Duration) string {
 	return strconv.Itoa(s)
 }
 
+// DefaultHeaderTimeout bounds how long a client may take to send its
+// request headers.
+const DefaultHeaderTimeout = 10 * time.Second
+
 // NewServer returns an http.Server with timeouts that cut slow or
-// never-ending clients.
-func NewServer(addr string, h http.Handler) *http.Server {
+// never-ending clients: headerTimeout (0: DefaultHeaderTimeout) for the
+// headers, 60s for the whole request.
+func NewServer(addr string, h http.Handler, headerTimeout time.Duration) *http.Server {
+	if headerTimeout <= 0 {
+		headerTimeout = DefaultHeaderTimeout
+	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,

@@ -94,7 +94,7 @@ func TestHandler(t *testing.T) {
 }
 
 func TestServerTimeouts(t *testing.T) {
-	s := NewServer("127.0.0.1:0", http.NotFoundHandler())
+	s := NewServer("127.0.0.1:0", http.NotFoundHandler(), 0)
 	if s.ReadHeaderTimeout == 0 || s.ReadTimeout == 0 || s.WriteTimeout == 0 || s.IdleTimeout == 0 {
 		t.Fatalf("every timeout must be set: %+v", s)
 	}
