@@ -260,7 +260,7 @@ func (a *execAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 	cmd := exec.CommandContext(runCtx, shell, a.args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out // one pipe, one copying goroutine
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = scriptAttrs()
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = waitDelay
 
