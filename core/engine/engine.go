@@ -300,9 +300,9 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 	return ErrQueueFull
 }
 
-// Stop stops accepting events and waits for the queued ones to be processed
-// until ctx ends; then the executions in flight are cancelled.
-func (e *Engine) Stop(ctx context.Context) error {
+// StopAccepting makes Submit refuse new events (ErrStopped); the queued
+// ones are still processed. Stop calls it too.
+func (e *Engine) StopAccepting() {
 	e.stopOnce.Do(func() {
 		e.mu.Lock()
 		e.stopped = true
@@ -310,6 +310,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 		close(e.stopping)
 		e.mu.Unlock()
 	})
+}
+
+// Stop stops accepting events and waits for the queued ones to be processed
+// until ctx ends; then the executions in flight are cancelled.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.StopAccepting()
 	done := make(chan struct{})
 	go func() { e.workers.Wait(); close(done) }()
 	var err error

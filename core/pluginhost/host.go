@@ -362,7 +362,11 @@ func (p *proc) startLocked(ctx context.Context) error {
 	}
 	p.client, p.rpc = client, rpc
 	p.gen++
-	p.host.log.Debug("plugin started", "type", p.typ, "pid", client.ReattachConfig().Pid, "sdk", info.GetSdkVersion())
+	if p.gen > 1 {
+		p.host.log.Warn("plugin restarted", "type", p.typ, "pid", client.ReattachConfig().Pid, "restarts", p.gen-1)
+	} else {
+		p.host.log.Debug("plugin started", "type", p.typ, "pid", client.ReattachConfig().Pid, "sdk", info.GetSdkVersion())
+	}
 	return nil
 }
 

@@ -550,7 +550,8 @@ loop:
 				srv.log.Info("configuration reloaded", "file", srv.s.CfgFile)
 			}
 		case <-ctx.Done():
-			srv.log.Info("shutting down")
+			srv.engine.StopAccepting()
+			srv.log.Info("shutting down: new events are refused with 503 while the queue drains", "timeout", srv.s.ShutdownTimeout)
 			break loop
 		case err = <-srv.errc:
 			srv.log.Error("listener failed; shutting down", "error", err)

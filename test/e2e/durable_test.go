@@ -122,7 +122,7 @@ actions:
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	p.Stderr.waitFor(t, "the shutdown", 30*time.Second, func(s string) bool { return strings.Contains(s, "shutting down") })
+	p.Stderr.waitFor(t, "the shutdown", 30*time.Second, func(s string) bool { return strings.Contains(s, "new events are refused") })
 	code, ans := p.post("/", `{"n":2}`)
 	if code != 503 || !strings.Contains(ans, "shutting down") {
 		t.Fatalf("during shutdown: %d %s", code, ans)

@@ -309,19 +309,19 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.onRequest != nil {
 		s.onRequest(rec)
 	}
-	s.mu.Lock()
-	s.reqs = append(s.reqs, rec)
-	s.mu.Unlock()
-	select {
-	case s.got <- rec:
-	default:
-	}
 	code := s.status
 	if s.statusFunc != nil {
 		code = s.statusFunc(rec)
 	}
 	if code == 0 {
 		code = 200
+	}
+	s.mu.Lock()
+	s.reqs = append(s.reqs, rec)
+	s.mu.Unlock()
+	select {
+	case s.got <- rec:
+	default:
 	}
 	w.WriteHeader(code)
 }
