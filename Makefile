@@ -31,14 +31,15 @@ test: build
 test-short:
 	$(GO) test -short ./...
 
-# Go benchmarks, then the end-to-end load runs (standalone with and without durable
-# ingest, then controller → runner);
+# The end-to-end load runs (standalone with and without durable ingest, then
+# controller → runner) before the Go benchmarks, whose disk writes (the ingest
+# benchmarks) would slow the fsyncs of the load runs;
 # figures go to docs/performance.md.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./plugins/... ./internal/...
 	$(GO) run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins
 	$(GO) run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins -postee-args --no-durable-ingest
 	$(GO) run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins -dispatch
+	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./plugins/... ./internal/...
 
 # Regenerate the committed protobuf code (needs protoc; the Go generators are installed here).
 proto:
