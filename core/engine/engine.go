@@ -382,20 +382,28 @@ func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	}
 	for _, a := range list {
 		ev := &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: true}
-		e.mu.RLock()
-		stopped := e.stopped
-		e.mu.RUnlock()
-		if stopped {
-			return 0, ErrStopped
+		if err := e.requeue(ctx, job{ev: ev, route: a.Route}); err != nil {
+			return int(e.replayedEvents.Load()), err
 		}
-		select {
-		case e.queue <- job{ev: ev, route: a.Route}:
-			e.replayedEvents.Add(1)
-		case <-ctx.Done():
-			return int(e.replayedEvents.Load()), ctx.Err()
-		}
+		e.replayedEvents.Add(1)
 	}
 	return len(list), nil
+}
+
+// requeue waits for room in the queue. The read lock keeps Stop from
+// closing the queue under the send; the workers keep draining meanwhile.
+func (e *Engine) requeue(ctx context.Context, j job) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.stopped {
+		return ErrStopped
+	}
+	select {
+	case e.queue <- j:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Process runs one event through p synchronously (every route, or only
