@@ -417,6 +417,11 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 			if ctx.Err() != nil {
 				return Outcome{}, fmt.Errorf("action %q: %w", req.Action, ctx.Err())
 			}
+			if _, has := ctx.Deadline(); has && status.Code(err) == codes.DeadlineExceeded {
+				// gRPC's own timer for the caller's deadline can fire a
+				// moment before the context reports it.
+				return Outcome{}, fmt.Errorf("action %q: %w", req.Action, context.DeadlineExceeded)
+			}
 			switch code := status.Code(err); {
 			case code == codes.FailedPrecondition:
 				// The process lost this action's configuration: re-apply it.
