@@ -16,9 +16,10 @@ import (
 )
 
 type testSettings struct {
-	URL     string       `json:"url"`
-	Timeout sdk.Duration `json:"timeout"`
-	Count   int          `json:"count"`
+	URL     string                `json:"url"`
+	Timeout sdk.Duration          `json:"timeout"`
+	Count   int                   `json:"count"`
+	Wait    *sdk.PositiveDuration `json:"wait"`
 }
 
 type testAction struct{ s testSettings }
@@ -69,10 +70,12 @@ func TestDiagnostics(t *testing.T) {
 		msg      string
 	}{
 		{map[string]any{}, "url", "is required"},
-		{map[string]any{"url": "u", "colour": 1}, "colour", `unknown key "colour" (known: count, timeout, url)`},
+		{map[string]any{"url": "u", "colour": 1}, "colour", `unknown key "colour" (known: count, timeout, url, wait)`},
 		{map[string]any{"url": "u", "count": "many"}, "count", "must be an integer"},
 		{map[string]any{"url": 5}, "url", "must be a string"},
 		{map[string]any{"url": "u", "timeout": "soon"}, "timeout", "invalid duration"},
+		{map[string]any{"url": "u", "wait": "0s"}, "wait", "must be greater than zero"},
+		{map[string]any{"url": "u", "wait": "-1s"}, "wait", "negative"},
 	}
 	for _, tt := range tests {
 		d := h.Configure("a", tt.settings)

@@ -223,6 +223,29 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
+// PositiveDuration is a Duration that must be greater than zero, as a
+// timeout must: it decodes like Duration and refuses zero.
+type PositiveDuration Duration
+
+// D returns d as a time.Duration.
+func (d PositiveDuration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalJSON accepts what Duration does, except zero.
+func (d *PositiveDuration) UnmarshalJSON(b []byte) error {
+	var v Duration
+	if err := v.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	if v <= 0 {
+		return errors.New("must be greater than zero")
+	}
+	*d = PositiveDuration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d PositiveDuration) MarshalJSON() ([]byte, error) { return Duration(d).MarshalJSON() }
+
 func knownKeys(v any) []string {
 	keys := jsonFieldNames(v)
 	sort.Strings(keys)

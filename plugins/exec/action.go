@@ -64,27 +64,11 @@ var reservedEnv = map[string]bool{
 
 // settings are the keys of an exec action's entry.
 type settings struct {
-	ExecScript string          `json:"exec-script"`
-	InputFile  string          `json:"input-file"`
-	Env        []string        `json:"env"`
-	Timeout    *timeoutSetting `json:"timeout"`
-	InheritEnv bool            `json:"inherit-env"`
-}
-
-// timeoutSetting decodes like sdk.Duration, but its errors name the key and
-// zero is refused.
-type timeoutSetting sdk.Duration
-
-func (t *timeoutSetting) UnmarshalJSON(b []byte) error {
-	var d sdk.Duration
-	if err := d.UnmarshalJSON(b); err != nil {
-		return sdk.SettingsErrorf("timeout", "%v", err)
-	}
-	if d <= 0 {
-		return sdk.SettingsErrorf("timeout", "must be greater than zero")
-	}
-	*t = timeoutSetting(d)
-	return nil
+	ExecScript string                `json:"exec-script"`
+	InputFile  string                `json:"input-file"`
+	Env        []string              `json:"env"`
+	Timeout    *sdk.PositiveDuration `json:"timeout"`
+	InheritEnv bool                  `json:"inherit-env"`
 }
 
 // execAction runs one configured script. It is immutable after Configure,
@@ -157,7 +141,7 @@ func (a *execAction) Configure(_ context.Context, cfg sdk.Config) error {
 
 	a.timeout = defaultTimeout
 	if s.Timeout != nil {
-		a.timeout = time.Duration(*s.Timeout)
+		a.timeout = s.Timeout.D()
 	}
 	a.env = env
 	return errors.Join(errs...)

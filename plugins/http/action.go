@@ -45,30 +45,14 @@ const (
 
 // settings are the keys of an http action's entry.
 type settings struct {
-	URL     string          `json:"url"`
-	Method  string          `json:"method"`
-	Headers headersSetting  `json:"headers"`
-	Timeout *timeoutSetting `json:"timeout"`
+	URL     string                `json:"url"`
+	Method  string                `json:"method"`
+	Headers headersSetting        `json:"headers"`
+	Timeout *sdk.PositiveDuration `json:"timeout"`
 	// BodyContent is a pointer so that an explicitly empty body can be told
 	// from no body setting at all.
 	BodyContent *string `json:"body-content"`
 	BodyFile    string  `json:"body-file"`
-}
-
-// timeoutSetting decodes like sdk.Duration, but its errors name the key and
-// zero is refused.
-type timeoutSetting sdk.Duration
-
-func (t *timeoutSetting) UnmarshalJSON(b []byte) error {
-	var d sdk.Duration
-	if err := d.UnmarshalJSON(b); err != nil {
-		return sdk.SettingsErrorf("timeout", "%v", err)
-	}
-	if d <= 0 {
-		return sdk.SettingsErrorf("timeout", "must be greater than zero")
-	}
-	*t = timeoutSetting(d)
-	return nil
 }
 
 // headersSetting maps header names to values. As in the original postee a
@@ -208,7 +192,7 @@ func (a *httpAction) Configure(_ context.Context, cfg sdk.Config) error {
 
 	a.timeout = defaultTimeout
 	if s.Timeout != nil {
-		a.timeout = time.Duration(*s.Timeout)
+		a.timeout = s.Timeout.D()
 	}
 
 	switch {

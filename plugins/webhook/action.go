@@ -37,24 +37,8 @@ const (
 
 // settings are the keys of a webhook action's entry.
 type settings struct {
-	URL     string          `json:"url"`
-	Timeout *timeoutSetting `json:"timeout"`
-}
-
-// timeoutSetting decodes like sdk.Duration, but its errors name the key and
-// zero is refused.
-type timeoutSetting sdk.Duration
-
-func (t *timeoutSetting) UnmarshalJSON(b []byte) error {
-	var d sdk.Duration
-	if err := d.UnmarshalJSON(b); err != nil {
-		return sdk.SettingsErrorf("timeout", "%v", err)
-	}
-	if d <= 0 {
-		return sdk.SettingsErrorf("timeout", "must be greater than zero")
-	}
-	*t = timeoutSetting(d)
-	return nil
+	URL     string                `json:"url"`
+	Timeout *sdk.PositiveDuration `json:"timeout"`
 }
 
 // webhookAction POSTs one request per execution. It is immutable after
@@ -87,7 +71,7 @@ func (a *webhookAction) Configure(_ context.Context, cfg sdk.Config) error {
 	a.target = u.Scheme + "://" + u.Host
 	a.timeout = defaultTimeout
 	if s.Timeout != nil {
-		a.timeout = time.Duration(*s.Timeout)
+		a.timeout = s.Timeout.D()
 	}
 	a.client = newClient()
 	return nil
