@@ -6,10 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkhttp"
 )
 
 const (
@@ -25,22 +23,11 @@ const (
 	defaultTimeout = 5 * time.Second
 	// maxBodyFile bounds the size of body-file.
 	maxBodyFile = 10 << 20
-	// maxOutput bounds the start of the response body kept as the output.
-	maxOutput = 4 << 10
-	// maxErrorBody bounds the start of the response body quoted in an error.
-	maxErrorBody = 512
-	// maxDrain is how much of a response body beyond maxOutput is read (and
-	// discarded) so that the connection can be reused; past it, the
-	// connection is closed instead.
-	maxDrain = 256 << 10
 	// maxEventHeader bounds the Postee-Event header (base64 characters);
 	// a larger description is sent without it.
 	maxEventHeader = 64 << 10
 	// eventHeader carries the base64 description, as the original postee did.
 	eventHeader = "Postee-Event"
-
-	contentTypeJSON = "application/json"
-	contentTypeText = "text/plain; charset=utf-8"
 )
 
 // settings are the keys of an http action's entry.
@@ -149,7 +136,7 @@ func (a *httpAction) Configure(_ context.Context, cfg sdk.Config) error {
 		}
 	}
 
-	u, err := parseURL(s.URL)
+	u, err := sdkhttp.ParseURL("url", s.URL)
 	add(err)
 	if u != nil {
 		a.url = strings.TrimSpace(s.URL)
@@ -209,7 +196,7 @@ func (a *httpAction) Configure(_ context.Context, cfg sdk.Config) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	a.client = newClient()
+	a.client = sdkhttp.NewClient()
 	return nil
 }
 
@@ -218,30 +205,8 @@ func (a *httpAction) setBody(body string) {
 	a.tmpl = &t
 	if !t.placeholders {
 		a.static = []byte(body)
-		a.staticType = detectContentType(a.static)
+		a.staticType = sdkhttp.ContentType(a.static)
 	}
-}
-
-func parseURL(raw string) (*url.URL, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return nil, sdk.SettingsErrorf("url", "is required")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, sdk.SettingsErrorf("url", "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, sdk.SettingsErrorf("url", "must be an absolute http:// or https:// URL")
-	}
-	if u.Host == "" {
-		return nil, sdk.SettingsErrorf("url", "has no host")
-	}
-	return u, nil
 }
 
 func checkHeader(name string, values []string) error {
@@ -301,16 +266,6 @@ func readBodyFile(path string) (string, error) {
 	return string(b), nil
 }
 
-// newClient returns the action's client, with its own connection pool sized
-// for many concurrent requests to one host.
-func newClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 256
-	tr.MaxIdleConnsPerHost = 64
-	tr.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Transport: tr}
-}
-
 // Close releases the action's idle connections.
 func (a *httpAction) Close() error {
 	if a.client != nil {
@@ -324,7 +279,7 @@ func (a *httpAction) body(ex *sdk.Execution) ([]byte, string, error) {
 	switch {
 	case a.tmpl == nil:
 		b := []byte(ex.Message.Description)
-		return b, detectContentType(b), nil
+		return b, sdkhttp.ContentType(b), nil
 	case !a.tmpl.placeholders:
 		return a.static, a.staticType, nil
 	}
@@ -333,14 +288,7 @@ func (a *httpAction) body(ex *sdk.Execution) ([]byte, string, error) {
 		return nil, "", err
 	}
 	b := []byte(s)
-	return b, detectContentType(b), nil
-}
-
-func detectContentType(body []byte) string {
-	if json.Valid(body) {
-		return contentTypeJSON
-	}
-	return contentTypeText
+	return b, sdkhttp.ContentType(b), nil
 }
 
 // Execute sends the request. 2xx is success; 5xx, 408, 425, 429 and
@@ -350,9 +298,7 @@ func (a *httpAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 	if err != nil {
 		return sdk.Result{}, sdk.Permanentf("build body: %w", err)
 	}
-	reqCtx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, a.method, a.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, a.method, a.url, bytes.NewReader(body))
 	if err != nil {
 		return sdk.Result{}, sdk.Permanentf("%s %s: build request: %w", a.method, a.target, err)
 	}
@@ -367,87 +313,5 @@ func (a *httpAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 		req.Header.Set(eventHeader, base64.StdEncoding.EncodeToString([]byte(ex.Message.Description)))
 	}
 
-	start := time.Now()
-	resp, err := a.client.Do(req)
-	if err != nil {
-		details := map[string]string{"duration_ms": strconv.FormatInt(time.Since(start).Milliseconds(), 10)}
-		res := sdk.Result{Details: details}
-		switch {
-		case ctx.Err() != nil:
-			return res, fmt.Errorf("%s %s: canceled: %w", a.method, a.target, context.Cause(ctx))
-		case errors.Is(reqCtx.Err(), context.DeadlineExceeded):
-			details["timed_out"] = "true"
-			return res, fmt.Errorf("%s %s: timed out after %s", a.method, a.target, a.timeout)
-		}
-		// url.Error repeats the whole URL, which may hold a token.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return res, fmt.Errorf("%s %s: %w", a.method, a.target, err)
-	}
-	defer drainClose(resp.Body)
-	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxOutput))
-
-	res := sdk.Result{
-		Output: strings.ToValidUTF8(string(head), "\uFFFD"),
-		Details: map[string]string{
-			"status_code": strconv.Itoa(resp.StatusCode),
-			"duration_ms": strconv.FormatInt(time.Since(start).Milliseconds(), 10),
-		},
-	}
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		res.Details["retry_after"] = ra
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return res, nil
-	}
-	err = fmt.Errorf("%s %s: %s%s", a.method, a.target, statusText(resp.StatusCode), excerpt(head))
-	if !retryableStatus(resp.StatusCode) {
-		err = sdk.Permanent(err)
-	}
-	return res, err
-}
-
-// retryableStatus reports whether a non-2xx status may succeed later.
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
-		return true
-	}
-	return code >= 500
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("status %d %s", code, t)
-	}
-	return fmt.Sprintf("status %d", code)
-}
-
-// excerpt formats the start of a response body for an error message.
-func excerpt(body []byte) string {
-	cut := len(body) > maxErrorBody
-	if cut {
-		n := maxErrorBody
-		for n > 0 && body[n]&0xC0 == 0x80 {
-			n--
-		}
-		body = body[:n]
-	}
-	s := strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
-	if s == "" {
-		return ""
-	}
-	if cut {
-		s += "…"
-	}
-	return ": " + s
-}
-
-// drainClose reads what is left of a response body (up to maxDrain) so that
-// the connection can be reused, then closes it.
-func drainClose(body io.ReadCloser) {
-	_, _ = io.CopyN(io.Discard, body, maxDrain)
-	_ = body.Close()
+	return sdkhttp.Call{Client: a.client, Describe: a.method + " " + a.target, Timeout: a.timeout}.Do(ctx, req)
 }

@@ -1,0 +1,183 @@
+// Package sdkhttp is for actions that call an HTTP endpoint (http, webhook,
+// and the chat and ticketing actions to come): checking a URL setting, a
+// pooled client, and one call turned into what Execute returns, with the
+// retry classification postee expects.
+package sdkhttp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postee-dev/postee/sdk"
+)
+
+const (
+	// MaxOutput bounds the start of the response body kept as the output.
+	MaxOutput = 4 << 10
+	// MaxErrorBody bounds the start of the response body quoted in an error.
+	MaxErrorBody = 512
+	// MaxDrain is how much of a response body beyond MaxOutput is read (and
+	// discarded) so that the connection can be reused; past it, the
+	// connection is closed instead.
+	MaxDrain = 256 << 10
+
+	ContentTypeJSON = "application/json"
+	ContentTypeText = "text/plain; charset=utf-8"
+)
+
+// ParseURL checks the absolute http(s) URL of setting key.
+func ParseURL(key, raw string) (*url.URL, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, sdk.SettingsErrorf(key, "is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, sdk.SettingsErrorf(key, "invalid URL: %v", StripURL(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, sdk.SettingsErrorf(key, "must be an absolute http:// or https:// URL")
+	}
+	if u.Host == "" {
+		return nil, sdk.SettingsErrorf(key, "has no host")
+	}
+	return u, nil
+}
+
+// StripURL drops the URL a *url.Error repeats: it may hold a token.
+func StripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// NewClient returns a client with its own pooled transport, sized so that
+// thousands of requests a second reuse their connections.
+func NewClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 64
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: tr}
+}
+
+// ContentType is application/json for a JSON body, plain text otherwise.
+func ContentType(body []byte) string {
+	if json.Valid(body) {
+		return ContentTypeJSON
+	}
+	return ContentTypeText
+}
+
+// RetryableStatus reports whether a non-2xx status may succeed later:
+// 5xx, 408, 425 and 429.
+func RetryableStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return true
+	}
+	return code >= 500
+}
+
+// Call is one kind of request an action makes.
+type Call struct {
+	Client *http.Client
+	// Describe starts every error, e.g. "POST https://hooks.example.com";
+	// never the full URL, whose path may hold a token.
+	Describe string
+	// Timeout bounds the whole request, the response body included.
+	Timeout time.Duration
+	// Note, when set, adds text after the status in an error (e.g. why a
+	// redirect was not followed).
+	Note func(*http.Response) string
+}
+
+// Do sends req (its context is replaced by ctx with the timeout) and turns
+// the outcome into an action's result: the start of the response body as
+// the output, status_code, duration_ms, retry_after and timed_out as
+// details; any 2xx is success; a non-2xx status is an error with the start
+// of the body, permanent unless RetryableStatus; network errors and
+// timeouts are retryable.
+func (c Call) Do(ctx context.Context, req *http.Request) (sdk.Result, error) {
+	reqCtx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := c.Client.Do(req.WithContext(reqCtx))
+	details := map[string]string{}
+	res := sdk.Result{Details: details}
+	if err != nil {
+		details["duration_ms"] = strconv.FormatInt(time.Since(start).Milliseconds(), 10)
+		switch {
+		case ctx.Err() != nil:
+			return res, fmt.Errorf("%s: canceled: %w", c.Describe, context.Cause(ctx))
+		case errors.Is(reqCtx.Err(), context.DeadlineExceeded):
+			details["timed_out"] = "true"
+			return res, fmt.Errorf("%s: timed out after %s", c.Describe, c.Timeout)
+		}
+		return res, fmt.Errorf("%s: %w", c.Describe, StripURL(err))
+	}
+	defer drainClose(resp.Body)
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, MaxOutput))
+	res.Output = strings.ToValidUTF8(string(head), "\uFFFD")
+	details["status_code"] = strconv.Itoa(resp.StatusCode)
+	details["duration_ms"] = strconv.FormatInt(time.Since(start).Milliseconds(), 10)
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		details["retry_after"] = ra
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return res, nil
+	}
+	msg := statusText(resp.StatusCode)
+	if c.Note != nil {
+		msg += c.Note(resp)
+	}
+	err = fmt.Errorf("%s: %s%s", c.Describe, msg, excerpt(head))
+	if !RetryableStatus(resp.StatusCode) {
+		err = sdk.Permanent(err)
+	}
+	return res, err
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("status %d %s", code, t)
+	}
+	return fmt.Sprintf("status %d", code)
+}
+
+// excerpt formats the start of a response body for an error message.
+func excerpt(body []byte) string {
+	cut := len(body) > MaxErrorBody
+	if cut {
+		n := MaxErrorBody
+		for n > 0 && body[n]&0xC0 == 0x80 {
+			n--
+		}
+		body = body[:n]
+	}
+	s := strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
+	if s == "" {
+		return ""
+	}
+	if cut {
+		s += "…"
+	}
+	return ": " + s
+}
+
+// drainClose reads what is left of a response body (up to MaxDrain) so that
+// the connection can be reused, then closes it.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, MaxDrain)
+	_ = body.Close()
+}
