@@ -589,17 +589,18 @@ func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, 
 	case skip:
 		return Execution{}, false
 	case err != nil:
-		x = Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Started: time.Now(), Err: err.Error()}
+		x = newExecution(ev, r, a, "")
+		x.Err = err.Error()
 		e.finish(&x, ev)
 		return x, true
 	case runner != "":
 		return e.dispatch(ctx, r, a, runner, ev, msg, wait), true
 	}
-	return e.runAction(ctx, r, a, ev, msg), true
+	return e.attempt(ctx, r, a, ev, msg, 1), true
 }
 
 func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) Execution {
-	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Runner: runner, Started: time.Now()}
+	x := newExecution(ev, r, a, runner)
 	outcome, err := e.opts.Dispatcher.Dispatch(ctx, &Work{
 		Runner: runner, ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name,
 		Origin: ev.Origin, Event: ev.Raw, Message: msg,
@@ -779,6 +780,12 @@ func runnerField(v ast.Value) string {
 	return string(s)
 }
 
+// newExecution starts the record of a on ev for route r, run by runner.
+func newExecution(ev *event.Event, r *Route, a *config.Action, runner string) Execution {
+	return Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name,
+		Runner: runner, Started: time.Now()}
+}
+
 // ExecutionID is stable for one event, route and action.
 func ExecutionID(eventID, routeName, actionName string) string {
 	h := sha256.New()
@@ -790,14 +797,10 @@ func ExecutionID(eventID, routeName, actionName string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func (e *Engine) runAction(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message) Execution {
-	return e.attempt(ctx, r, a, ev, msg, 1)
-}
-
 // attempt runs one attempt of a local action.
 func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) Execution {
-	x := Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name, Runner: e.opts.Self,
-		Started: time.Now(), Attempt: n}
+	x := newExecution(ev, r, a, e.opts.Self)
+	x.Attempt = n
 	if ev.Replayed && e.opts.Durable {
 		if e.opts.Store.IsDone(x.ID) {
 			e.replaySkipped.Add(1)
