@@ -472,7 +472,11 @@ func testOwnSubjects(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatalf("runner-2's own consumer: %v", err)
 		}
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(waitLong))
+		// The queue may still hold work of runner-2's that the spoofing
+		// test pulled without acknowledging (depending on timing, the server
+		// may not have delivered it to the foreign reply subject): all of it
+		// must be runner-2's, and the new work among it.
+		batch, err := cons.Fetch(5, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,12 +486,15 @@ func testOwnSubjects(t *testing.T, e *env) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if w.Runner != runner2 {
+				t.Errorf("runner-2's queue holds work for %q: %s", w.Runner, w.ExecutionID)
+			}
 			got = append(got, w.ExecutionID)
 			if err := m.DoubleAck(ctx); err != nil {
 				t.Fatalf("ack: %v", err)
 			}
 		}
-		if batch.Error() != nil || !slices.Equal(got, []string{"for-2"}) {
+		if batch.Error() != nil || !slices.Contains(got, "for-2") {
 			t.Fatalf("fetched %v, error %v", got, batch.Error())
 		}
 	})
