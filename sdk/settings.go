@@ -73,6 +73,11 @@ func (s Settings) Decode(v any) error {
 			own[k] = val
 		}
 	}
+	// encoding/json matches keys case-insensitively; settings keys are
+	// matched exactly, so `URL:` is not taken for `url`.
+	if err := exactKeys(own, v); err != nil {
+		return err
+	}
 	data, err := json.Marshal(own)
 	if err != nil {
 		return &SettingsError{Message: err.Error()}
@@ -80,6 +85,10 @@ func (s Settings) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		// Report every key that fails, not only the first one.
+		if errs := keyErrors(own, v); len(errs) > 0 {
+			return errors.Join(errs...)
+		}
 		serr := settingsErrorFrom(err, v)
 		if se, ok := serr.(*SettingsError); ok && se.Key == "" {
 			se.Key = keyOf(own, v)
@@ -87,6 +96,39 @@ func (s Settings) Decode(v any) error {
 		return serr
 	}
 	return nil
+}
+
+// keyErrors decodes the keys of own one at a time into fresh values of v's
+// type and returns one *SettingsError per key that fails (only on the error
+// path, so the cost does not matter).
+func keyErrors(own map[string]any, v any) []error {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return nil
+	}
+	keys := make([]string, 0, len(own))
+	for k := range own {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		data, err := json.Marshal(map[string]any{k: own[k]})
+		if err != nil {
+			errs = append(errs, &SettingsError{Key: k, Message: err.Error()})
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(reflect.New(t.Elem()).Interface()); err != nil {
+			serr := settingsErrorFrom(err, v)
+			if se, ok := serr.(*SettingsError); ok && se.Key == "" {
+				se.Key = k
+			}
+			errs = append(errs, serr)
+		}
+	}
+	return errs
 }
 
 func settingsErrorFrom(err error, v any) error {
