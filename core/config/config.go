@@ -128,6 +128,8 @@ type Action struct {
 	Type   string // lower-cased
 	Enable bool
 	RunsOn string
+	// Retry is the `retry` key (nil: the defaults).
+	Retry *Retry
 	// Settings holds every key of the entry, host keys included, as
 	// JSON-compatible values.
 	Settings map[string]any

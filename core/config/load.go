@@ -267,6 +267,13 @@ func (d *decoder) decodeAction(n *yaml.Node, a *Action) {
 				continue
 			}
 			a.Enable = b
+		case "retry":
+			r, err := parseRetry(v)
+			if err != nil {
+				d.errorf(val, what, "%v", err)
+				continue
+			}
+			a.Retry = r
 		}
 	}
 }

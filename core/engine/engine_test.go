@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -441,6 +442,12 @@ actions:
   user: plain-user
   token: $POSTEE_TEST_TOKEN
   password: ${POSTEE_TEST_TOKEN}
+  url: https://hooks.example.com/services/${POSTEE_TEST_TOKEN}?a=$b
+  pagerduty-routing-key: $POSTEE_TEST_TOKEN
+  headers: {Authorization: ["Bearer ${POSTEE_TEST_TOKEN}"]}
+  exec-script: echo $POSTEE_TEST_TOKEN ${HOME}
+  retry: {attempts: 2}
+  runs-on: ""
 `, rec, Options{})
 	var got map[string]any
 	if err := json.Unmarshal(rec.specs[0].Settings, &got); err != nil {
@@ -448,6 +455,20 @@ actions:
 	}
 	if got["token"] != "s3cret" || got["password"] != "s3cret" || got["user"] != "plain-user" {
 		t.Fatalf("settings sent to the plugin: %v", got)
+	}
+	if got["url"] != "https://hooks.example.com/services/s3cret?a=$b" || got["pagerduty-routing-key"] != "s3cret" {
+		t.Fatalf("url and keys sent to the plugin: %v", got)
+	}
+	if h := fmt.Sprint(got["headers"]); h != "map[Authorization:[Bearer s3cret]]" {
+		t.Fatalf("headers sent to the plugin: %s", h)
+	}
+	if got["exec-script"] != "echo $POSTEE_TEST_TOKEN ${HOME}" {
+		t.Fatalf("a script is not a secret setting and must pass as written: %v", got["exec-script"])
+	}
+	for _, k := range []string{"name", "type", "enable", "retry", "runs-on"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("host key %q was sent to the plugin", k)
+		}
 	}
 	if a, _ := e.Pipeline().Config().Action("a"); a.Settings["token"] != "$POSTEE_TEST_TOKEN" {
 		t.Fatalf("the config must keep the reference, got %v", a.Settings["token"])
@@ -567,14 +588,71 @@ actions:
 	}
 }
 
-func TestRetryPolicyErrors(t *testing.T) {
-	for _, bad := range []string{"retry: 3", "retry: {attempts: 0}", "retry: {initial-delay: soon}", "retry: {tries: 2}"} {
-		cfg, err := config.Parse("cfg.yaml", []byte("actions:\n- name: a\n  type: test\n  enable: true\n  "+bad+"\n"))
-		if err != nil {
-			t.Fatal(err)
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"3", 3 * time.Second},
+		{"0.5", 500 * time.Millisecond},
+		{"-1", 0},
+		{"soon", 0},
+		{"86400", MaxRetryAfter},
+		{now.Add(7 * time.Second).Format(http.TimeFormat), 7 * time.Second},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
+	} {
+		if got := RetryAfter(map[string]string{"retry_after": tt.v}, now); got != tt.want {
+			t.Errorf("RetryAfter(%q) = %s, want %s", tt.v, got, tt.want)
 		}
-		if _, err := Compile(context.Background(), cfg, CompileOptions{}); err == nil || !strings.Contains(err.Error(), `cfg.yaml:5: action "a": retry`) {
-			t.Errorf("%s: err = %v", bad, err)
+	}
+}
+
+// throttled answers like a service that says when to come back: the first
+// attempt fails with a retry_after detail, the second succeeds.
+type throttled struct {
+	recorder
+	at chan time.Time
+}
+
+func (th *throttled) Execute(ctx context.Context, req *pluginhost.Request) (pluginhost.Outcome, error) {
+	th.at <- time.Now()
+	if req.Attempt == 1 {
+		return pluginhost.Outcome{Err: "status 429", Retryable: true, Details: map[string]string{"retry_after": "0.3"}}, nil
+	}
+	return pluginhost.Outcome{}, nil
+}
+
+func TestRetryHonoursRetryAfter(t *testing.T) {
+	th := &throttled{at: make(chan time.Time, 4)}
+	e := load(t, `
+routes:
+- name: r
+  actions: [a]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: a
+  type: test
+  enable: true
+  retry: {attempts: 3, initial-delay: 1ms, max-delay: 2ms}
+`, th, Options{})
+	e.Start()
+	defer e.Stop(context.Background())
+	e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"kind":"x"}`), "")
+	var times []time.Time
+	for len(times) < 2 {
+		select {
+		case at := <-th.at:
+			times = append(times, at)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d attempts", len(times))
 		}
+	}
+	if gap := times[1].Sub(times[0]); gap < 300*time.Millisecond {
+		t.Fatalf("second attempt %s after the first; the service asked for 300ms", gap)
 	}
 }

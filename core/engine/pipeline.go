@@ -169,12 +169,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	for i := range cfg.Actions {
 		a := &cfg.Actions[i]
 		if a.Enable {
-			policy, err := retryPolicy(a)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			p.retries[a.Name] = policy
+			p.retries[a.Name] = retryPolicy(a)
 		}
 		if !used[a.Name] {
 			if a.Enable && (opts.Local == nil || opts.Local(a)) {
@@ -200,36 +195,132 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	return p, nil
 }
 
-// envKeys are the action settings that may name an environment variable
-// ("$VARNAME") instead of holding a secret, as in the existing Postee.
-var envKeys = []string{"user", "password", "token"}
+// secretKey reports whether an action setting may hold a secret and so
+// may name environment variables instead ("$VARNAME", "${VARNAME}"): url,
+// user, password, token, instance, headers and any key ending in -key,
+// -token, -password or -secret. Other settings (scripts, bodies) are
+// passed as written, since a `$` in them means something else.
+func secretKey(k string) bool {
+	switch k {
+	case "url", "user", "password", "token", "instance", "headers":
+		return true
+	}
+	for _, suffix := range []string{"-key", "-token", "-password", "-secret"} {
+		if strings.HasSuffix(k, suffix) {
+			return true
+		}
+	}
+	return false
+}
 
-// expandEnv returns a's settings with "$VARNAME" values of envKeys read
+// expandEnv returns the settings a's plugin gets: its own keys (postee's
+// are removed), with environment variables in secret-bearing keys read
 // from this node's environment. It runs where the action runs, so a
-// runner's secrets can stay in the runner's environment.
+// runner's secrets can stay in the runner's environment; the config keeps
+// "$NAME" and only what the plugin gets changes.
 func expandEnv(a *config.Action) (map[string]any, error) {
-	out := a.Settings
-	copied := false
-	for _, k := range envKeys {
-		v, ok := a.Settings[k].(string)
-		if !ok || !strings.HasPrefix(v, "$") || len(v) < 2 {
+	out := a.PluginSettings()
+	for k, v := range out {
+		if !secretKey(k) {
 			continue
 		}
-		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(v, "$"), "{"), "}")
-		val, set := os.LookupEnv(name)
-		if !set {
-			return nil, fmt.Errorf("%s: action %q: %s: environment variable %s is not set", a.PosOf(k), a.Name, k, name)
+		ev, err := expandValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: action %q: %s: %w", a.PosOf(k), a.Name, k, err)
 		}
-		if !copied { // the config keeps "$NAME"; only what the plugin gets changes
-			out = make(map[string]any, len(a.Settings))
-			for kk, vv := range a.Settings {
-				out[kk] = vv
-			}
-			copied = true
-		}
-		out[k] = val
+		out[k] = ev
 	}
 	return out, nil
+}
+
+// expandValue expands the strings in v (a string, or the strings of a
+// list or mapping such as headers).
+func expandValue(v any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return ExpandSecret(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			ev, err := expandValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = ev
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			ev, err := expandValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = ev
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// ExpandSecret expands a secret-bearing setting: a whole value "$NAME" (as
+// the existing Postee reads user, password and token) and every "${NAME}"
+// inside a longer value (a webhook URL with its token in the environment).
+// A variable that is not set is an error: sending an empty token would
+// fail later with a less clear message. Other "$" are kept as written.
+func ExpandSecret(s string) (string, error) {
+	if name, ok := strings.CutPrefix(s, "$"); ok && isEnvName(name) {
+		return lookupEnv(name)
+	}
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String(), nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 || !isEnvName(rest[i+2:i+j]) {
+			b.WriteString(rest[:i+2])
+			rest = rest[i+2:]
+			continue
+		}
+		val, err := lookupEnv(rest[i+2 : i+j])
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(rest[:i])
+		b.WriteString(val)
+		rest = rest[i+j+1:]
+	}
+}
+
+func lookupEnv(name string) (string, error) {
+	val, set := os.LookupEnv(name)
+	if !set {
+		return "", fmt.Errorf("environment variable %s is not set", name)
+	}
+	return val, nil
+}
+
+// isEnvName reports whether s is an environment variable name
+// ([A-Za-z_][A-Za-z0-9_]*).
+func isEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 func compileTemplate(ctx context.Context, t *config.Template, baseDir string) (*template.Renderer, error) {

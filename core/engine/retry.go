@@ -3,7 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postee-dev/postee/core/config"
@@ -37,60 +41,51 @@ func (p RetryPolicy) delay(n int) time.Duration {
 	return max(d+jitter, 0)
 }
 
-// retryPolicy reads an action's retry key:
-//
-//	retry:
-//	  attempts: 5          # in all, the first included; 1: never retry
-//	  initial-delay: 2s
-//	  max-delay: 1m
-func retryPolicy(a *config.Action) (RetryPolicy, error) {
+// retryPolicy is an action's retry policy: its `retry` key (decoded by
+// config at load) over DefaultRetry.
+func retryPolicy(a *config.Action) RetryPolicy {
 	p := DefaultRetry
-	raw, ok := a.Settings["retry"]
-	if !ok || raw == nil {
-		return p, nil
-	}
-	m, ok := raw.(map[string]any)
-	if !ok {
-		return p, fmt.Errorf("%s: action %q: retry must be a mapping of attempts, initial-delay, max-delay", a.PosOf("retry"), a.Name)
-	}
-	for k, v := range m {
-		bad := func(why string) error {
-			return fmt.Errorf("%s: action %q: retry.%s %s", a.PosOf("retry"), a.Name, k, why)
+	if r := a.Retry; r != nil {
+		if r.Attempts > 0 {
+			p.Attempts = r.Attempts
 		}
-		switch k {
-		case "attempts":
-			n, ok := v.(int)
-			if !ok || n < 1 {
-				return p, bad("must be a whole number of at least 1")
-			}
-			p.Attempts = n
-		case "initial-delay", "max-delay":
-			var d time.Duration
-			var err error
-			switch x := v.(type) {
-			case string:
-				d, err = sdk.ParseDuration(x)
-			case int:
-				d = time.Duration(x) * time.Second
-			default:
-				err = fmt.Errorf("not a duration")
-			}
-			if err != nil || d <= 0 {
-				return p, bad("must be a positive duration such as 2s or 1m")
-			}
-			if k == "initial-delay" {
-				p.Initial = d
-			} else {
-				p.Max = d
-			}
-		default:
-			return p, bad("is not a retry setting (attempts, initial-delay, max-delay)")
+		if r.InitialDelay > 0 {
+			p.Initial = r.InitialDelay
+		}
+		if r.MaxDelay > 0 {
+			p.Max = r.MaxDelay
 		}
 	}
 	if p.Max < p.Initial {
 		p.Max = p.Initial
 	}
-	return p, nil
+	return p
+}
+
+// MaxRetryAfter caps the wait a service's Retry-After can impose on one
+// retry, so that a wrong or hostile answer cannot park an execution (and the
+// slot it holds) for hours.
+const MaxRetryAfter = 10 * time.Minute
+
+// RetryAfter is the wait a failed attempt's service asked for: the
+// "retry_after" detail (set by actions from an HTTP Retry-After header) in
+// seconds or as an HTTP date, capped at MaxRetryAfter; 0 when absent or
+// unreadable.
+func RetryAfter(details map[string]string, now time.Time) time.Duration {
+	v := strings.TrimSpace(details["retry_after"])
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n <= 0 || math.IsNaN(n) {
+			return 0
+		}
+		d = time.Duration(min(n, MaxRetryAfter.Seconds()) * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter)
 }
 
 // retryLater finishes a failed local execution in the background: it is
@@ -126,7 +121,7 @@ func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Even
 func (e *Engine) retry(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, last Execution) Execution {
 	policy := e.pipe.Load().retries[a.Name]
 	for last.Err != "" && last.Retryable && last.Attempt < policy.Attempts {
-		wait := policy.delay(last.Attempt + 1)
+		wait := max(policy.delay(last.Attempt+1), RetryAfter(last.Details, time.Now()))
 		select {
 		case <-ctx.Done():
 			return last // stopping: the execution is reported as it stands
