@@ -46,6 +46,13 @@ func newAction() sdk.Action { return &slackAction{} }
 func (a *slackAction) Configure(_ context.Context, cfg sdk.Config) error {
 	var s settings
 	if err := cfg.Settings.Decode(&s); err != nil {
+		// Report a bad url with the other keys' problems.
+		if !hasKey(err, "url") {
+			raw, _ := cfg.Settings.Raw()["url"].(string)
+			if _, uerr := sdkhttp.ParseURL("url", raw); uerr != nil {
+				return errors.Join(err, uerr)
+			}
+		}
 		return err
 	}
 	u, err := sdkhttp.ParseURL("url", s.URL)
@@ -69,6 +76,21 @@ func (a *slackAction) Configure(_ context.Context, cfg sdk.Config) error {
 	}
 	a.sent = newProgress(maxRemembered)
 	return nil
+}
+
+// hasKey reports whether err is or joins a *sdk.SettingsError of key.
+func hasKey(err error, key string) bool {
+	if se, ok := err.(*sdk.SettingsError); ok {
+		return se.Key == key
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if hasKey(e, key) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Close releases the action's idle connections.

@@ -163,7 +163,10 @@ func buildParts(msg sdk.Message) ([][]byte, error) {
 	// The original postee put the title first as a bold section; the
 	// bundled templates begin with a header block of the title already.
 	if c.payload == nil && title != "" && !startsWithHeader(blocks) {
-		tb, _ := json.Marshal(map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": "*" + escape(title) + "*"}})
+		tb, err := marshal(map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": "*" + escape(title) + "*"}})
+		if err != nil {
+			return nil, err
+		}
 		blocks = append([]json.RawMessage{tb}, blocks...)
 	}
 	var err error
