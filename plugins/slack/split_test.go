@@ -350,3 +350,49 @@ func TestProgressIsBounded(t *testing.T) {
 		t.Error("an empty id is remembered")
 	}
 }
+
+// A complete message keeps its keys in every part, its attachments in the
+// first; its text next to blocks is cut, alone it is split.
+func TestCompleteMessageParts(t *testing.T) {
+	long := strings.Repeat("word ", 9000) // 45 000 characters
+	desc := mustJSON(map[string]any{"text": long, "username": "postee", "attachments": []any{map[string]string{"text": "a"}}})
+	parts, err := buildParts(sdk.Message{Title: "T", Description: desc})
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("%d parts, %v", len(parts), err)
+	}
+	var p1, p2 message
+	_ = json.Unmarshal(parts[0], &p1)
+	_ = json.Unmarshal(parts[1], &p2)
+	if p1.Username != "postee" || p2.Username != "postee" || len(p1.Attachments) != 1 || p2.Attachments != nil ||
+		p1.Text+" "+p2.Text != long {
+		t.Errorf("parts %.100s / %.100s", parts[0], parts[1])
+	}
+
+	var blocks []any
+	for i := range 60 {
+		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": fmt.Sprint(i)}})
+	}
+	desc = mustJSON(map[string]any{"text": long, "blocks": blocks})
+	parts, err = buildParts(sdk.Message{Title: "T", Description: desc})
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("%d parts, %v", len(parts), err)
+	}
+	for _, part := range parts {
+		var p message
+		_ = json.Unmarshal(part, &p)
+		if textLen(p.Text) != maxMessageText || !strings.HasSuffix(p.Text, "…") {
+			t.Errorf("text of %d characters", textLen(p.Text))
+		}
+	}
+}
+
+// JSON that is not Block Kit (an array of other things, a block list with
+// a non-object) is text.
+func TestNotBlockKit(t *testing.T) {
+	for _, desc := range []string{`[1,2]`, `[{"type":"section"}, 3]`, `[{"text":"no type"}]`, `{"a":1},`, `"a string"`} {
+		c := parseDescription(desc)
+		if !c.plain || c.blocks != nil {
+			t.Errorf("%s: %+v", desc, c)
+		}
+	}
+}
