@@ -137,13 +137,13 @@ func (a *teamsAction) Configure(_ context.Context, cfg sdk.Config) error {
 // workflowHosts are the domains of Workflows (Power Automate, Logic Apps)
 // webhook URLs; every other host is taken for an Office 365 connector.
 var workflowHosts = []string{
-	"logic.azure.com",       // https://prod-NN.<region>.logic.azure.com/workflows/...
-	"logic.azure.us",        // US government clouds
-	"powerplatform.com",     // https://<env>.environment.api.powerplatform.com/...
-	"powerplatform.us",      // US government clouds
-	"powerautomate.com",     // Power Automate
-	"powerautomate.us",      // US government clouds
-	"logic.azure.cn",        // Azure China
+	"logic.azure.com",   // https://prod-NN.<region>.logic.azure.com/workflows/...
+	"logic.azure.us",    // US government clouds
+	"powerplatform.com", // https://<env>.environment.api.powerplatform.com/...
+	"powerplatform.us",  // US government clouds
+	"powerautomate.com", // Power Automate
+	"powerautomate.us",  // US government clouds
+	"logic.azure.cn",    // Azure China
 	"powerplatform.partner.microsoftonline.cn",
 }
 

@@ -143,12 +143,22 @@ func splitHTML(toks []htok, limit int) []string {
 
 	var parts []string
 	var prefix string
+	reopened := map[int]bool{} // start indexes of the elements prefix opens
+	open := func(stack []openElem, start int) []openElem {
+		var out []openElem
+		for _, e := range stack {
+			if e.start >= start || reopened[e.start] {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
 	start := 0
 	for start < len(toks) {
 		cost := jsonLen(prefix)
 		end, lastGood := start, -1
 		for end < len(toks) {
-			if end > start && cost+toks[end].cost+closeCost(stacks[end]) > limit {
+			if end > start && cost+toks[end].cost+closeCost(open(stacks[end], start)) > limit {
 				break
 			}
 			cost += toks[end].cost
@@ -165,9 +175,9 @@ func splitHTML(toks []htok, limit int) []string {
 		for _, t := range toks[start:end] {
 			b.WriteString(t.raw)
 		}
-		b.WriteString(closing(stacks[end-1]))
+		b.WriteString(closing(open(stacks[end-1], start)))
 		parts = append(parts, b.String())
-		prefix = reopening(stacks[end-1], limit)
+		prefix, reopened = reopening(stacks[end-1], limit)
 		start = end
 	}
 	return parts
@@ -218,15 +228,34 @@ func closing(stack []openElem) string {
 	return b.String()
 }
 
-// reopening opens the elements of stack again, with the header row of a
-// table (unless the cut is inside that row, or the header would take more
-// than a quarter of a part).
-func reopening(stack []openElem, limit int) string {
+// reopening opens the innermost elements of stack again, as many as fit
+// in a quarter of a part with their end tags, with the header row of a
+// table (unless the cut is inside that row, or the header would not fit).
+// It returns the start tags and the start indexes of the elements opened.
+func reopening(stack []openElem, limit int) (string, map[int]bool) {
+	from, cost := len(stack), 0
+	for from > 0 {
+		e := stack[from-1]
+		c := jsonLen(e.raw) + len(e.name) + 3
+		if cost+c > limit/4 {
+			break
+		}
+		cost += c
+		from--
+	}
+	opened := map[int]bool{}
 	var b strings.Builder
-	for i, e := range stack {
+	for i := from; i < len(stack); i++ {
+		e := stack[i]
+		opened[e.start] = true
 		b.WriteString(e.raw)
-		if e.table == nil || e.table.header == "" || jsonLen(e.table.header) > limit/4 {
+		if e.table == nil || e.table.header == "" {
 			continue
+		}
+		if c := jsonLen(e.table.header); cost+c > limit/4 {
+			continue
+		} else {
+			cost += c
 		}
 		inHeader := false
 		for _, inner := range stack[i+1:] {
@@ -238,5 +267,5 @@ func reopening(stack []openElem, limit int) string {
 			b.WriteString(e.table.header)
 		}
 	}
-	return b.String()
+	return b.String(), opened
 }
