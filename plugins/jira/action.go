@@ -57,7 +57,7 @@ type jira struct {
 	meta     *metadata
 
 	usersMu sync.Mutex
-	users   map[string]userEntry
+	users   map[string]*userEntry
 }
 
 var (
@@ -68,7 +68,7 @@ var (
 func newAction() sdk.Action { return newJira(time.Now) }
 
 func newJira(now func() time.Time) *jira {
-	return &jira{now: now, metaLock: make(chan struct{}, 1), users: map[string]userEntry{}}
+	return &jira{now: now, metaLock: make(chan struct{}, 1), users: map[string]*userEntry{}}
 }
 
 // Configure validates the settings; it does no network I/O.

@@ -141,10 +141,14 @@ func (a *jira) fetchMetadata(ctx context.Context) (*metadata, error) {
 		}
 	}
 
-	if err := a.fetchCreateMeta(ctx, m); err != nil {
-		return nil, err
+	// A problem of the settings (no such issue type, priority, field...)
+	// is kept with the metadata, so that every event does not ask Jira
+	// again; Jira's own refusals (401, 404, ...) are not.
+	err := a.fetchCreateMeta(ctx, m)
+	if err == nil {
+		err = a.resolveStatic(ctx, m)
 	}
-	if err := a.resolveStatic(ctx, m); err != nil {
+	if err != nil {
 		if !sdk.IsPermanent(err) {
 			return nil, err
 		}

@@ -161,9 +161,13 @@ type jiraUser struct {
 	Active       *bool  `json:"active"`
 }
 
-// userEntry is a cached user lookup; ref nil means no such user.
+// userEntry is a cached user lookup; ref nil means no such user. done is
+// closed when the lookup has ended (concurrent executions wait for one
+// lookup); err is set when it failed, and the entry is then dropped.
 type userEntry struct {
+	done  chan struct{}
 	ref   map[string]string
+	err   error
 	until int64 // unix nanoseconds
 }
 
@@ -176,10 +180,44 @@ func (a *jira) lookupUser(ctx context.Context, cloud bool, who string) (map[stri
 	now := a.now()
 	a.usersMu.Lock()
 	e, ok := a.users[who]
-	a.usersMu.Unlock()
-	if ok && now.UnixNano() < e.until {
-		return e.ref, nil
+	if ok {
+		select {
+		case <-e.done:
+			if now.UnixNano() >= e.until {
+				ok = false
+			}
+		default: // in flight
+		}
 	}
+	if !ok {
+		if len(a.users) >= maxUsers {
+			clear(a.users)
+		}
+		e = &userEntry{done: make(chan struct{})}
+		a.users[who] = e
+		a.usersMu.Unlock()
+		e.ref, e.err = a.searchUser(ctx, cloud, who)
+		e.until = now.Add(metadataTTL).UnixNano()
+		if e.err != nil {
+			a.usersMu.Lock()
+			if a.users[who] == e {
+				delete(a.users, who)
+			}
+			a.usersMu.Unlock()
+		}
+		close(e.done)
+		return e.ref, e.err
+	}
+	a.usersMu.Unlock()
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	return e.ref, e.err
+}
+
+func (a *jira) searchUser(ctx context.Context, cloud bool, who string) (map[string]string, error) {
 	q := url.Values{"maxResults": {"50"}}
 	if cloud {
 		q.Set("query", who)
@@ -209,19 +247,11 @@ func (a *jira) lookupUser(ctx context.Context, cloud bool, who string) (map[stri
 			best = u
 		}
 	}
-	var ref map[string]string
 	switch {
 	case best == nil:
+		return nil, nil
 	case cloud:
-		ref = map[string]string{"accountId": best.AccountID}
-	default:
-		ref = map[string]string{"name": best.Name}
+		return map[string]string{"accountId": best.AccountID}, nil
 	}
-	a.usersMu.Lock()
-	if len(a.users) > maxUsers {
-		clear(a.users)
-	}
-	a.users[who] = userEntry{ref: ref, until: now.Add(metadataTTL).UnixNano()}
-	a.usersMu.Unlock()
-	return ref, nil
+	return map[string]string{"name": best.Name}, nil
 }
