@@ -443,4 +443,3 @@ func (b *cardBuilder) finishTable() {
 	}
 	b.out = append(b.out, el)
 }
-
