@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -320,42 +321,103 @@ func TestStaleSprintRefreshed(t *testing.T) {
 }
 
 func TestDedupOnRetry(t *testing.T) {
-	f := newFakeJira(t, false)
-	// sdktest gives every execution its own id, so the retry of one
-	// execution is made on the action directly: the first attempt creates
-	// the issue (its answer lost on the way), the second finds it.
-	a := newJira(time.Now)
-	if err := a.Configure(t.Context(), sdk.Config{Name: "jira", Settings: sdk.NewSettings(settingsFor(f))}); err != nil {
-		t.Fatal(err)
+	for _, cloud := range []bool{false, true} {
+		t.Run(map[bool]string{false: "server", true: "cloud"}[cloud], func(t *testing.T) {
+			f := newFakeJira(t, cloud)
+			// sdktest gives every execution its own id, so the retry of one
+			// execution is made on the action directly: the first attempt
+			// creates the issue (its answer lost on the way), the second
+			// finds it.
+			a := newJira(time.Now)
+			if err := a.Configure(t.Context(), sdk.Config{Name: "jira", Settings: sdk.NewSettings(settingsFor(f))}); err != nil {
+				t.Fatal(err)
+			}
+			ex := &sdk.Execution{ID: "exec-1", EventID: "ev-1", Route: "r", Attempt: 1, Event: []byte(`{}`), Message: sdk.Message{Title: "t"}}
+			res, err := a.Execute(t.Context(), ex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex.Attempt = 2
+			res2, err := a.Execute(t.Context(), ex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res2.Details["issue_key"] != res.Details["issue_key"] || res2.Details["deduplicated"] != "true" {
+				t.Fatalf("retry: %v (first %v)", res2.Details, res.Details)
+			}
+			if n := f.count("POST", "/rest/api/2/issue"); n != 1 {
+				t.Fatalf("%d issues created", n)
+			}
+			path := "/rest/api/2/search"
+			if cloud {
+				path = "/rest/api/2/search/jql"
+			}
+			var searched bool
+			for _, r := range f.requests() {
+				if r.path == path {
+					searched = r.query.Get("jql") == `project = "SEC" AND labels = "`+dedupLabel("exec-1")+`"` && r.query.Get("maxResults") == "1"
+				}
+			}
+			if !searched {
+				t.Fatal("no search by label")
+			}
+			// A retry of another execution finds nothing and creates.
+			ex.ID = "exec-2"
+			if res3, err := a.Execute(t.Context(), ex); err != nil || res3.Details["deduplicated"] != "" || res3.Details["issue_key"] != "SEC-2" {
+				t.Fatalf("%v %v", res3.Details, err)
+			}
+		})
 	}
-	ex := &sdk.Execution{ID: "exec-1", EventID: "ev-1", Route: "r", Attempt: 1, Event: []byte(`{}`), Message: sdk.Message{Title: "t"}}
-	res, err := a.Execute(t.Context(), ex)
-	if err != nil {
-		t.Fatal(err)
+}
+
+func TestMetadataErrors(t *testing.T) {
+	tests := []struct {
+		path       string
+		status     int
+		body       string
+		header     []string
+		want       string
+		retryable  bool
+		retryAfter string
+	}{
+		{"/rest/api/2/serverInfo", 401, ``, nil, "GET %s rest/api/2/serverInfo: status 401 Unauthorized: authentication failed", false, ""},
+		{"/rest/api/2/field", 429, `{"errorMessages":["Rate limit exceeded."]}`, []string{"Retry-After", "30"}, "GET %s rest/api/2/field: status 429 Too Many Requests: Rate limit exceeded.", true, "30"},
+		{"/rest/api/2/issue/createmeta/SEC/issuetypes/10002", 500, `{"errorMessages":["Internal server error"]}`, nil, "status 500 Internal Server Error: Internal server error", true, ""},
+		{"/rest/agile/1.0/board", 502, `bad gateway`, nil, "rest/agile/1.0/board: status 502 Bad Gateway: bad gateway", true, ""},
+		{"/rest/api/2/serverInfo", 200, `{"version":`, nil, "rest/api/2/serverInfo: status 200 but the answer is not the JSON Jira sends", true, ""},
 	}
-	ex.Attempt = 2
-	res2, err := a.Execute(t.Context(), ex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res2.Details["issue_key"] != res.Details["issue_key"] || res2.Details["deduplicated"] != "true" {
-		t.Fatalf("retry: %v (first %v)", res2.Details, res.Details)
-	}
-	if n := f.count("POST", "/rest/api/2/issue"); n != 1 {
-		t.Fatalf("%d issues created", n)
-	}
-	var searched bool
-	for _, r := range f.requests() {
-		if r.path == "/rest/api/2/search" {
-			searched = r.query.Get("jql") == `project = "SEC" AND labels = "`+dedupLabel("exec-1")+`"` && r.query.Get("maxResults") == "1"
-		}
-	}
-	if !searched {
-		t.Fatal("no search by label")
-	}
-	// A retry of another execution finds nothing and creates.
-	ex.ID = "exec-2"
-	if res3, err := a.Execute(t.Context(), ex); err != nil || res3.Details["deduplicated"] != "" {
-		t.Fatalf("%v %v", res3.Details, err)
+	for _, tt := range tests {
+		t.Run(tt.path+" "+http.StatusText(tt.status), func(t *testing.T) {
+			f := newFakeJira(t, false)
+			f.fail = map[string]func(http.ResponseWriter){tt.path: func(w http.ResponseWriter) {
+				for i := 0; i < len(tt.header); i += 2 {
+					w.Header().Set(tt.header[i], tt.header[i+1])
+				}
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}}
+			h, _ := newHarness(t)
+			h.MustConfigure("jira", settingsFor(f))
+			out := h.Execute("jira", sdktest.Event(`{}`, sdk.Message{Title: "t"}))
+			want := tt.want
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, f.srv.URL)
+			}
+			if out.OK() || !strings.Contains(out.Err, want) || out.Retryable != tt.retryable || out.Details["retry_after"] != tt.retryAfter {
+				t.Fatalf("outcome %+v, want %q retryable=%v", out, want, tt.retryable)
+			}
+			noSecrets(t, out)
+			if f.count("POST", "/rest/api/2/issue") != 0 {
+				t.Fatal("an issue was created")
+			}
+			// Nothing is cached from a failed fetch: the next execution asks
+			// again and succeeds.
+			f.mu.Lock()
+			f.fail = nil
+			f.mu.Unlock()
+			if out := h.Execute("jira", sdktest.Event(`{}`, sdk.Message{Title: "t"})); !out.OK() {
+				t.Fatal(out.Err)
+			}
+		})
 	}
 }

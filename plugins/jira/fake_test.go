@@ -42,6 +42,8 @@ type fakeJira struct {
 	// created are the created issues' labels by key, for searches.
 	created map[string][]string
 	nextID  int
+	// fail answers GET requests of a path instead of the normal answer.
+	fail map[string]func(http.ResponseWriter)
 }
 
 func newFakeJira(t *testing.T, cloud bool) *fakeJira {
@@ -156,6 +158,13 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.reqs = append(f.reqs, seen{method: r.Method, path: path, query: r.URL.Query(), header: r.Header.Clone(), body: string(body)})
 	f.mu.Unlock()
+	f.mu.Lock()
+	fail := f.fail[path]
+	f.mu.Unlock()
+	if fail != nil && r.Method == http.MethodGet {
+		fail(w)
+		return
+	}
 	q := r.URL.Query()
 	startAt, _ := strconv.Atoi(q.Get("startAt"))
 
