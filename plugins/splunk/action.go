@@ -26,6 +26,9 @@ const (
 	defaultSourceType = "_json"
 	// eventPath is appended to a url that names no collector endpoint.
 	eventPath = "/services/collector/event"
+	// minUsefulLimit is the size-limit below which Configure warns, as the
+	// original postee did below its default.
+	minUsefulLimit = 1000
 	// maxProgress bounds the executions whose sent posts are remembered.
 	maxProgress = 4096
 )
@@ -107,6 +110,9 @@ func (a *splunkAction) Configure(_ context.Context, cfg sdk.Config) error {
 	a.limit = defaultSizeLimit
 	if s.SizeLimit != nil && *s.SizeLimit > 0 {
 		a.limit = int(min(s.SizeLimit.Int64(), 1<<30))
+	}
+	if a.limit < minUsefulLimit {
+		sdk.Logger().Warn("splunk: a small size-limit splits most events into many posts", "action", cfg.Name, "size-limit", a.limit)
 	}
 
 	a.meta = hecMeta{Host: s.Host, Source: s.Source, Index: s.Index, SourceType: defaultSourceType}
