@@ -117,8 +117,8 @@ func (a *jira) metadata(ctx context.Context, forceRefresh bool) (*metadata, bool
 func (a *jira) fetchMetadata(ctx context.Context) (*metadata, error) {
 	m := &metadata{fetched: a.now(), cloud: a.cloudHost}
 
-	// serverInfo: Cloud or Server/Data Center. An empty versionNumbers is
-	// fine (the library upstream used panicked on it).
+	// serverInfo: Cloud or Server/Data Center. The version is not needed:
+	// an empty versionNumbers is fine.
 	var info struct {
 		DeploymentType string `json:"deploymentType"`
 		Version        string `json:"version"`

@@ -99,6 +99,9 @@ func (a *jira) resolvePriority(ctx context.Context, m *metadata) error {
 		}
 	}
 	if len(list) == 0 {
+		if a.priority != "" {
+			return sdk.Permanentf("priority: Jira lists no priorities")
+		}
 		return nil
 	}
 	want := a.priority
