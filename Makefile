@@ -24,11 +24,17 @@ run: build
 	PATH_TO_DB=$(CURDIR)/.postee/webhooks.db bin/postee --cfgfile examples/cfg.yaml --url 127.0.0.1:8082 --tls ""
 
 # Unit, plugin and end-to-end tests (the e2e tests build their own binaries).
+# The SDK is a module of its own (sdk/go.mod): `./...` of the root module
+# does not reach it, so it is vetted and tested on its own.
 test: build
+	@test -z "$$(gofmt -l cmd core internal plugins sdk test tools)" || { gofmt -l cmd core internal plugins sdk test tools; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 8m ./...
+	cd sdk && $(GO) vet ./...
+	cd sdk && $(GO) test -race -count=1 -timeout 5m ./...
+	$(GO) test -race -count=1 -timeout 12m ./...
 
 test-short:
+	cd sdk && $(GO) test -short ./...
 	$(GO) test -short ./...
 
 # The end-to-end load runs (standalone with and without durable ingest, then
@@ -47,7 +53,7 @@ proto:
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc -I . \
 		--go_out=. --go_opt=paths=source_relative \
-		--go-grpc_out=. --go-grpc_opt=paths=source_relative internal/actionpb/action.proto
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/protocol/actionpb/action.proto
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc -I . \
 		--go_out=. --go_opt=paths=source_relative internal/clusterpb/cluster.proto
 

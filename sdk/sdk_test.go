@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postee-dev/postee/internal/wire"
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/protocol"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
 
@@ -123,15 +123,15 @@ func TestDurations(t *testing.T) {
 
 // The major version in the handshake and in the .proto package stay in step.
 func TestProtocolVersionMatchesProto(t *testing.T) {
-	src, err := os.ReadFile("../internal/actionpb/action.proto")
+	src, err := os.ReadFile("protocol/actionpb/action.proto")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`(?m)^package postee\.action\.v(\d+);`).FindSubmatch(src)
-	if m == nil || string(m[1]) != fmt.Sprint(wire.ProtocolVersion) {
-		t.Fatalf("proto package version %q, handshake version %d", m, wire.ProtocolVersion)
+	if m == nil || string(m[1]) != fmt.Sprint(protocol.ProtocolVersion) {
+		t.Fatalf("proto package version %q, handshake version %d", m, protocol.ProtocolVersion)
 	}
-	if wire.Handshake.ProtocolVersion != wire.ProtocolVersion {
+	if protocol.Handshake.ProtocolVersion != protocol.ProtocolVersion {
 		t.Fatal("handshake and protocol version differ")
 	}
 }

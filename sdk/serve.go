@@ -15,8 +15,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/postee-dev/postee/internal/actionpb"
-	"github.com/postee-dev/postee/internal/wire"
+	"github.com/postee-dev/postee/sdk/internal/bridge"
+	"github.com/postee-dev/postee/sdk/protocol"
+	"github.com/postee-dev/postee/sdk/protocol/actionpb"
 )
 
 // MaxOutput bounds Result.Output as sent back to the host.
@@ -47,17 +48,17 @@ func Serve(p Plugin) {
 		fmt.Fprintln(os.Stderr, "sdk.Serve: Plugin.Type and Plugin.New are required")
 		os.Exit(1)
 	}
-	if os.Getenv(wire.Handshake.MagicCookieKey) != wire.Handshake.MagicCookieValue {
+	if os.Getenv(protocol.Handshake.MagicCookieKey) != protocol.Handshake.MagicCookieValue {
 		fmt.Fprintf(os.Stderr, "This binary is a postee action plugin (type %q).\n"+
 			"Put it in postee's --plugin-dir; postee starts it itself.\n", p.Type)
 		os.Exit(1)
 	}
-	wire.TuneGC()
+	protocol.TuneGC()
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: wire.VersionedPlugins(NewServer(p)),
+		HandshakeConfig:  protocol.Handshake,
+		VersionedPlugins: protocol.VersionedPlugins(newServer(p)),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(wire.MaxMessageSize), grpc.MaxSendMsgSize(wire.MaxMessageSize))
+			opts = append(opts, grpc.MaxRecvMsgSize(protocol.MaxMessageSize), grpc.MaxSendMsgSize(protocol.MaxMessageSize))
 			return grpc.NewServer(opts...)
 		},
 		Logger: Logger(),
@@ -73,14 +74,18 @@ type server struct {
 	actions map[string]Action
 }
 
-// NewServer returns the gRPC service for p. It is exported for the sdktest
-// harness; plugin authors call Serve.
-func NewServer(p Plugin) actionpb.ActionServer {
+// newServer returns the gRPC service for p.
+func newServer(p Plugin) actionpb.ActionServer {
 	return &server{p: p, actions: map[string]Action{}}
 }
 
+// The sdktest harness serves plugins in-process through this.
+func init() {
+	bridge.NewServer = func(p any) actionpb.ActionServer { return newServer(p.(Plugin)) }
+}
+
 func (s *server) Info(context.Context, *actionpb.InfoRequest) (*actionpb.InfoResponse, error) {
-	return &actionpb.InfoResponse{Type: s.p.Type, SdkVersion: Version, ProtocolVersion: wire.ProtocolVersion}, nil
+	return &actionpb.InfoResponse{Type: s.p.Type, SdkVersion: Version, ProtocolVersion: protocol.ProtocolVersion}, nil
 }
 
 func (s *server) Configure(ctx context.Context, req *actionpb.ConfigureRequest) (resp *actionpb.ConfigureResponse, err error) {

@@ -75,8 +75,20 @@ func (s Settings) Decode(v any) error {
 	}
 	// encoding/json matches keys case-insensitively; settings keys are
 	// matched exactly, so `URL:` is not taken for `url`.
-	if err := exactKeys(own, v); err != nil {
-		return err
+	keyErr := exactKeys(own, v)
+	if keyErr != nil {
+		// Report the unknown keys and the problems of the known ones at once.
+		known := make(map[string]any, len(own))
+		names := map[string]bool{}
+		for _, n := range jsonFieldNames(v) {
+			names[n] = true
+		}
+		for k, val := range own {
+			if names[k] {
+				known[k] = val
+			}
+		}
+		return errors.Join(append([]error{keyErr}, keyErrors(known, v)...)...)
 	}
 	data, err := json.Marshal(own)
 	if err != nil {
@@ -122,7 +134,9 @@ func keyErrors(own map[string]any, v any) []error {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(reflect.New(t.Elem()).Interface()); err != nil {
 			serr := settingsErrorFrom(err, v)
-			if se, ok := serr.(*SettingsError); ok && se.Key == "" {
+			if se, ok := serr.(*SettingsError); ok {
+				// The key as written, not encoding/json's path through
+				// embedded structs ("Common.tls-verify").
 				se.Key = k
 			}
 			errs = append(errs, serr)

@@ -82,3 +82,26 @@ func TestExpandOwners(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeUnknownAndBadTogether(t *testing.T) {
+	var s exampleSettings
+	err := sdk.NewSettings(map[string]any{"bogus": 1, "port": "x", "timeout": "never"}).Decode(&s)
+	got := map[string]bool{}
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var se *sdk.SettingsError
+		if errors.As(e, &se) {
+			got[se.Key] = true
+		}
+	}
+	walk(err)
+	if !got["bogus"] || !got["port"] || !got["timeout"] || len(got) != 3 {
+		t.Fatalf("keys with errors = %v (%v)", got, err)
+	}
+}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/postee-dev/postee/internal/wire"
+	"github.com/postee-dev/postee/sdk/protocol"
 )
 
 func main() {
-	wire.TuneGC()
+	protocol.TuneGC()
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "postee:", err)
 		os.Exit(1)

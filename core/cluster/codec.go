@@ -7,7 +7,7 @@ import (
 
 	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/internal/clusterpb"
-	"github.com/postee-dev/postee/internal/msgconv"
+	"github.com/postee-dev/postee/sdk/protocol/msgconv"
 )
 
 // Work and outcomes travel as protobuf (internal/clusterpb): the event and

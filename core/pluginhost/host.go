@@ -18,10 +18,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/postee-dev/postee/internal/actionpb"
-	"github.com/postee-dev/postee/internal/msgconv"
-	"github.com/postee-dev/postee/internal/wire"
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/protocol"
+	"github.com/postee-dev/postee/sdk/protocol/actionpb"
+	"github.com/postee-dev/postee/sdk/protocol/msgconv"
 )
 
 // BinaryPrefix starts the file name of every action plugin.
@@ -322,8 +322,8 @@ func (p *proc) conn(ctx context.Context) (actionpb.ActionClient, int, error) {
 func (p *proc) startLocked(ctx context.Context) error {
 	logger := p.host.opts.Logger.Named(p.typ)
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: wire.VersionedPlugins(nil),
+		HandshakeConfig:  protocol.Handshake,
+		VersionedPlugins: protocol.VersionedPlugins(nil),
 		Cmd:              pluginCmd(p.path),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -331,14 +331,14 @@ func (p *proc) startLocked(ctx context.Context) error {
 		Logger:           logger,
 		SyncStdout:       p.host.opts.Stdout,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(wire.MaxMessageSize), grpc.MaxCallSendMsgSize(wire.MaxMessageSize))},
+			grpc.MaxCallRecvMsgSize(protocol.MaxMessageSize), grpc.MaxCallSendMsgSize(protocol.MaxMessageSize))},
 	})
 	cp, err := client.Client()
 	if err != nil {
 		client.Kill()
 		return fmt.Errorf("start plugin %s (%s): %w", p.typ, p.path, err)
 	}
-	raw, err := cp.Dispense(wire.PluginName)
+	raw, err := cp.Dispense(protocol.PluginName)
 	if err != nil {
 		client.Kill()
 		return fmt.Errorf("start plugin %s: %w", p.typ, err)

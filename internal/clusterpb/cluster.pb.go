@@ -11,7 +11,7 @@
 package clusterpb
 
 import (
-	actionpb "github.com/postee-dev/postee/internal/actionpb"
+	actionpb "github.com/postee-dev/postee/sdk/protocol/actionpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -240,7 +240,7 @@ var File_internal_clusterpb_cluster_proto protoreflect.FileDescriptor
 
 const file_internal_clusterpb_cluster_proto_rawDesc = "" +
 	"\n" +
-	" internal/clusterpb/cluster.proto\x12\x11postee.cluster.v1\x1a\x1einternal/actionpb/action.proto\"\xf6\x01\n" +
+	" internal/clusterpb/cluster.proto\x12\x11postee.cluster.v1\x1a\"sdk/protocol/actionpb/action.proto\"\xf6\x01\n" +
 	"\x04Work\x12\x16\n" +
 	"\x06runner\x18\x01 \x01(\tR\x06runner\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12\x19\n" +

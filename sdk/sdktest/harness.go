@@ -10,10 +10,11 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/postee-dev/postee/internal/actionpb"
-	"github.com/postee-dev/postee/internal/msgconv"
-	"github.com/postee-dev/postee/internal/wire"
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/internal/bridge"
+	"github.com/postee-dev/postee/sdk/protocol"
+	"github.com/postee-dev/postee/sdk/protocol/actionpb"
+	"github.com/postee-dev/postee/sdk/protocol/msgconv"
 )
 
 // Harness is a client connected to an in-process plugin server over gRPC.
@@ -28,10 +29,10 @@ type Harness struct {
 // New serves p in-process and connects a client to it. Both end with the test.
 func New(t testing.TB, p sdk.Plugin) *Harness {
 	t.Helper()
-	ps := wire.VersionedPlugins(sdk.NewServer(p))[wire.ProtocolVersion]
+	ps := protocol.VersionedPlugins(bridge.NewServer(p))[protocol.ProtocolVersion]
 	c, _ := plugin.TestPluginGRPCConn(t, false, ps)
 	t.Cleanup(func() { _ = c.Close() })
-	raw, err := c.Dispense(wire.PluginName)
+	raw, err := c.Dispense(protocol.PluginName)
 	if err != nil {
 		t.Fatalf("sdktest: dispense: %v", err)
 	}

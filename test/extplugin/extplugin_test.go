@@ -95,9 +95,9 @@ func TestExternalPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(mod, "go.mod"), fmt.Sprintf(
-		"module example.com/greet\n\ngo %s\n\nrequire github.com/postee-dev/postee v0.0.0\n\nreplace github.com/postee-dev/postee => %s\n",
-		goDirective, root))
-	copyFile(t, filepath.Join(root, "go.sum"), filepath.Join(mod, "go.sum"))
+		"module example.com/greet\n\ngo %s\n\nrequire github.com/postee-dev/postee/sdk v0.0.0\n\nreplace github.com/postee-dev/postee/sdk => %s\n",
+		goDirective, filepath.Join(root, "sdk")))
+	copyFile(t, filepath.Join(root, "sdk", "go.sum"), filepath.Join(mod, "go.sum"))
 	for _, name := range exampleFiles {
 		copyFile(t, filepath.Join("testdata", "greet", name), filepath.Join(mod, name))
 	}
@@ -108,6 +108,20 @@ func TestExternalPlugin(t *testing.T) {
 	run(ctx, t, mod, offline, goBin, "test", "-count=1", "./...")
 	plugins := filepath.Join(tmp, "plugins")
 	run(ctx, t, mod, offline, goBin, "build", "-o", filepath.Join(plugins, "postee-action-greet"), ".")
+
+	// The SDK is a module of its own: a plugin does not pull postee's
+	// engine (OPA, NATS, bbolt) into its build.
+	list := exec.CommandContext(ctx, goBin, "list", "-deps", ".")
+	list.Dir, list.Env = mod, offline
+	deps, err := list.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, deps)
+	}
+	for _, heavy := range []string{"open-policy-agent", "nats-io", "go.etcd.io/bbolt", "github.com/postee-dev/postee/core"} {
+		if strings.Contains(string(deps), heavy) {
+			t.Errorf("the plugin's dependencies include %s", heavy)
+		}
+	}
 
 	t.Run("event reaches the action", func(t *testing.T) {
 		type delivery struct {

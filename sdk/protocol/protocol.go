@@ -1,4 +1,4 @@
-package wire
+package protocol
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/postee-dev/postee/internal/actionpb"
+	"github.com/postee-dev/postee/sdk/protocol/actionpb"
 )
 
 // ProtocolVersion is the major version of the action protocol. It must equal

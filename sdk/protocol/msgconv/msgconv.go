@@ -5,8 +5,8 @@
 package msgconv
 
 import (
-	"github.com/postee-dev/postee/internal/actionpb"
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/protocol/actionpb"
 )
 
 // ToPB converts m for the wire.

@@ -8,7 +8,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.5.1
 // - protoc             v3.21.12
-// source: internal/actionpb/action.proto
+// source: sdk/protocol/actionpb/action.proto
 
 package actionpb
 
@@ -211,5 +211,5 @@ var Action_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "internal/actionpb/action.proto",
+	Metadata: "sdk/protocol/actionpb/action.proto",
 }

@@ -8,7 +8,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: internal/actionpb/action.proto
+// source: sdk/protocol/actionpb/action.proto
 
 package actionpb
 
@@ -35,7 +35,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[0]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +47,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[0]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +60,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{0}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{0}
 }
 
 type InfoResponse struct {
@@ -74,7 +74,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[1]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -86,7 +86,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[1]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -99,7 +99,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{1}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *InfoResponse) GetType() string {
@@ -135,7 +135,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[2]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -147,7 +147,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[2]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -160,7 +160,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{2}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ConfigureRequest) GetAction() string {
@@ -189,7 +189,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[3]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -201,7 +201,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[3]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -214,7 +214,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{3}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Diagnostic) GetKey() string {
@@ -240,7 +240,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[4]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +252,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[4]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +265,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{4}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -294,7 +294,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[5]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +306,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[5]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +319,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{5}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Message) GetTitle() string {
@@ -409,7 +409,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[6]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +421,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[6]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +434,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{6}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecuteRequest) GetAction() string {
@@ -501,7 +501,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_internal_actionpb_action_proto_msgTypes[7]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +513,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_actionpb_action_proto_msgTypes[7]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +526,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_internal_actionpb_action_proto_rawDescGZIP(), []int{7}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExecuteResponse) GetError() string {
@@ -557,11 +557,11 @@ func (x *ExecuteResponse) GetDetails() map[string]string {
 	return nil
 }
 
-var File_internal_actionpb_action_proto protoreflect.FileDescriptor
+var File_sdk_protocol_actionpb_action_proto protoreflect.FileDescriptor
 
-const file_internal_actionpb_action_proto_rawDesc = "" +
+const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\n" +
-	"\x1einternal/actionpb/action.proto\x12\x10postee.action.v1\"\r\n" +
+	"\"sdk/protocol/actionpb/action.proto\x12\x10postee.action.v1\"\r\n" +
 	"\vInfoRequest\"n\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
@@ -610,22 +610,22 @@ const file_internal_actionpb_action_proto_rawDesc = "" +
 	"\x06Action\x12E\n" +
 	"\x04Info\x12\x1d.postee.action.v1.InfoRequest\x1a\x1e.postee.action.v1.InfoResponse\x12T\n" +
 	"\tConfigure\x12\".postee.action.v1.ConfigureRequest\x1a#.postee.action.v1.ConfigureResponse\x12N\n" +
-	"\aExecute\x12 .postee.action.v1.ExecuteRequest\x1a!.postee.action.v1.ExecuteResponseB0Z.github.com/postee-dev/postee/internal/actionpbb\x06proto3"
+	"\aExecute\x12 .postee.action.v1.ExecuteRequest\x1a!.postee.action.v1.ExecuteResponseB4Z2github.com/postee-dev/postee/sdk/protocol/actionpbb\x06proto3"
 
 var (
-	file_internal_actionpb_action_proto_rawDescOnce sync.Once
-	file_internal_actionpb_action_proto_rawDescData []byte
+	file_sdk_protocol_actionpb_action_proto_rawDescOnce sync.Once
+	file_sdk_protocol_actionpb_action_proto_rawDescData []byte
 )
 
-func file_internal_actionpb_action_proto_rawDescGZIP() []byte {
-	file_internal_actionpb_action_proto_rawDescOnce.Do(func() {
-		file_internal_actionpb_action_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_internal_actionpb_action_proto_rawDesc), len(file_internal_actionpb_action_proto_rawDesc)))
+func file_sdk_protocol_actionpb_action_proto_rawDescGZIP() []byte {
+	file_sdk_protocol_actionpb_action_proto_rawDescOnce.Do(func() {
+		file_sdk_protocol_actionpb_action_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_sdk_protocol_actionpb_action_proto_rawDesc), len(file_sdk_protocol_actionpb_action_proto_rawDesc)))
 	})
-	return file_internal_actionpb_action_proto_rawDescData
+	return file_sdk_protocol_actionpb_action_proto_rawDescData
 }
 
-var file_internal_actionpb_action_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
-var file_internal_actionpb_action_proto_goTypes = []any{
+var file_sdk_protocol_actionpb_action_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_sdk_protocol_actionpb_action_proto_goTypes = []any{
 	(*InfoRequest)(nil),       // 0: postee.action.v1.InfoRequest
 	(*InfoResponse)(nil),      // 1: postee.action.v1.InfoResponse
 	(*ConfigureRequest)(nil),  // 2: postee.action.v1.ConfigureRequest
@@ -636,7 +636,7 @@ var file_internal_actionpb_action_proto_goTypes = []any{
 	(*ExecuteResponse)(nil),   // 7: postee.action.v1.ExecuteResponse
 	nil,                       // 8: postee.action.v1.ExecuteResponse.DetailsEntry
 }
-var file_internal_actionpb_action_proto_depIdxs = []int32{
+var file_sdk_protocol_actionpb_action_proto_depIdxs = []int32{
 	3, // 0: postee.action.v1.ConfigureResponse.diagnostics:type_name -> postee.action.v1.Diagnostic
 	5, // 1: postee.action.v1.ExecuteRequest.message:type_name -> postee.action.v1.Message
 	8, // 2: postee.action.v1.ExecuteResponse.details:type_name -> postee.action.v1.ExecuteResponse.DetailsEntry
@@ -653,26 +653,26 @@ var file_internal_actionpb_action_proto_depIdxs = []int32{
 	0, // [0:3] is the sub-list for field type_name
 }
 
-func init() { file_internal_actionpb_action_proto_init() }
-func file_internal_actionpb_action_proto_init() {
-	if File_internal_actionpb_action_proto != nil {
+func init() { file_sdk_protocol_actionpb_action_proto_init() }
+func file_sdk_protocol_actionpb_action_proto_init() {
+	if File_sdk_protocol_actionpb_action_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_actionpb_action_proto_rawDesc), len(file_internal_actionpb_action_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_protocol_actionpb_action_proto_rawDesc), len(file_sdk_protocol_actionpb_action_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_internal_actionpb_action_proto_goTypes,
-		DependencyIndexes: file_internal_actionpb_action_proto_depIdxs,
-		MessageInfos:      file_internal_actionpb_action_proto_msgTypes,
+		GoTypes:           file_sdk_protocol_actionpb_action_proto_goTypes,
+		DependencyIndexes: file_sdk_protocol_actionpb_action_proto_depIdxs,
+		MessageInfos:      file_sdk_protocol_actionpb_action_proto_msgTypes,
 	}.Build()
-	File_internal_actionpb_action_proto = out.File
-	file_internal_actionpb_action_proto_goTypes = nil
-	file_internal_actionpb_action_proto_depIdxs = nil
+	File_sdk_protocol_actionpb_action_proto = out.File
+	file_sdk_protocol_actionpb_action_proto_goTypes = nil
+	file_sdk_protocol_actionpb_action_proto_depIdxs = nil
 }
