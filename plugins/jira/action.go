@@ -126,7 +126,7 @@ func (a *jira) Configure(_ context.Context, cfg sdk.Config) error {
 	switch {
 	case a.project == "":
 		add(sdk.SettingsErrorf("project-key", "is required (e.g. project-key: SEC)"))
-	case strings.ContainsAny(a.project, " \t\r\n/?#"):
+	case strings.ContainsAny(a.project, " \t\r\n/?#%\\"):
 		add(sdk.SettingsErrorf("project-key", "%q is not a Jira project key", s.ProjectKey))
 	}
 	a.issueType = strings.TrimSpace(string(s.IssueType))

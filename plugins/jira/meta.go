@@ -220,7 +220,7 @@ func (a *jira) paged(ctx context.Context, path string, query url.Values, add fun
 // single createmeta call of older Jira Server when those are missing.
 func (a *jira) fetchCreateMeta(ctx context.Context, m *metadata) error {
 	var types []issueType
-	base := "rest/api/2/issue/createmeta/" + url.PathEscape(a.project) + "/issuetypes"
+	base := "rest/api/2/issue/createmeta/" + a.project + "/issuetypes"
 	err := a.paged(ctx, base, nil, func(l json.RawMessage) (int, error) {
 		var more []issueType
 		if len(l) > 0 {
@@ -244,7 +244,7 @@ func (a *jira) fetchCreateMeta(ctx context.Context, m *metadata) error {
 	}
 	m.issueType = it
 	m.screen = map[string]createField{}
-	path := base + "/" + url.PathEscape(it.ID)
+	path := base + "/" + it.ID
 	return a.paged(ctx, path, nil, func(l json.RawMessage) (int, error) {
 		var fs []createField
 		if len(l) > 0 {
