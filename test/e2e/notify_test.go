@@ -344,3 +344,79 @@ func jsonEqual(t *testing.T, a, b string) bool {
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
 }
+
+// TestNotificationActionsOnRunner runs a slack and a pagerduty action on a
+// runner: the runner resolves the secrets from its own environment (the
+// controller does not have them), retries a 429 after its Retry-After, and
+// delivers as the controller would.
+func TestNotificationActionsOnRunner(t *testing.T) {
+	svc := &services{got: make(chan delivery, 16)}
+	var slackCalls sync.Mutex
+	throttled := false
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slack/") {
+			slackCalls.Lock()
+			first := !throttled
+			throttled = true
+			slackCalls.Unlock()
+			if first {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				io.WriteString(w, "rate_limited")
+				return
+			}
+		}
+		svc.ServeHTTP(w, r)
+	}))
+	defer web.Close()
+
+	cfg := `
+routes:
+- name: trivy-chat
+  input: input.scanner == "trivy"
+  actions: [slack, pagerduty]
+  template: vuls-slack
+templates:
+- name: vuls-slack
+  rego-package: postee.vuls.slack
+actions:
+- name: slack
+  type: slack
+  enable: true
+  runs-on: r1
+  retry: {attempts: 3, initial-delay: 10ms}
+  url: ` + web.URL + `/slack/services/T0/B0/${SLACK_HOOK_TOKEN}
+- name: pagerduty
+  type: pagerduty
+  enable: true
+  runs-on: r1
+  url: ` + web.URL + `/pd
+  pagerduty-routing-key: $PD_ROUTING_KEY
+`
+	ctrl, natsURL := startController(t, cfg, controllerOpts{})
+	startRunner(t, "r1", natsURL, opts{env: []string{"SLACK_HOOK_TOKEN=x", "PD_ROUTING_KEY=RUNNERKEY0000000000000000000000"}})
+	// The work waits in the runner's stream until the runner takes it.
+
+	trivy := testevents.Trivy(9, 3)
+	ctrl.mustPost("/", string(trivy))
+	got := map[string]delivery{}
+	deadline := time.After(60 * time.Second)
+	for len(got) < 2 {
+		select {
+		case d := <-svc.got:
+			got[d.service] = d
+		case <-deadline:
+			t.Fatalf("deliveries %v\ncontroller:\n%s", got, ctrl.Stderr)
+		}
+	}
+	_, want := render(t, "postee.vuls.slack", trivy)
+	var msg struct {
+		Blocks json.RawMessage `json:"blocks"`
+	}
+	if err := json.Unmarshal([]byte(got["slack"].body), &msg); err != nil || !jsonEqual(t, string(msg.Blocks), want) {
+		t.Errorf("slack on the runner did not send the template's blocks: %v\n%s", err, got["slack"].body)
+	}
+	if !strings.Contains(got["pd"].body, `"routing_key":"RUNNERKEY0000000000000000000000"`) {
+		t.Errorf("pagerduty on the runner: %s", got["pd"].body)
+	}
+}
