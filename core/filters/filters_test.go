@@ -33,6 +33,7 @@ var wantNames = []string{
 	"Defense Evasion",
 	"Persistence",
 	"Tracee Default Set",
+	"Trivy AWS Findings",
 }
 
 func TestNames(t *testing.T) {
@@ -207,6 +208,16 @@ var events = map[string]string{
 	"P": `{"image":"redis:7","registry":"Docker Hub","vulnerability_summary":{"critical":0,"high":0},"resources":[]}`,
 	// Trivy report of a quay.io image, clean.
 	"Q": `{"ArtifactName":"quay.io/org/app:1","Results":[]}`,
+	// Trivy results in ASFF (Trivy's contrib/asff.tpl), for AWS Security Hub.
+	"R": `{"Findings":[{"SchemaVersion":"2018-10-08","Id":"alpine:3.18/CVE-2024-1",
+		"ProductArn":"arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity",
+		"GeneratorId":"Trivy/CVE-2024-1","Types":["Software and Configuration Checks/Vulnerabilities/CVE"],
+		"ProductFields":{"Product Name":"Trivy"},"Severity":{"Label":"HIGH"},"Title":"Trivy found a vulnerability to CVE-2024-1 in container alpine:3.18"}]}`,
+	// ASFF with the product name as a top-level field of the finding.
+	"S": `{"Findings":[{"Id":"x","ProductName":"Trivy","Severity":{"Label":"LOW"}}]}`,
+	// ASFF findings of another tool, and an empty list.
+	"T": `{"Findings":[{"Id":"y","ProductFields":{"Product Name":"Inspector"}}]}`,
+	"U": `{"Findings":[]}`,
 }
 
 // matches runs src on every event and returns the letters of those it
@@ -253,6 +264,7 @@ func TestFilters(t *testing.T) {
 		{"Defense Evasion", "I"},
 		{"Persistence", "MN"},
 		{"Tracee Default Set", "HIJKLM"},
+		{"Trivy AWS Findings", "RS"},
 	}
 	if len(tests) != len(wantNames) {
 		t.Fatalf("%d files tested, %d bundled", len(tests), len(wantNames))
