@@ -39,6 +39,12 @@ type Config struct {
 	// Runners declares runners beyond those named by runs-on, and each
 	// runner's NKey (controller/runner mode).
 	Runners []Runner `yaml:"runners"`
+
+	// Warnings are what the existing Postee silently ignored and postee
+	// ignores too, saying so: unknown and older keys, unused entries that
+	// would not load, routes naming undefined actions or no template.
+	// `postee validate --strict` treats them as errors.
+	Warnings Errors `yaml:"-"`
 }
 
 // RunsOnOrigin as an action's runs-on runs it on the runner the event came

@@ -55,27 +55,22 @@ func TestLoadErrors(t *testing.T) {
 		{"syntax", "name: x\nroutes:\n- name: \"unterminated\n", []string{"c.yaml:3: invalid YAML: found unexpected end of stream"}},
 		{"tab", "name: x\nroutes:\n\t- name: r\n", []string{"c.yaml:3: invalid YAML"}},
 		{"v1 list format", "- type: common\n", []string{"c.yaml:1:", "Postee v1 format"}},
-		{"unknown top key", "name: x\nroutez: []\n", []string{`c.yaml:2: unknown key "routez"`, "routes"}},
-		{"unknown route key", "routes:\n- name: r1\n  inputt: x\n", []string{`c.yaml:3: route "r1": unknown key "inputt"`}},
 		{"route type", "routes:\n- name: r1\n  actions: a\n", []string{`c.yaml:3: route "r1": actions must be a list`}},
 		{"bool type", "routes:\n- name: r1\n  serialize-actions: yes please\n", []string{`c.yaml:3: route "r1": serialize-actions must be true or false`}},
-		{"unknown action", "routes:\n- name: r1\n  actions: [nope]\n  template: t\ntemplates:\n- name: t\n  rego-package: postee.rawmessage.json\n", []string{`c.yaml:2: route "r1": unknown action "nope" (none are defined)`}},
-		{"unknown template", "routes:\n- name: r1\n  template: nope\ntemplates:\n- name: t\n  body: x\n", []string{`route "r1": unknown template "nope" (known: t)`}},
-		{"missing template", "routes:\n- name: r1\n  actions: [a]\nactions:\n- name: a\n  type: stdout\n", []string{`route "r1": template is required`}},
-		{"template sources", "templates:\n- name: t\n  body: x\n  rego-file: y\n", []string{`c.yaml:2: template "t": has rego-file and body; use exactly one`}},
-		{"template none", "templates:\n- name: t\n", []string{`template "t": needs one of`}},
-		{"action no type", "actions:\n- name: a\n  enable: true\n", []string{`c.yaml:2: action "a": type is required`}},
+		{"template sources", "routes:\n- name: r\n  template: t\ntemplates:\n- name: t\n  body: x\n  rego-file: y\n", []string{`c.yaml:5: template "t": has rego-file and body; use exactly one`}},
+		{"template none", "routes:\n- name: r\n  template: t\ntemplates:\n- name: t\n  url:\n", []string{`template "t": needs one of`}},
+		{"action no type", "routes:\n- name: r\n  actions: [a]\nactions:\n- name: a\n  enable: true\n", []string{`c.yaml:5: action "a": type is required`}},
 		{"action enable type", "actions:\n- name: a\n  type: http\n  enable: maybe\n", []string{`c.yaml:4: action "a": enable must be true or false`}},
 		{"dup action", "actions:\n- name: a\n  type: http\n- name: a\n  type: exec\n", []string{`c.yaml:4: action "a": another action has this name (at c.yaml:2)`}},
 		{"dup route", "routes:\n- name: r\n- name: r\n", []string{`c.yaml:3: route "r": another route has this name`}},
 		{"dup key", "routes:\n- name: r\n  input: a\n  input: b\n", []string{`c.yaml:4: route "r": key "input" appears twice`}},
 		{"bad duration", "routes:\n- name: r\n  plugins:\n    unique-message-timeout: soon\n", []string{`route "r": plugins.unique-message-timeout: invalid duration "soon"`}},
-		{"bad plugin key", "routes:\n- name: r\n  plugins:\n    aggregate-message-count: 3\n", []string{`c.yaml:4: route "r": unknown key "aggregate-message-count"`}},
 		{"bad size", "max-db-size: lots\n", []string{"max-db-size: invalid size"}},
-		{"bad runs-on", "actions:\n- name: a\n  type: exec\n  runs-on: node 1\n", []string{`c.yaml:4: action "a": runs-on "node 1"`}},
+		{"bad runs-on", "routes:\n- name: r\n  actions: [a]\nactions:\n- name: a\n  type: exec\n  enable: true\n  runs-on: node 1\n", []string{`c.yaml:8: action "a": runs-on "node 1"`}},
 		{"bad runner", "runners:\n- name: x.y\n- name: ok\n  nkey: SUABC\n", []string{`c.yaml:2: runner "x.y"`, `c.yaml:3: runner "ok": nkey must be a user public key`}},
 		{"two documents", "name: a\n---\nname: b\n", []string{"more than one YAML document"}},
-		{"many errors", "routes:\n- name: r\n  bogus: 1\nactions:\n- name: a\n", []string{`c.yaml:3: route "r": unknown key "bogus"`, `c.yaml:5: action "a": type is required`}},
+		{"wrong type of a known key", "routes:\n- name: r\n  plugins:\n    aggregate-message-number: many\n", []string{`c.yaml:4: route "r": aggregate-message-number must be an integer, not "many"`}},
+		{"many errors", "routes:\n- name: r\n  actions: x\n  bogus: 1\nactions:\n- name: a\n  enable: yes please\n", []string{`c.yaml:3: route "r": actions must be a list`, `c.yaml:7: action "a": enable must be true or false`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,5 +131,79 @@ func TestLoadReferenceExample(t *testing.T) {
 	}
 	if a, _ := cfg.Action("my-servicenow"); a.Type != "servicenow" {
 		t.Errorf("types are case-insensitive: %q", a.Type)
+	}
+}
+
+// What the existing Postee accepted loads; what it silently ignored is a
+// warning naming file:line, the entry, what is ignored and why.
+func TestLoadWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // the warnings, in file order
+	}{
+		{"unknown top key", "name: x\nroutez: []\n",
+			[]string{`c.yaml:2: unknown key "routez" is ignored; did you mean "routes"? (known: actions, aqua-server, db-verify-interval, delete-old-data, max-db-size, name, routes, rules, runners, templates)`}},
+		{"unknown route key", "routes:\n- name: r1\n  inputt: x\n",
+			[]string{`c.yaml:3: route "r1": unknown key "inputt" is ignored; did you mean "input"? (known: actions, input, input-files, name, plugins, serialize-actions, template)`}},
+		{"unknown key far from any", "routes:\n- name: r1\n  colour: red\n",
+			[]string{`c.yaml:3: route "r1": unknown key "colour" is ignored (known: actions, input, input-files, name, plugins, serialize-actions, template)`}},
+		{"older route key", "routes:\n- name: r1\n  action: []\n  output: []\n",
+			[]string{`c.yaml:3: route "r1": key "action" is from an older Postee version and is ignored; the current key is "actions"`,
+				`c.yaml:4: route "r1": key "output" is from an older Postee version and is ignored; the current key is "actions"`}},
+		{"older plugin keys", "routes:\n- name: r1\n  plugins:\n    aggregate-issues-number: 3\n    aggregate-issues-timeout: 1h\n    policy-show-all: true\n",
+			[]string{`c.yaml:4: route "r1": key "aggregate-issues-number" is from an older Postee version and is ignored; the current key is "aggregate-message-number"`,
+				`c.yaml:5: route "r1": key "aggregate-issues-timeout" is from an older Postee version and is ignored; the current key is "aggregate-message-timeout"`,
+				`c.yaml:6: route "r1": key "policy-show-all" is from an older Postee version and is ignored: it has no replacement: every event a route matches is sent, unless unique-message-props drops repeats`}},
+		{"older top key", "AquaServer: https://x\n",
+			[]string{`c.yaml:1: key "AquaServer" is from an older Postee version and is ignored; the current key is "aqua-server"`}},
+		{"unused template with empty url", "templates:\n- name: custom-email\n  url:\n",
+			[]string{`c.yaml:2: template "custom-email": not used by any route, so not loaded; it would fail: needs one of rego-package, rego-file, body, url, legacy-scan-renderer`}},
+		{"unused template with two sources", "templates:\n- name: t\n  body: x\n  rego-file: y\n",
+			[]string{`c.yaml:2: template "t": not used by any route, so not loaded; it would fail: has rego-file and body; use exactly one`}},
+		{"undefined action", "routes:\n- name: r1\n  actions: [a, nope]\n  template: t\ntemplates:\n- name: t\n  rego-package: postee.rawmessage.json\nactions:\n- name: a\n  type: stdout\n  enable: true\n",
+			[]string{`c.yaml:2: route "r1": action "nope" is not defined and is skipped; the route runs the actions it has (known: a)`}},
+		{"action listed twice", "routes:\n- name: r1\n  actions: [a, a]\n  template: t\ntemplates:\n- name: t\n  body: x\nactions:\n- name: a\n  type: stdout\n",
+			[]string{`c.yaml:2: route "r1": action "a" is listed twice; it runs once`}},
+		{"route without template", "routes:\n- name: r1\n  actions: [a]\nactions:\n- name: a\n  type: stdout\n  enable: true\n",
+			[]string{`c.yaml:2: route "r1": has actions but no template: its events are recorded as failed executions until a template is set (none are defined)`}},
+		{"route with undefined template", "routes:\n- name: r1\n  actions: [a]\n  template: nope\ntemplates:\n- name: t\n  body: x\nactions:\n- name: a\n  type: stdout\n  enable: true\n",
+			[]string{`c.yaml:2: route "r1": template "nope" is not defined: its events are recorded as failed executions until it is (known: t)`}},
+		{"input and input-files", "routes:\n- name: r1\n  input: contains(input.image, \"a\")\n  input-files: [f]\n",
+			[]string{`c.yaml:2: route "r1": has both input and input-files; input-files are used and input is ignored`}},
+		{"unused action without type", "actions:\n- name: a\n  enable: true\n",
+			[]string{`c.yaml:2: action "a": not used by any route, so not loaded; it would fail: type is required`}},
+		{"disabled action with bad runs-on", "routes:\n- name: r\n  actions: [a]\n  template: t\ntemplates:\n- name: t\n  body: x\nactions:\n- name: a\n  type: exec\n  runs-on: node 1\n",
+			[]string{`c.yaml:11: action "a": not enabled, so not loaded; it would fail: runs-on "node 1": a runner name is 1 to 64 letters, digits, '-' or '_' (or @origin)`}},
+		{"unnamed action", "actions:\n- type: stdout\n",
+			[]string{`c.yaml:2: action (unnamed): has no name, so no route can use it; it is ignored`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("must load: %v", err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings {
+				got = append(got, w.Error())
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// The keys the warnings say are ignored are ignored: nothing of them reaches
+// the route, and the input of a route that has input-files is dropped.
+func TestWarningsIgnore(t *testing.T) {
+	cfg, err := Parse("c.yaml", []byte("routes:\n- name: r\n  action: [x]\n  actions: [a, a, nope]\n  input: \"false\"\n  input-files: [f]\n  plugins:\n    aggregate-issues-number: 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Routes[0]
+	if strings.Join(r.Actions, ",") != "a,nope" || r.Input != "" || r.Plugins.Configured() {
+		t.Errorf("route = %+v", r)
 	}
 }

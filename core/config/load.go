@@ -53,6 +53,8 @@ func Parse(file string, data []byte) (*Config, error) {
 		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Pos.Line < d.errs[j].Pos.Line })
 		return nil, d.errs
 	}
+	sort.SliceStable(d.warns, func(i, j int) bool { return d.warns[i].Pos.Line < d.warns[j].Pos.Line })
+	cfg.Warnings = d.warns
 	return cfg, nil
 }
 
@@ -91,14 +93,21 @@ func yamlErrLine(err error) int {
 }
 
 type decoder struct {
-	file string
-	errs Errors
+	file  string
+	errs  Errors
+	warns Errors
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line} }
 
 func (d *decoder) errorf(n *yaml.Node, what, format string, args ...any) {
 	d.errs = append(d.errs, &Error{Pos: d.pos(n), What: what, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warnf records something the existing Postee silently ignored: postee
+// ignores it too, and says so.
+func (d *decoder) warnf(n *yaml.Node, what, format string, args ...any) {
+	d.warns = append(d.warns, &Error{Pos: d.pos(n), What: what, Msg: fmt.Sprintf(format, args...)})
 }
 
 var (
@@ -124,7 +133,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 		seen[key] = true
 		idx, ok := fields[key]
 		if !ok {
-			d.errorf(k, what, "unknown key %q (known: %s)", key, strings.Join(sortedKeys(fields), ", "))
+			d.unknownKey(k, v.Type(), what, fields)
 			continue
 		}
 		d.decodeValue(val, v.Field(idx), what, key)

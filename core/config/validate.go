@@ -27,11 +27,32 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 
+	// What no route uses is not loaded: its problems are warnings, as the
+	// existing tool ignored them.
+	usedTemplates, usedActions := map[string]bool{}, map[string]bool{}
+	for _, r := range c.Routes {
+		usedTemplates[r.Template] = true
+		for _, a := range r.Actions {
+			usedActions[a] = true
+		}
+	}
+	warn := func(p Pos, what, format string, args ...any) {
+		d.warns = append(d.warns, &Error{Pos: p, What: what, Msg: fmt.Sprintf(format, args...)})
+	}
+	unused := func(used bool) func(p Pos, what, format string, args ...any) {
+		if used {
+			return add
+		}
+		return func(p Pos, what, format string, args ...any) {
+			warn(p, what, "not used by any route, so not loaded; it would fail: "+format, args...)
+		}
+	}
+
 	templates := map[string]bool{}
 	for _, t := range c.Templates {
 		what := fmt.Sprintf("template %q", t.Name)
 		if t.Name == "" {
-			add(t.Pos, "template (unnamed)", "name is required")
+			warn(t.Pos, "template (unnamed)", "has no name, so no route can use it; it is ignored")
 			continue
 		}
 		if templates[t.Name] {
@@ -49,10 +70,10 @@ func (d *decoder) validate(c *Config) {
 		}
 		switch len(set) {
 		case 0:
-			add(t.Pos, what, "needs one of rego-package, rego-file, body, url, legacy-scan-renderer")
+			unused(usedTemplates[t.Name])(t.Pos, what, "needs one of rego-package, rego-file, body, url, legacy-scan-renderer")
 		case 1:
 		default:
-			add(t.Pos, what, "has %s; use exactly one", strings.Join(set, " and "))
+			unused(usedTemplates[t.Name])(t.Pos, what, "has %s; use exactly one", strings.Join(set, " and "))
 		}
 	}
 
@@ -64,20 +85,30 @@ func (d *decoder) validate(c *Config) {
 			continue // not a mapping; already reported
 		}
 		if a.Name == "" {
-			add(a.Pos, "action (unnamed)", "name is required")
+			warn(a.Pos, "action (unnamed)", "has no name, so no route can use it; it is ignored")
 			continue
 		}
 		if actions[a.Name] != nil {
 			add(a.Pos, what, "another action has this name (at %s)", actions[a.Name].Pos)
 		}
 		actions[a.Name] = a
+		check := add
+		if !usedActions[a.Name] || !a.Enable {
+			check = func(p Pos, what, format string, args ...any) {
+				why := "not used by any route"
+				if !a.Enable {
+					why = "not enabled"
+				}
+				warn(p, what, why+", so not loaded; it would fail: "+format, args...)
+			}
+		}
 		if a.RunsOn != "" && a.RunsOn != RunsOnOrigin && !validRunner(a.RunsOn) {
-			add(a.PosOf("runs-on"), what, "runs-on %q: a runner name is 1 to 64 letters, digits, '-' or '_' (or %s)", a.RunsOn, RunsOnOrigin)
+			check(a.PosOf("runs-on"), what, "runs-on %q: a runner name is 1 to 64 letters, digits, '-' or '_' (or %s)", a.RunsOn, RunsOnOrigin)
 		}
 		if a.Type == "" {
-			add(a.Pos, what, "type is required")
+			check(a.Pos, what, "type is required")
 		} else if !validType(a.Type) {
-			add(a.PosOf("type"), what, "type %q: use letters, digits, '-' and '_'", a.Type)
+			check(a.PosOf("type"), what, "type %q: use letters, digits, '-' and '_'", a.Type)
 		}
 	}
 
@@ -97,7 +128,7 @@ func (d *decoder) validate(c *Config) {
 	}
 
 	routes := map[string]bool{}
-	for _, r := range c.Routes {
+	for i, r := range c.Routes {
 		what := fmt.Sprintf("route %q", r.Name)
 		if r.Name == "" {
 			add(r.Pos, "route (unnamed)", "name is required")
@@ -108,24 +139,28 @@ func (d *decoder) validate(c *Config) {
 		}
 		routes[r.Name] = true
 		if strings.TrimSpace(r.Input) != "" && len(r.InputFiles) > 0 {
-			add(r.Pos, what, "has both input and input-files; use one")
+			warn(r.Pos, what, "has both input and input-files; input-files are used and input is ignored")
+			c.Routes[i].Input = ""
 		}
 		seen := map[string]bool{}
+		var kept []string
 		for _, name := range r.Actions {
-			if seen[name] {
-				add(r.Pos, what, "action %q is listed twice", name)
+			switch {
+			case seen[name]:
+				warn(r.Pos, what, "action %q is listed twice; it runs once", name)
+				continue
+			case actions[name] == nil:
+				warn(r.Pos, what, "action %q is not defined and is skipped; the route runs the actions it has%s", name, known(actionNames(c)))
 			}
 			seen[name] = true
-			if actions[name] == nil {
-				add(r.Pos, what, "unknown action %q%s", name, known(actionNames(c)))
-			}
+			kept = append(kept, name)
 		}
-		if r.Template == "" {
-			if len(r.Actions) > 0 {
-				add(r.Pos, what, "template is required when the route has actions%s", known(templateNames(c)))
-			}
-		} else if !templates[r.Template] {
-			add(r.Pos, what, "unknown template %q%s", r.Template, known(templateNames(c)))
+		c.Routes[i].Actions = kept
+		switch {
+		case r.Template == "" && len(r.Actions) > 0:
+			warn(r.Pos, what, "has actions but no template: its events are recorded as failed executions until a template is set%s", known(templateNames(c)))
+		case r.Template != "" && !templates[r.Template] && len(r.Actions) > 0:
+			warn(r.Pos, what, "template %q is not defined: its events are recorded as failed executions until it is%s", r.Template, known(templateNames(c)))
 		}
 		p := r.Plugins
 		if p.AggregateMessageNumber < 0 {
