@@ -1,7 +1,9 @@
 package pluginhost
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +43,10 @@ type Options struct {
 	// MaxRestarts bounds how many times one call restarts a dead plugin
 	// before it is reported failed (default 3).
 	MaxRestarts int
+	// Checksums pin plugin binaries: type → sha256 (--plugin-checksum). A
+	// plugin whose file does not match is not started. Spec.SHA256 pins
+	// from the config must agree with these.
+	Checksums map[string][]byte
 }
 
 // Spec is one action to configure in its plugin.
@@ -48,6 +54,12 @@ type Spec struct {
 	Name     string
 	Type     string
 	Settings []byte // JSON object of the action's YAML keys
+	// Env names the environment variables the action refers to ($NAME,
+	// ${NAME}) in its settings: its plugin process gets them (see env.go).
+	Env []string
+	// SHA256 pins the plugin binary of Type (plugin-checksums in the
+	// config); nil: not pinned by the config.
+	SHA256 []byte
 }
 
 // Request is one execution.
@@ -180,6 +192,26 @@ func (h *Host) Configure(ctx context.Context, specs []Spec) error {
 	var errs []error
 	needed := map[string]bool{}
 	byName := map[string]*proc{}
+	// What each type's process is started with: the variables all its
+	// actions refer to, and its pin.
+	refs := map[string]map[string]bool{}
+	sums := map[string][]byte{}
+	for _, s := range specs {
+		typ := strings.ToLower(s.Type)
+		if refs[typ] == nil {
+			refs[typ] = map[string]bool{}
+		}
+		for _, n := range s.Env {
+			refs[typ][n] = true
+		}
+		sum, err := h.checksum(typ, sums[typ], s.SHA256)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("action %q: %w", s.Name, err))
+			continue
+		}
+		sums[typ] = sum
+	}
+	var stale []*proc
 	for _, s := range specs {
 		typ := strings.ToLower(s.Type)
 		path, ok := avail[typ]
@@ -188,14 +220,16 @@ func (h *Host) Configure(ctx context.Context, specs []Spec) error {
 			continue
 		}
 		p := h.procs[typ]
-		if p == nil || p.path != path {
-			p = &proc{host: h, typ: typ, path: path, configs: map[string][]byte{}}
+		if p == nil || p.path != path || p.envKey != envKey(refs[typ]) || !bytes.Equal(p.sum, sums[typ]) {
+			if p != nil {
+				stale = append(stale, p) // started with another file, pin or environment
+			}
+			p = &proc{host: h, typ: typ, path: path, refs: refs[typ], envKey: envKey(refs[typ]), sum: sums[typ], configs: map[string][]byte{}}
 			h.procs[typ] = p
 		}
 		needed[typ] = true
 		byName[s.Name] = p
 	}
-	var stale []*proc
 	for typ, p := range h.procs {
 		if !needed[typ] {
 			stale = append(stale, p)
@@ -234,6 +268,30 @@ func (h *Host) Configure(ctx context.Context, specs []Spec) error {
 	h.byName = byName
 	h.mu.Unlock()
 	return nil
+}
+
+// checksum returns the pin of type typ: the flag's, the config's (have
+// from an earlier action of the type, or spec), which must agree.
+func (h *Host) checksum(typ string, have, spec []byte) ([]byte, error) {
+	flag := h.opts.Checksums[typ]
+	for _, s := range [][]byte{have, spec} {
+		if s == nil {
+			continue
+		}
+		if flag != nil && !bytes.Equal(s, flag) {
+			return nil, fmt.Errorf("plugin %s: plugin-checksums in the config (%x) and --plugin-checksum (%x) differ", typ, s, flag)
+		}
+		if have != nil && !bytes.Equal(s, have) {
+			return nil, fmt.Errorf("plugin %s: two different plugin-checksums", typ)
+		}
+	}
+	switch {
+	case flag != nil:
+		return flag, nil
+	case spec != nil:
+		return spec, nil
+	}
+	return have, nil
 }
 
 // Execute runs one action. A non-nil error means the plugin could not be
@@ -284,8 +342,15 @@ type proc struct {
 	typ  string
 	path string
 
+	// refs are the variables its actions refer to (envKey: as a key).
+	refs   map[string]bool
+	envKey string
+	// sum is the binary's sha256 pin, nil when not pinned.
+	sum []byte
+
 	mu      sync.Mutex
 	client  *plugin.Client
+	pid     int // of the running process, whose group it leads
 	rpc     actionpb.ActionClient
 	gen     int               // incremented at every start
 	configs map[string][]byte // action → settings, re-applied after a restart
@@ -310,8 +375,7 @@ func (p *proc) conn(ctx context.Context) (actionpb.ActionClient, int, error) {
 	}
 	if p.client != nil {
 		p.host.log.Warn("plugin process is gone; restarting it", "type", p.typ)
-		p.client.Kill()
-		p.client = nil
+		p.killLocked()
 	}
 	if err := p.startLocked(ctx); err != nil {
 		return nil, 0, err
@@ -320,11 +384,24 @@ func (p *proc) conn(ctx context.Context) (actionpb.ActionClient, int, error) {
 }
 
 func (p *proc) startLocked(ctx context.Context) error {
+	// Checked at every start: a file changed since the last one is caught.
+	real, err := checkPlugin(p.typ, p.host.opts.Dir, p.path)
+	if err != nil {
+		return err
+	}
 	logger := p.host.opts.Logger.Named(p.typ)
+	cmd := pluginCmd(real)
+	cmd.Env = pluginEnv(p.typ, p.refs, os.Environ())
+	var secure *plugin.SecureConfig
+	if p.sum != nil {
+		secure = &plugin.SecureConfig{Checksum: p.sum, Hash: sha256.New()}
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  protocol.Handshake,
 		VersionedPlugins: protocol.VersionedPlugins(nil),
-		Cmd:              pluginCmd(p.path),
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     p.host.opts.StartTimeout,
@@ -335,37 +412,47 @@ func (p *proc) startLocked(ctx context.Context) error {
 	})
 	cp, err := client.Client()
 	if err != nil {
+		pid := 0
+		if cmd.Process != nil {
+			pid = cmd.Process.Pid
+		}
 		client.Kill()
+		killGroup(pid)
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return fmt.Errorf("plugin %s refused: %s does not match its pinned sha256 %x (plugin-checksums); the file's sha256 is %s", p.typ, real, p.sum, fileSHA256(real))
+		}
 		return fmt.Errorf("start plugin %s (%s): %w", p.typ, p.path, err)
+	}
+	pid := client.ReattachConfig().Pid
+	fail := func(err error) error {
+		client.Kill()
+		killGroup(pid)
+		return err
 	}
 	raw, err := cp.Dispense(protocol.PluginName)
 	if err != nil {
-		client.Kill()
-		return fmt.Errorf("start plugin %s: %w", p.typ, err)
+		return fail(fmt.Errorf("start plugin %s: %w", p.typ, err))
 	}
 	rpc := raw.(actionpb.ActionClient)
 	info, err := rpc.Info(ctx, &actionpb.InfoRequest{})
 	if err != nil {
-		client.Kill()
-		return fmt.Errorf("start plugin %s: info: %w", p.typ, err)
+		return fail(fmt.Errorf("start plugin %s: info: %w", p.typ, err))
 	}
 	if !strings.EqualFold(info.GetType(), p.typ) {
-		client.Kill()
-		return fmt.Errorf("plugin %s serves type %q, not %q: rename it %s%s", p.path, info.GetType(), p.typ, BinaryPrefix, strings.ToLower(info.GetType()))
+		return fail(fmt.Errorf("plugin %s serves type %q, not %q: rename it %s%s", p.path, info.GetType(), p.typ, BinaryPrefix, strings.ToLower(info.GetType())))
 	}
 	// Re-apply the settings of every action this process had.
 	for name, settings := range p.configs {
 		if err := configureRPC(ctx, rpc, name, settings); err != nil {
-			client.Kill()
-			return fmt.Errorf("restart plugin %s: %w", p.typ, err)
+			return fail(fmt.Errorf("restart plugin %s: %w", p.typ, err))
 		}
 	}
-	p.client, p.rpc = client, rpc
+	p.client, p.rpc, p.pid = client, rpc, pid
 	p.gen++
 	if p.gen > 1 {
-		p.host.log.Warn("plugin restarted", "type", p.typ, "pid", client.ReattachConfig().Pid, "restarts", p.gen-1)
+		p.host.log.Warn("plugin restarted", "type", p.typ, "pid", pid, "restarts", p.gen-1)
 	} else {
-		p.host.log.Debug("plugin started", "type", p.typ, "pid", client.ReattachConfig().Pid, "sdk", info.GetSdkVersion())
+		p.host.log.Debug("plugin started", "type", p.typ, "pid", pid, "sdk", info.GetSdkVersion())
 	}
 	return nil
 }
@@ -466,8 +553,14 @@ func (p *proc) markDead(gen int) {
 		// The transport broke but the process lives on: replace it.
 		p.host.log.Warn("plugin connection broken; restarting the plugin", "type", p.typ)
 	}
+	p.killLocked()
+}
+
+// killLocked stops the process and what is left of its process group.
+func (p *proc) killLocked() {
 	p.client.Kill()
-	p.client = nil
+	killGroup(p.pid)
+	p.client, p.pid = nil, 0
 }
 
 func (p *proc) exited(gen int) bool {
@@ -479,10 +572,11 @@ func (p *proc) exited(gen int) bool {
 func (p *proc) stop() {
 	p.mu.Lock()
 	p.stopped = true
-	c := p.client
-	p.client = nil
+	c, pid := p.client, p.pid
+	p.client, p.pid = nil, 0
 	p.mu.Unlock()
 	if c != nil {
 		c.Kill()
+		killGroup(pid)
 	}
 }

@@ -1,5 +1,6 @@
 // Command testplugin is an action plugin whose behaviour each event chooses,
-// for the plugin host's tests: echo, print, fail, crash, crash-once, sleep.
+// for the plugin host's tests: echo, print, fail, crash, crash-once, sleep,
+// pid, environ, child.
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/postee-dev/postee/sdk"
@@ -58,6 +60,21 @@ func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, er
 		}
 	case "pid":
 		return sdk.Result{Output: fmt.Sprint(os.Getpid())}, nil
+	case "environ":
+		// The plugin's own environment, as the kernel has it.
+		b, err := os.ReadFile("/proc/self/environ")
+		if err != nil {
+			return sdk.Result{}, err
+		}
+		return sdk.Result{Output: string(b)}, nil
+	case "child":
+		// A child left running, in the plugin's process group.
+		cmd := exec.Command("sleep", "300")
+		if err := cmd.Start(); err != nil {
+			return sdk.Result{}, err
+		}
+		go func() { _ = cmd.Wait() }()
+		return sdk.Result{Output: fmt.Sprint(cmd.Process.Pid)}, nil
 	}
 	return sdk.Result{Output: a.s.Prefix + ex.Message.Description, Details: map[string]string{"attempt": fmt.Sprint(ex.Attempt)}}, nil
 }
