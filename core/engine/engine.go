@@ -447,6 +447,10 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			}
 		}
 		e.matched.Add(1)
+		if r.noTemplate != "" {
+			out = append(out, e.failNoTemplate(r, ev)...)
+			continue
+		}
 		if tmplInput == nil {
 			tmplInput = p.templateInput(value)
 			rendered = map[string]renderResult{}

@@ -317,6 +317,7 @@ routes:
     input.a == 1
     input.b ==
   actions: []
+  template: bad-template
 templates:
 - name: bad-template
   body: |
@@ -330,7 +331,7 @@ templates:
 	if err == nil {
 		t.Fatal("expected errors")
 	}
-	for _, want := range []string{`cfg.yaml:6: route "bad-rego": input:`, `cfg.yaml:9: template "bad-template"`} {
+	for _, want := range []string{`cfg.yaml:6: route "bad-rego": input:`, `cfg.yaml:10: template "bad-template"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}

@@ -31,7 +31,14 @@ type Pipeline struct {
 	actionSpecs []pluginhost.Spec
 	// retries holds each enabled action's retry policy.
 	retries map[string]RetryPolicy
+	// warnings are the config's and the compilation's (see Warnings).
+	warnings []error
 }
+
+// Warnings are what the config has that postee ignores (the existing Postee
+// ignored it silently): the config's own warnings, then the compilation's.
+// Each was logged by Compile; `postee validate --strict` refuses them.
+func (p *Pipeline) Warnings() []error { return p.warnings }
 
 // Route is a compiled route.
 type Route struct {
@@ -46,6 +53,9 @@ type Route struct {
 	matcher   *route.Matcher
 	template  *template.Renderer
 	tmplName  string
+	// noTemplate says why a route with actions has no template: its
+	// matching events are recorded as failed executions.
+	noTemplate string
 
 	// Route plugins of the existing Postee.
 	uniqueProps []string
@@ -80,6 +90,10 @@ type CompileOptions struct {
 	Filters map[string]string
 	// Logger receives warnings about the config.
 	Logger hclog.Logger
+	// TemplatesDir holds the user's template files (./rego-templates): a
+	// template's rego-package finds their packages beside the bundled ones.
+	// Read at every compilation; "" or a missing directory: none.
+	TemplatesDir string
 }
 
 // Compile compiles every route and template of cfg. All problems are
@@ -96,10 +110,37 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 		baseDir = filepath.Dir(cfg.File)
 	}
 
+	for _, w := range cfg.Warnings {
+		p.warn(log, w)
+	}
+	userTemplates, err := template.LoadUserTemplates(opts.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	if userTemplates != nil {
+		for _, w := range userTemplates.Skipped {
+			p.warn(log, fmt.Errorf("template file %w; it is not loaded", w))
+		}
+		for _, name := range userTemplates.Replaced {
+			log.Info("a user template package replaces the bundled one of the same name", "package", name, "dir", userTemplates.Dir)
+		}
+		log.Debug("user template files loaded", "dir", userTemplates.Dir, "files", userTemplates.Files(), "packages", userTemplates.Packages())
+	}
+	usedTemplates := map[string]bool{}
+	for _, rc := range cfg.Routes {
+		usedTemplates[rc.Template] = true
+	}
 	templates := map[string]*template.Renderer{}
 	for i := range cfg.Templates {
 		t := &cfg.Templates[i]
-		r, err := compileTemplate(ctx, t, baseDir)
+		if t.Name == "" {
+			continue // config warned
+		}
+		r, err := compileTemplate(ctx, t, baseDir, userTemplates)
+		if err != nil && !usedTemplates[t.Name] {
+			p.warn(log, fmt.Errorf("%s: template %q: not used by any route, so not loaded; it would fail: %w", t.Pos, t.Name, err))
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", t.Pos, err))
 			continue
@@ -111,6 +152,12 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		r := &Route{Name: rc.Name, Serialize: rc.SerializeActions, tmplName: rc.Template, template: templates[rc.Template]}
+		switch {
+		case rc.Template == "":
+			r.noTemplate = "the route has no template (set `template:` on the route), so no message could be rendered for its actions"
+		case r.template == nil:
+			r.noTemplate = fmt.Sprintf("the route's template %q is not defined, so no message could be rendered for its actions", rc.Template)
+		}
 		filters, err := readFilters(rc, opts.FiltersDir, opts.Filters)
 		if err != nil {
 			errs = append(errs, err)
@@ -136,7 +183,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 		}
 		if r.aggregates() && r.template != nil {
 			if err := r.template.CheckAggregation(); err != nil {
-				log.Warn("the route aggregates but its template has no usable aggregation package: messages will be joined", "route", rc.Name, "template", rc.Template, "reason", err.Error())
+				p.warn(log, fmt.Errorf("%s: route %q: the route aggregates but its template %q has no usable aggregation package, so messages are joined: %v", rc.Pos, rc.Name, rc.Template, err))
 			}
 		}
 		if pl.Configured() && !opts.HasStore {
@@ -149,7 +196,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 			case a == nil:
 				continue // config validation reported it
 			case !a.Enable:
-				log.Warn("route lists a disabled action (no `enable: true`); it will not run", "route", rc.Name, "action", name, "at", a.Pos.String())
+				p.warn(log, fmt.Errorf("%s: route %q: action %q is not enabled (no `enable: true` at %s), so it does not run", rc.Pos, rc.Name, name, a.Pos))
 				continue
 			case opts.Local != nil && !opts.Local(a):
 				if opts.Remote {
@@ -323,11 +370,18 @@ func isEnvName(s string) bool {
 	return true
 }
 
-func compileTemplate(ctx context.Context, t *config.Template, baseDir string) (*template.Renderer, error) {
+func compileTemplate(ctx context.Context, t *config.Template, baseDir string, user *template.UserTemplates) (*template.Renderer, error) {
 	return template.Compile(ctx, template.Spec{
 		Name: t.Name, RegoPackage: t.RegoPackage, RegoFile: t.RegoFile, Body: t.Body, BaseDir: baseDir,
 		URL: t.URL, LegacyScanRenderer: t.LegacyScanRenderer, AllowInsecureURL: t.AllowHTTP,
+		UserTemplates: user,
 	})
+}
+
+// warn records and logs one warning.
+func (p *Pipeline) warn(log hclog.Logger, err error) {
+	p.warnings = append(p.warnings, err)
+	log.Warn(err.Error())
 }
 
 // readFilters reads a route's input-files from given (when not nil) or dir.

@@ -36,6 +36,9 @@ type library struct {
 	// packages maps template package names to their data refs.
 	packages map[string]ast.Ref
 	names    []string // sorted keys of packages
+	// modules are the parsed modules by file name, before compilation,
+	// for the compilation of a user template directory.
+	modules map[string]*ast.Module
 }
 
 var (
@@ -51,7 +54,7 @@ func loadLibrary() (*library, error) {
 }
 
 func readLibrary(fsys fs.FS) (*library, error) {
-	l := &library{helpers: map[string]*ast.Module{}, packages: map[string]ast.Ref{}}
+	l := &library{helpers: map[string]*ast.Module{}, packages: map[string]ast.Ref{}, modules: map[string]*ast.Module{}}
 	modules := map[string]*ast.Module{}
 	err := fs.WalkDir(fsys, libraryDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || path.Ext(p) != ".rego" {
@@ -72,6 +75,7 @@ func readLibrary(fsys fs.FS) (*library, error) {
 			l.packages[name] = mod.Package.Path
 		}
 		modules[p] = mod
+		l.modules[p] = mod.Copy()
 		return nil
 	})
 	if err != nil {

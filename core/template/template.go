@@ -49,6 +49,9 @@ type Spec struct {
 	HTTPClient *http.Client
 	// FetchTimeout bounds the fetch of URL; 0 means 10 seconds.
 	FetchTimeout time.Duration
+	// UserTemplates are searched for RegoPackage before the bundled
+	// library (nil: the library only).
+	UserTemplates *UserTemplates
 }
 
 // Error is a compile or evaluation error of a template, located in the Rego
@@ -189,7 +192,9 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 	var u *unit
 	switch kind {
 	case fromPackage:
-		u, err = libraryUnit(spec.Name, spec.RegoPackage)
+		if u, err = spec.UserTemplates.unit(spec.Name, spec.RegoPackage); u == nil && err == nil {
+			u, err = libraryUnit(spec.Name, spec.RegoPackage)
+		}
 	case fromFile:
 		u, err = fileUnit(spec)
 	case fromBody:
