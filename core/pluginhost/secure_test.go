@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,4 +275,3 @@ func TestParseChecksumFlag(t *testing.T) {
 		}
 	}
 }
-
