@@ -31,6 +31,16 @@ type Closer interface {
 	Close() error
 }
 
+// Checker is implemented by actions that need I/O to know they can work:
+// that a directory exists, that a server answers, that credentials are
+// accepted. Check is called once for each configured action when postee
+// starts serving (and after a reload), never by `postee validate`; an
+// error (a *SettingsError to point at a key) stops postee from starting
+// with that configuration, naming the action.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // Plugin describes the action type a plugin binary serves.
 type Plugin struct {
 	// Type is the action type as written in the config (`type: http`),
@@ -74,6 +84,11 @@ type Execution struct {
 	Action string
 	// Attempt counts from 1.
 	Attempt int
+	// Resent is true when postee sent this same execution to a plugin
+	// process that ended while running it (a crash): the action may have
+	// done part of its work. Actions that are not idempotent can look up
+	// what happened before acting again.
+	Resent bool
 	// Event is the event as received: a JSON object.
 	Event []byte
 	// Message is the route's template rendered on the event.

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,22 +24,22 @@ import (
 // MaxOutput bounds Result.Output as sent back to the host.
 const MaxOutput = 64 << 10
 
-var (
-	loggerOnce sync.Once
-	logger     hclog.Logger
-)
+var logger atomic.Pointer[hclog.Logger]
 
 // Logger returns the plugin's logger. It writes JSON lines to stderr, which
 // the host re-logs under the plugin's name; a plugin never logs on stdout.
+// Under sdktest it writes to the test's log, shown with -v.
 func Logger() hclog.Logger {
-	loggerOnce.Do(func() {
-		logger = hclog.New(&hclog.LoggerOptions{
-			Level:      hclog.Trace, // the host filters by its own level
-			Output:     os.Stderr,
-			JSONFormat: true,
-		})
+	if l := logger.Load(); l != nil {
+		return *l
+	}
+	l := hclog.New(&hclog.LoggerOptions{
+		Level:      hclog.Trace, // the host filters by its own level
+		Output:     os.Stderr,
+		JSONFormat: true,
 	})
-	return logger
+	logger.CompareAndSwap(nil, &l)
+	return *logger.Load()
 }
 
 // Serve serves p over the plugin protocol until the host ends the process.
@@ -82,6 +83,7 @@ func newServer(p Plugin) actionpb.ActionServer {
 // The sdktest harness serves plugins in-process through this.
 func init() {
 	bridge.NewServer = func(p any) actionpb.ActionServer { return newServer(p.(Plugin)) }
+	bridge.SetLogger = func(l hclog.Logger) { logger.Store(&l) }
 }
 
 func (s *server) Info(context.Context, *actionpb.InfoRequest) (*actionpb.InfoResponse, error) {
@@ -157,6 +159,30 @@ func asSettingsError(err error, target **SettingsError) bool {
 	return false
 }
 
+func (s *server) Check(ctx context.Context, req *actionpb.CheckRequest) (resp *actionpb.CheckResponse, err error) {
+	s.mu.RLock()
+	a := s.actions[req.GetAction()]
+	s.mu.RUnlock()
+	if a == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "action %q is not configured in this plugin", req.GetAction())
+	}
+	c, ok := a.(Checker)
+	if !ok {
+		return &actionpb.CheckResponse{}, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			resp = &actionpb.CheckResponse{Diagnostics: []*actionpb.Diagnostic{{
+				Message: fmt.Sprintf("plugin panicked while checking: %v", r)}}}
+			err = nil
+		}
+	}()
+	if cerr := c.Check(ctx); cerr != nil {
+		return &actionpb.CheckResponse{Diagnostics: diagnosticsFrom(cerr)}, nil
+	}
+	return &actionpb.CheckResponse{}, nil
+}
+
 func (s *server) Execute(ctx context.Context, req *actionpb.ExecuteRequest) (resp *actionpb.ExecuteResponse, err error) {
 	s.mu.RLock()
 	a := s.actions[req.GetAction()]
@@ -178,6 +204,7 @@ func (s *server) Execute(ctx context.Context, req *actionpb.ExecuteRequest) (res
 		Route:   req.GetRoute(),
 		Action:  req.GetAction(),
 		Attempt: int(req.GetAttempt()),
+		Resent:  req.GetResent(),
 		Event:   req.GetEventJson(),
 		Message: Message{
 			Title: m.GetTitle(), Description: m.GetDescription(), URL: m.GetUrl(), Date: m.GetDate(),

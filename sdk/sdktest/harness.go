@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/postee-dev/postee/sdk"
@@ -19,31 +23,81 @@ import (
 
 // Harness is a client connected to an in-process plugin server over gRPC.
 type Harness struct {
-	t      testing.TB
-	client actionpb.ActionClient
-	seq    atomic.Int64
+	t   testing.TB
+	p   sdk.Plugin
+	seq atomic.Int64
 	// Timeout bounds each call (default 30s).
 	Timeout time.Duration
+
+	mu      sync.Mutex
+	client  actionpb.ActionClient
+	closeFn func()
+	configs map[string][]byte // re-applied by Restart, as postee does
 }
 
-// New serves p in-process and connects a client to it. Both end with the test.
+// New serves p in-process and connects a client to it. Both end with the
+// test. The plugin's log (sdk.Logger) is shown with -v and dropped otherwise.
 func New(t testing.TB, p sdk.Plugin) *Harness {
 	t.Helper()
-	ps := protocol.VersionedPlugins(bridge.NewServer(p))[protocol.ProtocolVersion]
-	c, _ := plugin.TestPluginGRPCConn(t, false, ps)
-	t.Cleanup(func() { _ = c.Close() })
+	out := io.Discard
+	if testing.Verbose() {
+		out = os.Stderr
+	}
+	bridge.SetLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: out}))
+	h := &Harness{t: t, p: p, Timeout: 30 * time.Second, configs: map[string][]byte{}}
+	h.connect()
+	t.Cleanup(func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.closeFn()
+	})
+	return h
+}
+
+func (h *Harness) connect() {
+	ps := protocol.VersionedPlugins(bridge.NewServer(h.p))[protocol.ProtocolVersion]
+	c, srv := plugin.TestPluginGRPCConn(h.t, false, ps)
 	raw, err := c.Dispense(protocol.PluginName)
 	if err != nil {
-		t.Fatalf("sdktest: dispense: %v", err)
+		h.t.Fatalf("sdktest: dispense: %v", err)
 	}
-	return &Harness{t: t, client: raw.(actionpb.ActionClient), Timeout: 30 * time.Second}
+	h.client = raw.(actionpb.ActionClient)
+	h.closeFn = func() { _ = c.Close(); srv.Stop() }
+}
+
+func (h *Harness) rpc() actionpb.ActionClient {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.client
+}
+
+// Restart simulates a crash of the plugin process: the server is replaced
+// by a fresh one (new action values, nothing kept in memory) and every
+// action configured so far is configured again, as postee does after
+// restarting a plugin. Send the execution that was running with
+// Input.Resent set, as postee would.
+func (h *Harness) Restart() {
+	h.t.Helper()
+	h.mu.Lock()
+	h.closeFn()
+	h.connect()
+	configs := make(map[string][]byte, len(h.configs))
+	for k, v := range h.configs {
+		configs[k] = v
+	}
+	h.mu.Unlock()
+	for name, data := range configs {
+		if diags := h.configure(name, data); len(diags) > 0 {
+			h.t.Fatalf("sdktest: configure %s again after the restart: %v", name, diags)
+		}
+	}
 }
 
 func (h *Harness) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), h.Timeout)
 }
 
-// Diagnostic is a problem reported by Configure.
+// Diagnostic is a problem reported by Configure or Check.
 type Diagnostic struct {
 	Key     string
 	Message string
@@ -56,25 +110,47 @@ func (d Diagnostic) String() string {
 	return d.Key + ": " + d.Message
 }
 
-// Configure configures action name with settings (the keys of its YAML
-// entry) and returns the plugin's diagnostics; none means accepted.
-func (h *Harness) Configure(name string, settings map[string]any) []Diagnostic {
-	h.t.Helper()
-	data, err := json.Marshal(settings)
-	if err != nil {
-		h.t.Fatalf("sdktest: settings: %v", err)
-	}
-	ctx, cancel := h.ctx()
-	defer cancel()
-	resp, err := h.client.Configure(ctx, &actionpb.ConfigureRequest{Action: name, SettingsJson: data})
-	if err != nil {
-		h.t.Fatalf("sdktest: configure %s: transport: %v", name, err)
-	}
+func diagnostics(in []*actionpb.Diagnostic) []Diagnostic {
 	var out []Diagnostic
-	for _, d := range resp.GetDiagnostics() {
+	for _, d := range in {
 		out = append(out, Diagnostic{Key: d.GetKey(), Message: d.GetMessage()})
 	}
 	return out
+}
+
+// Configure configures action name with settings (the keys of its YAML
+// entry; postee's own keys such as name and type are removed first, as
+// postee does) and returns the plugin's diagnostics; none means accepted.
+func (h *Harness) Configure(name string, settings map[string]any) []Diagnostic {
+	h.t.Helper()
+	own := make(map[string]any, len(settings))
+	for k, v := range settings {
+		if !sdk.IsHostKey(k) {
+			own[k] = v
+		}
+	}
+	data, err := json.Marshal(own)
+	if err != nil {
+		h.t.Fatalf("sdktest: settings: %v", err)
+	}
+	diags := h.configure(name, data)
+	if len(diags) == 0 {
+		h.mu.Lock()
+		h.configs[name] = data
+		h.mu.Unlock()
+	}
+	return diags
+}
+
+func (h *Harness) configure(name string, data []byte) []Diagnostic {
+	h.t.Helper()
+	ctx, cancel := h.ctx()
+	defer cancel()
+	resp, err := h.rpc().Configure(ctx, &actionpb.ConfigureRequest{Action: name, SettingsJson: data})
+	if err != nil {
+		h.t.Fatalf("sdktest: configure %s: transport: %v", name, err)
+	}
+	return diagnostics(resp.GetDiagnostics())
 }
 
 // MustConfigure fails the test when Configure reports any diagnostic.
@@ -85,17 +161,44 @@ func (h *Harness) MustConfigure(name string, settings map[string]any) {
 	}
 }
 
-// Input is one execution request.
+// Check runs the start-up check of a configured action (sdk.Checker) and
+// returns its diagnostics; none means ready (or no check).
+func (h *Harness) Check(name string) []Diagnostic {
+	h.t.Helper()
+	ctx, cancel := h.ctx()
+	defer cancel()
+	resp, err := h.rpc().Check(ctx, &actionpb.CheckRequest{Action: name})
+	if err != nil {
+		h.t.Fatalf("sdktest: check %s: transport: %v", name, err)
+	}
+	return diagnostics(resp.GetDiagnostics())
+}
+
+// Input is one execution request. Zero fields get defaults: Route
+// "test-route", Attempt 1, and fresh ExecutionID and EventID.
 type Input struct {
-	Route   string
+	Route       string
+	ExecutionID string
+	EventID     string
+	// Event is the event as received: it must be a JSON object, as postee
+	// only accepts objects.
 	Event   []byte
 	Message sdk.Message
 	Attempt int
+	// Resent marks a re-send after a plugin crash (sdk.Execution.Resent).
+	Resent bool
 }
 
 // Event builds an Input from a JSON event and a rendered message.
 func Event(eventJSON string, msg sdk.Message) Input {
 	return Input{Route: "test-route", Event: []byte(eventJSON), Message: msg, Attempt: 1}
+}
+
+// Retry returns in as attempt n of the same execution (same ids), as the
+// host sends it when retrying; in must carry an ExecutionID.
+func (in Input) Retry(n int) Input {
+	in.Attempt = n
+	return in
 }
 
 // Outcome is what an execution returned over the wire.
@@ -122,21 +225,37 @@ func (h *Harness) Execute(name string, in Input) Outcome {
 }
 
 // ExecuteContext is Execute with a caller's context; it returns transport
-// errors (including cancellation) instead of failing the test.
+// errors (including cancellation) instead of failing the test. An event
+// that is not a JSON object is refused: postee never sends one.
 func (h *Harness) ExecuteContext(ctx context.Context, name string, in Input) (Outcome, error) {
+	h.t.Helper()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(in.Event, &obj); err != nil || obj == nil {
+		return Outcome{}, fmt.Errorf("sdktest: the event must be a JSON object (postee accepts no other): %.80q", in.Event)
+	}
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
 	n := h.seq.Add(1)
 	if in.Attempt == 0 {
 		in.Attempt = 1
 	}
-	resp, err := h.client.Execute(ctx, &actionpb.ExecuteRequest{
+	if in.Route == "" {
+		in.Route = "test-route"
+	}
+	if in.ExecutionID == "" {
+		in.ExecutionID = fmt.Sprintf("test-exec-%d", n)
+	}
+	if in.EventID == "" {
+		in.EventID = fmt.Sprintf("test-event-%d", n)
+	}
+	resp, err := h.rpc().Execute(ctx, &actionpb.ExecuteRequest{
 		Action:      name,
 		Route:       in.Route,
-		ExecutionId: fmt.Sprintf("test-exec-%d", n),
-		EventId:     fmt.Sprintf("test-event-%d", n),
+		ExecutionId: in.ExecutionID,
+		EventId:     in.EventID,
 		EventJson:   in.Event,
 		Attempt:     int32(in.Attempt),
+		Resent:      in.Resent,
 		Message:     msgconv.ToPB(in.Message),
 	})
 	if err != nil {

@@ -2,8 +2,15 @@
 // without package sdk exporting a generated type.
 package bridge
 
-import "github.com/postee-dev/postee/sdk/protocol/actionpb"
+import (
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/postee-dev/postee/sdk/protocol/actionpb"
+)
 
 // NewServer is set by package sdk: it returns the gRPC service for an
 // sdk.Plugin (passed as any, since this package cannot import sdk).
 var NewServer func(plugin any) actionpb.ActionServer
+
+// SetLogger is set by package sdk: it replaces the logger sdk.Logger returns.
+var SetLogger func(hclog.Logger)

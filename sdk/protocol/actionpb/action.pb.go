@@ -27,6 +27,94 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CheckRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+type CheckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Diagnostics   []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckResponse) GetDiagnostics() []*Diagnostic {
+	if x != nil {
+		return x.Diagnostics
+	}
+	return nil
+}
+
 type InfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -35,7 +123,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[0]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +135,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[0]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +148,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{0}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{2}
 }
 
 type InfoResponse struct {
@@ -74,7 +162,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[1]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -86,7 +174,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[1]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -99,7 +187,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{1}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InfoResponse) GetType() string {
@@ -135,7 +223,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[2]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -147,7 +235,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[2]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -160,7 +248,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{2}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigureRequest) GetAction() string {
@@ -189,7 +277,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[3]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -201,7 +289,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[3]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -214,7 +302,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{3}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Diagnostic) GetKey() string {
@@ -240,7 +328,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[4]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +340,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[4]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +353,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{4}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -294,7 +382,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[5]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +394,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[5]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +407,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{5}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Message) GetTitle() string {
@@ -402,14 +490,17 @@ type ExecuteRequest struct {
 	EventJson []byte   `protobuf:"bytes,5,opt,name=event_json,json=eventJson,proto3" json:"event_json,omitempty"`
 	Message   *Message `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
 	// The attempt number, starting at 1.
-	Attempt       int32 `protobuf:"varint,7,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt int32 `protobuf:"varint,7,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// The host sent this same execution to a plugin process that ended while
+	// running it (a crash): the action may have done part of its work.
+	Resent        bool `protobuf:"varint,8,opt,name=resent,proto3" json:"resent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[6]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +512,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[6]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +525,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{6}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecuteRequest) GetAction() string {
@@ -486,6 +577,13 @@ func (x *ExecuteRequest) GetAttempt() int32 {
 	return 0
 }
 
+func (x *ExecuteRequest) GetResent() bool {
+	if x != nil {
+		return x.Resent
+	}
+	return false
+}
+
 type ExecuteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty on success.
@@ -501,7 +599,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[7]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +611,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[7]
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +624,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{7}
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecuteResponse) GetError() string {
@@ -561,7 +659,11 @@ var File_sdk_protocol_actionpb_action_proto protoreflect.FileDescriptor
 
 const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\n" +
-	"\"sdk/protocol/actionpb/action.proto\x12\x10postee.action.v1\"\r\n" +
+	"\"sdk/protocol/actionpb/action.proto\x12\x10postee.action.v1\"&\n" +
+	"\fCheckRequest\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\"O\n" +
+	"\rCheckResponse\x12>\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x1c.postee.action.v1.DiagnosticR\vdiagnostics\"\r\n" +
 	"\vInfoRequest\"n\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
@@ -589,7 +691,7 @@ const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\vassigned_to\x18\t \x01(\tR\n" +
 	"assignedTo\x12%\n" +
 	"\x0eassigned_group\x18\n" +
-	" \x01(\tR\rassignedGroup\"\xea\x01\n" +
+	" \x01(\tR\rassignedGroup\"\x82\x02\n" +
 	"\x0eExecuteRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12!\n" +
@@ -598,7 +700,8 @@ const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\n" +
 	"event_json\x18\x05 \x01(\fR\teventJson\x123\n" +
 	"\amessage\x18\x06 \x01(\v2\x19.postee.action.v1.MessageR\amessage\x12\x18\n" +
-	"\aattempt\x18\a \x01(\x05R\aattempt\"\xe3\x01\n" +
+	"\aattempt\x18\a \x01(\x05R\aattempt\x12\x16\n" +
+	"\x06resent\x18\b \x01(\bR\x06resent\"\xe3\x01\n" +
 	"\x0fExecuteResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1c\n" +
 	"\tretryable\x18\x02 \x01(\bR\tretryable\x12\x16\n" +
@@ -606,11 +709,12 @@ const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\adetails\x18\x04 \x03(\v2..postee.action.v1.ExecuteResponse.DetailsEntryR\adetails\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xf5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xbf\x02\n" +
 	"\x06Action\x12E\n" +
 	"\x04Info\x12\x1d.postee.action.v1.InfoRequest\x1a\x1e.postee.action.v1.InfoResponse\x12T\n" +
 	"\tConfigure\x12\".postee.action.v1.ConfigureRequest\x1a#.postee.action.v1.ConfigureResponse\x12N\n" +
-	"\aExecute\x12 .postee.action.v1.ExecuteRequest\x1a!.postee.action.v1.ExecuteResponseB4Z2github.com/postee-dev/postee/sdk/protocol/actionpbb\x06proto3"
+	"\aExecute\x12 .postee.action.v1.ExecuteRequest\x1a!.postee.action.v1.ExecuteResponse\x12H\n" +
+	"\x05Check\x12\x1e.postee.action.v1.CheckRequest\x1a\x1f.postee.action.v1.CheckResponseB4Z2github.com/postee-dev/postee/sdk/protocol/actionpbb\x06proto3"
 
 var (
 	file_sdk_protocol_actionpb_action_proto_rawDescOnce sync.Once
@@ -624,33 +728,38 @@ func file_sdk_protocol_actionpb_action_proto_rawDescGZIP() []byte {
 	return file_sdk_protocol_actionpb_action_proto_rawDescData
 }
 
-var file_sdk_protocol_actionpb_action_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_sdk_protocol_actionpb_action_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sdk_protocol_actionpb_action_proto_goTypes = []any{
-	(*InfoRequest)(nil),       // 0: postee.action.v1.InfoRequest
-	(*InfoResponse)(nil),      // 1: postee.action.v1.InfoResponse
-	(*ConfigureRequest)(nil),  // 2: postee.action.v1.ConfigureRequest
-	(*Diagnostic)(nil),        // 3: postee.action.v1.Diagnostic
-	(*ConfigureResponse)(nil), // 4: postee.action.v1.ConfigureResponse
-	(*Message)(nil),           // 5: postee.action.v1.Message
-	(*ExecuteRequest)(nil),    // 6: postee.action.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),   // 7: postee.action.v1.ExecuteResponse
-	nil,                       // 8: postee.action.v1.ExecuteResponse.DetailsEntry
+	(*CheckRequest)(nil),      // 0: postee.action.v1.CheckRequest
+	(*CheckResponse)(nil),     // 1: postee.action.v1.CheckResponse
+	(*InfoRequest)(nil),       // 2: postee.action.v1.InfoRequest
+	(*InfoResponse)(nil),      // 3: postee.action.v1.InfoResponse
+	(*ConfigureRequest)(nil),  // 4: postee.action.v1.ConfigureRequest
+	(*Diagnostic)(nil),        // 5: postee.action.v1.Diagnostic
+	(*ConfigureResponse)(nil), // 6: postee.action.v1.ConfigureResponse
+	(*Message)(nil),           // 7: postee.action.v1.Message
+	(*ExecuteRequest)(nil),    // 8: postee.action.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),   // 9: postee.action.v1.ExecuteResponse
+	nil,                       // 10: postee.action.v1.ExecuteResponse.DetailsEntry
 }
 var file_sdk_protocol_actionpb_action_proto_depIdxs = []int32{
-	3, // 0: postee.action.v1.ConfigureResponse.diagnostics:type_name -> postee.action.v1.Diagnostic
-	5, // 1: postee.action.v1.ExecuteRequest.message:type_name -> postee.action.v1.Message
-	8, // 2: postee.action.v1.ExecuteResponse.details:type_name -> postee.action.v1.ExecuteResponse.DetailsEntry
-	0, // 3: postee.action.v1.Action.Info:input_type -> postee.action.v1.InfoRequest
-	2, // 4: postee.action.v1.Action.Configure:input_type -> postee.action.v1.ConfigureRequest
-	6, // 5: postee.action.v1.Action.Execute:input_type -> postee.action.v1.ExecuteRequest
-	1, // 6: postee.action.v1.Action.Info:output_type -> postee.action.v1.InfoResponse
-	4, // 7: postee.action.v1.Action.Configure:output_type -> postee.action.v1.ConfigureResponse
-	7, // 8: postee.action.v1.Action.Execute:output_type -> postee.action.v1.ExecuteResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	5,  // 0: postee.action.v1.CheckResponse.diagnostics:type_name -> postee.action.v1.Diagnostic
+	5,  // 1: postee.action.v1.ConfigureResponse.diagnostics:type_name -> postee.action.v1.Diagnostic
+	7,  // 2: postee.action.v1.ExecuteRequest.message:type_name -> postee.action.v1.Message
+	10, // 3: postee.action.v1.ExecuteResponse.details:type_name -> postee.action.v1.ExecuteResponse.DetailsEntry
+	2,  // 4: postee.action.v1.Action.Info:input_type -> postee.action.v1.InfoRequest
+	4,  // 5: postee.action.v1.Action.Configure:input_type -> postee.action.v1.ConfigureRequest
+	8,  // 6: postee.action.v1.Action.Execute:input_type -> postee.action.v1.ExecuteRequest
+	0,  // 7: postee.action.v1.Action.Check:input_type -> postee.action.v1.CheckRequest
+	3,  // 8: postee.action.v1.Action.Info:output_type -> postee.action.v1.InfoResponse
+	6,  // 9: postee.action.v1.Action.Configure:output_type -> postee.action.v1.ConfigureResponse
+	9,  // 10: postee.action.v1.Action.Execute:output_type -> postee.action.v1.ExecuteResponse
+	1,  // 11: postee.action.v1.Action.Check:output_type -> postee.action.v1.CheckResponse
+	8,  // [8:12] is the sub-list for method output_type
+	4,  // [4:8] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_sdk_protocol_actionpb_action_proto_init() }
@@ -664,7 +773,7 @@ func file_sdk_protocol_actionpb_action_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_protocol_actionpb_action_proto_rawDesc), len(file_sdk_protocol_actionpb_action_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

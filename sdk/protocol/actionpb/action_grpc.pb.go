@@ -28,6 +28,7 @@ const (
 	Action_Info_FullMethodName      = "/postee.action.v1.Action/Info"
 	Action_Configure_FullMethodName = "/postee.action.v1.Action/Configure"
 	Action_Execute_FullMethodName   = "/postee.action.v1.Action/Execute"
+	Action_Check_FullMethodName     = "/postee.action.v1.Action/Check"
 )
 
 // ActionClient is the client API for Action service.
@@ -43,6 +44,11 @@ type ActionClient interface {
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	// Execute runs one configured action on one rendered event.
 	Execute(ctx context.Context, in *ExecuteRequest, opts ...grpc.CallOption) (*ExecuteResponse, error)
+	// Check lets a configured action verify, once when postee starts serving
+	// (never during `postee validate`), what needs I/O: that a directory
+	// exists, that a server answers. Plugins built before it answer
+	// Unimplemented, which the host takes as "nothing to check".
+	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 }
 
 type actionClient struct {
@@ -83,6 +89,16 @@ func (c *actionClient) Execute(ctx context.Context, in *ExecuteRequest, opts ...
 	return out, nil
 }
 
+func (c *actionClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckResponse)
+	err := c.cc.Invoke(ctx, Action_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ActionServer is the server API for Action service.
 // All implementations must embed UnimplementedActionServer
 // for forward compatibility.
@@ -96,6 +112,11 @@ type ActionServer interface {
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	// Execute runs one configured action on one rendered event.
 	Execute(context.Context, *ExecuteRequest) (*ExecuteResponse, error)
+	// Check lets a configured action verify, once when postee starts serving
+	// (never during `postee validate`), what needs I/O: that a directory
+	// exists, that a server answers. Plugins built before it answer
+	// Unimplemented, which the host takes as "nothing to check".
+	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	mustEmbedUnimplementedActionServer()
 }
 
@@ -114,6 +135,9 @@ func (UnimplementedActionServer) Configure(context.Context, *ConfigureRequest) (
 }
 func (UnimplementedActionServer) Execute(context.Context, *ExecuteRequest) (*ExecuteResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Execute not implemented")
+}
+func (UnimplementedActionServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedActionServer) mustEmbedUnimplementedActionServer() {}
 func (UnimplementedActionServer) testEmbeddedByValue()                {}
@@ -190,6 +214,24 @@ func _Action_Execute_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Action_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ActionServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Action_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ActionServer).Check(ctx, req.(*CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Action_ServiceDesc is the grpc.ServiceDesc for Action service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -208,6 +250,10 @@ var Action_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Execute",
 			Handler:    _Action_Execute_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _Action_Check_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
