@@ -424,6 +424,7 @@ func TestConfigureErrors(t *testing.T) {
 		{"unknown key", base("api-key", "x"), []string{"api-key"}, "unknown key"},
 		{"case matters", base("URL", "https://x"), []string{"URL"}, "unknown key"},
 		{"zero timeout", base("timeout", "0s"), []string{"timeout"}, "greater than zero"},
+		{"tls-verify a string", base("tls-verify", "no"), []string{"tls-verify"}, "true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

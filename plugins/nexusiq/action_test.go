@@ -441,6 +441,7 @@ func TestConfigureErrors(t *testing.T) {
 		{"unknown key", settingsFor("https://iq", "organization", "x"), []string{"organization"}, "unknown key"},
 		{"organization-id a list", settingsFor("https://iq", "organization-id", []string{"a"}), []string{"organization-id"}, "string"},
 		{"negative timeout", settingsFor("https://iq", "timeout", "-1s"), []string{"timeout"}, "negative"},
+		{"tls-verify a string", settingsFor("https://iq", "tls-verify", "false"), []string{"tls-verify"}, "true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
