@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -116,11 +117,40 @@ func (e *MissingPluginError) Error() string {
 	if len(e.Available) > 0 {
 		avail = strings.Join(e.Available, ", ")
 	}
-	return fmt.Sprintf("action %q: no plugin for type %q in %s (available types: %s)", e.Action, e.Type, e.Dir, avail)
+	return fmt.Sprintf("action %q: no plugin for type %q: looked for an executable %s%s in %s (available types: %s)",
+		e.Action, e.Type, BinaryPrefix, strings.ToLower(e.Type), e.Dir, avail)
 }
 
-// Available lists the plugins in dir: action type → executable path.
-func Available(dir string) (map[string]string, error) {
+// Available lists the plugins in dirs, a path list (dir1:dir2 on Unix):
+// action type → executable path. The first directory holding a type wins; a
+// directory that cannot be read is skipped unless none can.
+func Available(dirs string) (map[string]string, error) {
+	out := map[string]string{}
+	var firstErr error
+	read := 0
+	for _, dir := range filepath.SplitList(dirs) {
+		if dir == "" {
+			continue
+		}
+		found, err := available(dir)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		read++
+		for typ, path := range found {
+			if _, ok := out[typ]; !ok {
+				out[typ] = path
+			}
+		}
+	}
+	if read == 0 {
+		return nil, cmp.Or(firstErr, errors.New("plugin dir: none given"))
+	}
+	return out, nil
+}
+
+func available(dir string) (map[string]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("plugin dir: %w", err)
