@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -27,7 +28,19 @@ type Filter struct {
 type Matcher struct {
 	route   string
 	queries []query // ORed; none: the route matches everything
+	// timeout bounds one evaluation of the route.
+	timeout time.Duration
 }
+
+// Option configures Compile.
+type Option func(*options)
+
+type options struct{ policy regoeval.Policy }
+
+// WithPolicy compiles with the policy's capabilities (no restricted
+// builtin unless allowed) and evaluates within its timeout. Without it,
+// the default policy applies.
+func WithPolicy(p regoeval.Policy) Option { return func(o *options) { o.policy = p } }
 
 // query is one prepared `data.<package>.allow`.
 type query struct {
@@ -107,11 +120,19 @@ func (s *source) line(loc *ast.Location) int {
 // Compile compiles a route's Rego: the filters when there are any (each file
 // separately, ORed together), else the input expression. An empty input
 // without filters gives a Matcher that matches everything.
-func Compile(ctx context.Context, routeName, input string, filters []Filter) (*Matcher, error) {
-	m := &Matcher{route: routeName}
+//
+// Restricted builtins (regoeval.Restricted) are compile errors unless the
+// policy allows them.
+func Compile(ctx context.Context, routeName, input string, filters []Filter, opts ...Option) (*Matcher, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	caps := o.policy.Capabilities()
+	m := &Matcher{route: routeName, timeout: o.policy.TimeoutOrDefault()}
 	if len(filters) > 0 {
 		for _, f := range filters {
-			q, err := compileSource(ctx, routeName, filterSource(f))
+			q, err := compileSource(ctx, routeName, filterSource(f), caps)
 			if err != nil {
 				return nil, err
 			}
@@ -122,7 +143,7 @@ func Compile(ctx context.Context, routeName, input string, filters []Filter) (*M
 	if strings.TrimSpace(input) == "" {
 		return m, nil
 	}
-	q, err := compileSource(ctx, routeName, exprSource(input))
+	q, err := compileSource(ctx, routeName, exprSource(input), caps)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +185,12 @@ type attempt struct {
 	err      error
 }
 
-func try(src *source, v ast.RegoVersion) attempt {
+func try(src *source, v ast.RegoVersion, caps *ast.Capabilities) attempt {
 	mod, err := ast.ParseModuleWithOpts(src.file, src.text(v), ast.ParserOptions{RegoVersion: v})
 	if err != nil {
 		return attempt{err: err}
 	}
-	c := ast.NewCompiler().WithDefaultRegoVersion(v)
+	c := ast.NewCompiler().WithDefaultRegoVersion(v).WithCapabilities(caps)
 	c.Compile(map[string]*ast.Module{src.file: mod})
 	if c.Failed() {
 		return attempt{module: mod, parsed: true, err: c.Errors}
@@ -179,10 +200,10 @@ func try(src *source, v ast.RegoVersion) attempt {
 
 // compileSource parses and compiles src as Rego v1, falling back to v0, and
 // prepares the query for its package's allow rule.
-func compileSource(ctx context.Context, routeName string, src *source) (query, error) {
-	a := try(src, ast.RegoV1)
+func compileSource(ctx context.Context, routeName string, src *source, caps *ast.Capabilities) (query, error) {
+	a := try(src, ast.RegoV1, caps)
 	if a.err != nil {
-		a0 := try(src, ast.RegoV0)
+		a0 := try(src, ast.RegoV0, caps)
 		switch {
 		case a0.err == nil:
 			a = a0
@@ -206,6 +227,7 @@ func compileSource(ctx context.Context, routeName string, src *source) (query, e
 	}
 	pq, err := rego.New(
 		rego.Compiler(a.compiler),
+		rego.Capabilities(caps),
 		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(allow)))),
 	).PrepareForEval(ctx)
 	if err != nil {
@@ -233,13 +255,13 @@ func locate(routeName string, src *source, err error) error {
 				break
 			}
 			out = append(out, &Error{Route: routeName, Source: src.where,
-				Line: src.line(e.Location), Message: e.Message})
+				Line: src.line(e.Location), Message: regoeval.Explain(e.Message)})
 		}
 		return errors.Join(out...)
 	}
 	var astErr *ast.Error
 	if errors.As(err, &astErr) {
-		return &Error{Route: routeName, Source: src.where, Line: src.line(astErr.Location), Message: astErr.Message}
+		return &Error{Route: routeName, Source: src.where, Line: src.line(astErr.Location), Message: regoeval.Explain(astErr.Message)}
 	}
 	var tdErr *topdown.Error
 	if errors.As(err, &tdErr) {
@@ -255,12 +277,12 @@ func locate(routeName string, src *source, err error) error {
 // stopping the evaluation. When the route then does not match, Match
 // returns false with an error naming the route and the place of the first
 // such failure, for the log. Other evaluation errors (conflicting rule
-// values, cancellation) return false and the error.
+// values, cancellation, the policy's timeout) return false and the error.
 func (m *Matcher) Match(ctx context.Context, input ast.Value) (bool, error) {
 	if len(m.queries) == 0 {
 		return true, nil
 	}
-	cancel, stop := regoeval.CancelOption(ctx)
+	cancel, stop := regoeval.Limit(ctx, m.timeout)
 	defer stop()
 	var builtinErrs []topdown.Error
 	opts := [...]rego.EvalOption{rego.EvalParsedInput(input), regoeval.NoMetrics, regoeval.KeepTerms, cancel,
@@ -276,6 +298,9 @@ func (m *Matcher) Match(ctx context.Context, input ast.Value) (bool, error) {
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return false, fmt.Errorf("route %q: %w", m.route, ctxErr)
+			}
+			if stop() {
+				return false, &Error{Route: m.route, Source: q.src.where, Message: regoeval.TimeoutMessage(m.timeout)}
 			}
 			return false, locate(m.route, q.src, err)
 		}

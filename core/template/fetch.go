@@ -38,7 +38,7 @@ func urlUnit(ctx context.Context, spec Spec) (*unit, error) {
 	if err != nil {
 		return nil, fail(err.Error())
 	}
-	return userUnit(spec.Name, where, shown, text)
+	return userUnit(spec.Name, where, shown, text, spec.Policy)
 }
 
 // checkScheme allows https, and http when insecure is set.

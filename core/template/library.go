@@ -81,7 +81,7 @@ func readLibrary(fsys fs.FS) (*library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundled template library: %w", err)
 	}
-	c := newCompiler()
+	c := newCompiler(nil)
 	c.Compile(modules)
 	if c.Failed() {
 		return nil, fmt.Errorf("bundled template library: %w", c.Errors)

@@ -52,6 +52,10 @@ type Spec struct {
 	// UserTemplates are searched for RegoPackage before the bundled
 	// library (nil: the library only).
 	UserTemplates *UserTemplates
+	// Policy restricts the builtins the template may call and bounds each
+	// evaluation (the config's rego-allow-builtins and rego-timeout). A
+	// UserTemplates unit was compiled with its own loader's policy.
+	Policy regoeval.Policy
 }
 
 // Error is a compile or evaluation error of a template, located in the Rego
@@ -198,7 +202,7 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 	case fromFile:
 		u, err = fileUnit(spec)
 	case fromBody:
-		u, err = userUnit(spec.Name, "body", "body", spec.Body)
+		u, err = userUnit(spec.Name, "body", "body", spec.Body, spec.Policy)
 	case fromURL:
 		u, err = urlUnit(ctx, spec)
 	case fromLegacy:
@@ -207,13 +211,19 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
+	u.timeout = spec.Policy.TimeoutOrDefault()
 	return newRenderer(ctx, spec.Name, u)
 }
 
 // unit is compiled Rego with the package a template renders.
 type unit struct {
 	compiler *ast.Compiler
-	pkg      ast.Ref // data.<package>
+	// caps are the capabilities u was compiled with; nil: the default
+	// policy's.
+	caps *ast.Capabilities
+	// timeout bounds one evaluation.
+	timeout time.Duration
+	pkg     ast.Ref // data.<package>
 	// sources names the user's files by module file name, for errors;
 	// library files are named by libraryPrefix.
 	sources map[string]string
@@ -250,13 +260,13 @@ func (u *unit) locate(template string, err error) error {
 					Message: fmt.Sprintf("and %d more errors", len(astErrs)-maxErrors)})
 				break
 			}
-			out = append(out, u.errorAt(template, e.Location, e.Message))
+			out = append(out, u.errorAt(template, e.Location, regoeval.Explain(e.Message)))
 		}
 		return errors.Join(out...)
 	}
 	var astErr *ast.Error
 	if errors.As(err, &astErr) {
-		return u.errorAt(template, astErr.Location, astErr.Message)
+		return u.errorAt(template, astErr.Location, regoeval.Explain(astErr.Message))
 	}
 	var tdErr *topdown.Error
 	if errors.As(err, &tdErr) {
@@ -278,17 +288,17 @@ func fileUnit(spec Spec) (*unit, error) {
 	if err != nil {
 		return nil, &Error{Template: spec.Name, Source: where, Message: err.Error()}
 	}
-	return userUnit(spec.Name, where, path, string(b))
+	return userUnit(spec.Name, where, path, string(b), spec.Policy)
 }
 
 // userUnit compiles a user module with the library's helper modules, as
 // Rego v1 and, when that fails, as v0.
-func userUnit(template, where, file, text string) (*unit, error) {
+func userUnit(template, where, file, text string, policy regoeval.Policy) (*unit, error) {
 	lib, err := loadLibrary()
 	if err != nil {
 		return nil, fmt.Errorf("template %q: %w", template, err)
 	}
-	u := &unit{sources: map[string]string{file: where, "": where}}
+	u := &unit{sources: map[string]string{file: where, "": where}, caps: policy.Capabilities()}
 	compile := func(v ast.RegoVersion) (mod *ast.Module, parsed bool, err error) {
 		mod, err = ast.ParseModuleWithOpts(file, text, ast.ParserOptions{RegoVersion: v})
 		if err != nil {
@@ -299,7 +309,7 @@ func userUnit(template, where, file, text string) (*unit, error) {
 			mods[name] = m.Copy() // the compiler rewrites modules in place
 		}
 		mods[file] = mod
-		c := newCompiler()
+		c := newCompiler(u.caps)
 		c.Compile(mods)
 		if c.Failed() {
 			return mod, true, c.Errors
@@ -329,12 +339,24 @@ func userUnit(template, where, file, text string) (*unit, error) {
 	return u, nil
 }
 
-func newCompiler() *ast.Compiler {
-	return ast.NewCompiler().WithBuiltins(customBuiltins)
+// newCompiler compiles with caps (nil: the default policy's, without the
+// restricted builtins) and the template builtins.
+func newCompiler(caps *ast.Capabilities) *ast.Compiler {
+	if caps == nil {
+		caps = regoeval.Policy{}.Capabilities()
+	}
+	return ast.NewCompiler().WithCapabilities(caps).WithBuiltins(customBuiltins)
 }
 
 func packageName(ref ast.Ref) string {
 	return strings.TrimPrefix(ref.String(), "data.")
+}
+
+func (u *unit) timeoutOrDefault() time.Duration {
+	if u.timeout > 0 {
+		return u.timeout
+	}
+	return regoeval.DefaultTimeout
 }
 
 // has reports whether u's package defines rule name.
@@ -402,7 +424,11 @@ func newQuery(ctx context.Context, template string, u *unit) (*query, error) {
 }
 
 func prepare(ctx context.Context, u *unit, query string) (rego.PreparedEvalQuery, error) {
-	opts := append([]func(*rego.Rego){rego.Compiler(u.compiler), rego.Query(query)}, customFunctions...)
+	caps := u.caps
+	if caps == nil {
+		caps = regoeval.Policy{}.Capabilities()
+	}
+	opts := append([]func(*rego.Rego){rego.Compiler(u.compiler), rego.Capabilities(caps), rego.Query(query)}, customFunctions...)
 	return rego.New(opts...).PrepareForEval(ctx)
 }
 
@@ -413,8 +439,13 @@ func aggregationPackage(ctx context.Context, template string, u *unit) (string, 
 	if err != nil {
 		return "", u.locate(template, err)
 	}
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()), regoeval.NoMetrics, regoeval.KeepTerms)
+	cancel, stop := regoeval.Limit(ctx, u.timeoutOrDefault())
+	defer stop()
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()), regoeval.NoMetrics, regoeval.KeepTerms, cancel)
 	if err != nil {
+		if stop() {
+			return "", &Error{Template: template, Source: u.sources[""], Message: aggregationRule + ": " + regoeval.TimeoutMessage(u.timeoutOrDefault())}
+		}
 		return "", u.locate(template, err)
 	}
 	if len(rs) == 0 {
@@ -443,7 +474,8 @@ func (r *Renderer) Render(ctx context.Context, input ast.Value) (sdk.Message, er
 // eval evaluates q on input and builds the message.
 func (q *query) eval(ctx context.Context, template string, input ast.Value) (sdk.Message, error) {
 	var msg sdk.Message
-	cancel, stop := regoeval.CancelOption(ctx)
+	timeout := q.unit.timeoutOrDefault()
+	cancel, stop := regoeval.Limit(ctx, timeout)
 	defer stop()
 	var builtinErrs []topdown.Error
 	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input), regoeval.NoMetrics, regoeval.KeepTerms, cancel,
@@ -451,6 +483,9 @@ func (q *query) eval(ctx context.Context, template string, input ast.Value) (sdk
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return msg, fmt.Errorf("template %q: %w", template, ctxErr)
+		}
+		if stop() {
+			return msg, &Error{Template: template, Source: q.unit.sources[""], Message: regoeval.TimeoutMessage(timeout)}
 		}
 		return msg, q.unit.locate(template, err)
 	}

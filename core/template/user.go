@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/postee-dev/postee/internal/regoeval"
 )
 
 // DefaultUserDir is where the user's own template files are, as in the
@@ -33,6 +35,7 @@ type UserTemplates struct {
 	Skipped []error
 
 	compiler *ast.Compiler
+	caps     *ast.Capabilities  // what compiler was compiled with
 	packages map[string]ast.Ref // user packages → data refs
 	files    map[string]string  // module file name → where, for errors
 	broken   map[string]error   // packages of skipped files → their error
@@ -48,8 +51,9 @@ func (u *UserTemplates) Packages() []string {
 }
 
 // LoadUserTemplates reads every .rego file under dir. A dir that does not
-// exist gives nil and no error: the directory is optional.
-func LoadUserTemplates(dir string) (*UserTemplates, error) {
+// exist gives nil and no error: the directory is optional. The files are
+// compiled with policy's capabilities (the default policy when none).
+func LoadUserTemplates(dir string, policy ...regoeval.Policy) (*UserTemplates, error) {
 	if dir == "" {
 		return nil, nil
 	}
@@ -65,6 +69,11 @@ func LoadUserTemplates(dir string) (*UserTemplates, error) {
 		return nil, err
 	}
 	u := &UserTemplates{Dir: dir, packages: map[string]ast.Ref{}, files: map[string]string{}, broken: map[string]error{}}
+	var pol regoeval.Policy
+	if len(policy) > 0 {
+		pol = policy[0]
+	}
+	u.caps = pol.Capabilities()
 	user := map[string]*ast.Module{}
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -109,7 +118,7 @@ func LoadUserTemplates(dir string) (*UserTemplates, error) {
 		for name, m := range user {
 			mods[name] = m.Copy()
 		}
-		c := newCompiler()
+		c := newCompiler(u.caps)
 		c.Compile(mods)
 		if !c.Failed() {
 			u.compiler = c
@@ -119,7 +128,7 @@ func LoadUserTemplates(dir string) (*UserTemplates, error) {
 		for _, e := range c.Errors {
 			if e.Location != nil && user[e.Location.File] != nil {
 				f := e.Location.File
-				bad[f] = append(bad[f], fmt.Sprintf("line %d: %s", e.Location.Row, e.Message))
+				bad[f] = append(bad[f], fmt.Sprintf("line %d: %s", e.Location.Row, regoeval.Explain(e.Message)))
 			}
 		}
 		if len(bad) == 0 || round == 10 {
@@ -186,7 +195,7 @@ func (u *UserTemplates) unit(template, pkg string) (*unit, error) {
 	if ref, ok := u.packages[pkg]; ok {
 		sources := maps.Clone(u.files)
 		sources[""] = where
-		return &unit{compiler: u.compiler, pkg: ref, sources: sources}, nil
+		return &unit{compiler: u.compiler, caps: u.caps, pkg: ref, sources: sources}, nil
 	}
 	if err, ok := u.broken[pkg]; ok {
 		return nil, &Error{Template: template, Source: where, Message: "the file defining it in " + u.Dir + " does not compile: " + err.Error()}
