@@ -63,6 +63,8 @@ type Options struct {
 	Compile CompileOptions
 	// OnExecution, when set, receives every execution record.
 	OnExecution func(Execution)
+	// Observer, when set, receives each finished attempt's measurements.
+	Observer Observer
 
 	// Self is this node's runner name; empty on a controller or a
 	// standalone postee.
@@ -654,6 +656,22 @@ func (e *Engine) finish(x *Execution, ev *event.Event) {
 	if e.opts.OnExecution != nil {
 		e.opts.OnExecution(*x)
 	}
+	if e.opts.Observer != nil {
+		var since time.Duration
+		if !ev.Received.IsZero() {
+			since = time.Since(ev.Received)
+		}
+		e.opts.Observer.ExecutionDone(x.Route, x.Action, x.Status, x.Duration, since)
+	}
+}
+
+// Observer receives the engine's measurements (core/metrics implements it).
+type Observer interface {
+	// ExecutionDone is called once per finished attempt: outcome is
+	// StatusOK, StatusFailed or StatusDispatched; attempt is the attempt's
+	// time, sinceAccepted the time since the event was accepted (0 when
+	// unknown).
+	ExecutionDone(route, action, outcome string, attempt, sinceAccepted time.Duration)
 }
 
 // uniqueKey is the JSON of the values at props (dotted paths, array

@@ -26,6 +26,7 @@ import (
 	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/history"
+	"github.com/postee-dev/postee/core/metrics"
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/core/webhook"
@@ -40,6 +41,8 @@ type Settings struct {
 	TLSKey     string
 	PluginDir  string
 	FiltersDir string
+	// TemplatesDir holds the user's template files (./rego-templates).
+	TemplatesDir string
 
 	MaxBodySize     int64
 	HeaderTimeout   time.Duration
@@ -101,6 +104,7 @@ type Server struct {
 	reloadMu   sync.Mutex
 	controller *cluster.Controller
 	runner     *cluster.Runner
+	metrics    *metrics.Metrics
 }
 
 // Start loads the config (or, as a runner, bootstraps it from the
@@ -123,6 +127,8 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	}
 	srv := &Server{s: s, log: log, errc: make(chan error, 2), stopped: make(chan struct{}), history: history.New(5000),
 		events: history.NewEvents(1000, 64<<20)}
+	// The engine is made below; the registry reads its counters at scrape time.
+	srv.metrics = metrics.New(func() engine.Stats { return srv.engine.Stats() })
 	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout})
 	dbPath := s.DBPath
 	if dbPath == "" {
@@ -142,8 +148,9 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		Workers:     s.Workers,
 		QueueSize:   s.QueueSize,
 		QueueWait:   s.QueueWait,
-		Compile:     engine.CompileOptions{FiltersDir: s.FiltersDir},
+		Compile:     engine.CompileOptions{FiltersDir: s.FiltersDir, TemplatesDir: s.TemplatesDir},
 		OnExecution: srv.history.Add,
+		Observer:    srv.metrics,
 	}
 	switch {
 	case c.RunnerName != "":
@@ -182,7 +189,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	})
 	handler.Handle("GET /executions", requireKey(s.APIKey, srv.history.Handler()))
 	handler.Handle("GET /events", requireKey(s.APIKey, srv.events.Handler()))
-	handler.Handle("GET /metrics", requireKey(s.APIKey, http.HandlerFunc(srv.metrics)))
+	handler.Handle("GET /metrics", requireKey(s.APIKey, srv.metrics.Handler()))
 	handler.Handle("GET /dead-letters", requireKey(s.APIKey, http.HandlerFunc(srv.listDeadLetters)))
 	handler.Handle("GET /dead-letters/{id}", requireKey(s.APIKey, http.HandlerFunc(srv.showDeadLetter)))
 	handler.Handle("POST /dead-letters/{id}/replay", requireKey(s.APIKey, http.HandlerFunc(srv.replayDeadLetter)))
@@ -328,34 +335,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// metrics serves the engine's counters in the Prometheus text format.
-func (srv *Server) metrics(w http.ResponseWriter, _ *http.Request) {
-	st := srv.engine.Stats()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	for _, m := range []struct {
-		name, help string
-		v          int64
-	}{
-		{"postee_events_accepted_total", "Events accepted (answered 2xx).", st.Accepted},
-		{"postee_events_rejected_total", "Events refused with 503 (queue full, store failing).", st.Rejected},
-		{"postee_events_processed_total", "Events processed.", st.Processed},
-		{"postee_events_queued", "Events accepted and waiting for a worker.", st.Pending},
-		{"postee_route_matches_total", "Route matches.", st.Matched},
-		{"postee_executions_succeeded_total", "Action attempts that succeeded.", st.ExecutionsOK},
-		{"postee_executions_failed_total", "Action attempts that failed.", st.ExecutionsFailed},
-		{"postee_dead_letters_total", "Executions dead-lettered since the start.", st.DeadLetters},
-		{"postee_replayed_events_total", "Events accepted before a restart and processed after it.", st.ReplayedEvents},
-		{"postee_replayed_executions_total", "Executions run again after a restart: possible duplicates.", st.ReplayedExecutions},
-		{"postee_replay_skipped_executions_total", "Executions finished before a restart, not run again.", st.ReplaySkipped},
-	} {
-		kind := "counter"
-		if !strings.HasSuffix(m.name, "_total") {
-			kind = "gauge"
-		}
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, kind, m.name, m.v)
-	}
 }
 
 func (srv *Server) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
