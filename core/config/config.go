@@ -40,11 +40,28 @@ type Config struct {
 	// runner's NKey (controller/runner mode).
 	Runners []Runner `yaml:"runners"`
 
+	// RegoTimeout bounds one evaluation of a route or template ("2s" when
+	// empty); checked by the engine.
+	RegoTimeout string `yaml:"rego-timeout"`
+	// RegoAllowBuiltins lists the restricted builtins (http.send,
+	// net.lookup_ip_addr, opa.runtime) routes and templates may call.
+	RegoAllowBuiltins []string `yaml:"rego-allow-builtins"`
+	// PluginChecksums pin plugin binaries by type (sha256).
+	PluginChecksums []PluginChecksum `yaml:"plugin-checksums"`
+
 	// Warnings are what the existing Postee silently ignored and postee
 	// ignores too, saying so: unknown and older keys, unused entries that
 	// would not load, routes naming undefined actions or no template.
 	// `postee validate --strict` treats them as errors.
 	Warnings Errors `yaml:"-"`
+}
+
+// PluginChecksum pins the plugin binary of one action type.
+type PluginChecksum struct {
+	Pos Pos `yaml:"-"`
+
+	Type   string `yaml:"type"`
+	SHA256 string `yaml:"sha256"`
 }
 
 // RunsOnOrigin as an action's runs-on runs it on the runner the event came

@@ -143,7 +143,7 @@ func TestLoadWarnings(t *testing.T) {
 		want []string // the warnings, in file order
 	}{
 		{"unknown top key", "name: x\nroutez: []\n",
-			[]string{`c.yaml:2: unknown key "routez" is ignored; did you mean "routes"? (known: actions, aqua-server, db-verify-interval, delete-old-data, max-db-size, name, routes, rules, runners, templates)`}},
+			[]string{`c.yaml:2: unknown key "routez" is ignored; did you mean "routes"? (known: actions, aqua-server, db-verify-interval, delete-old-data, max-db-size, name, plugin-checksums, rego-allow-builtins, rego-timeout, routes, rules, runners, templates)`}},
 		{"unknown route key", "routes:\n- name: r1\n  inputt: x\n",
 			[]string{`c.yaml:3: route "r1": unknown key "inputt" is ignored; did you mean "input"? (known: actions, input, input-files, name, plugins, serialize-actions, template)`}},
 		{"unknown key far from any", "routes:\n- name: r1\n  colour: red\n",
