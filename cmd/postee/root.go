@@ -16,8 +16,8 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/engine"
-	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/server"
+	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/core/webhook"
 )
 
@@ -29,6 +29,7 @@ type options struct {
 	cfgFile, httpAddr, tlsAddr string
 	tlsCert, tlsKey            string
 	pluginDir                  string
+	templatesDir               string
 	maxBodySize                int64
 	headerTimeout              time.Duration
 	workers, queueSize         int
@@ -52,7 +53,7 @@ and runs actions (exec, http, stdout, ...) as plugin processes.
 Environment variables win over flags: POSTEE_CFG (AQUAALERT_CFG), POSTEE_HTTP
 (AQUAALERT_URL), POSTEE_HTTPS (AQUAALERT_TLS), POSTEE_DEBUG (AQUAALERT_DEBUG),
 AQUAALERT_CERT_PEM and AQUAALERT_KEY_PEM (webhook TLS), POSTEE_PLUGIN_DIR,
-REGO_FILTERS_PATH.`,
+REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
@@ -66,7 +67,8 @@ REGO_FILTERS_PATH.`,
 	root.SetErr(stderr)
 	f := root.PersistentFlags()
 	f.StringVar(&o.cfgFile, "cfgfile", "/config/cfg.yaml", "config file")
-	f.StringVar(&o.pluginDir, "plugin-dir", defaultPluginDir(), "directory of action plugins (postee-action-<type>)")
+	f.StringVar(&o.pluginDir, "plugin-dir", defaultPluginDir(), "directories of action plugins (postee-action-<type>), separated by '"+string(filepath.ListSeparator)+"'; the first one holding a type wins (env POSTEE_PLUGIN_DIR)")
+	f.StringVar(&o.templatesDir, "rego-templates", template.DefaultUserDir, "directory of your own template files: every .rego file under it is loaded, and a template's rego-package finds their packages (env REGO_TEMPLATES_PATH)")
 	f.BoolVar(&o.debug, "debug", false, "debug logs")
 	rf := root.Flags()
 	rf.StringVar(&o.httpAddr, "url", "0.0.0.0:8082", "HTTP webhook listen address")
@@ -148,25 +150,12 @@ func (o *options) applyEnv() {
 	if v, ok := env("POSTEE_PLUGIN_DIR"); ok && v != "" {
 		o.pluginDir = v
 	}
+	if v, ok := env("REGO_TEMPLATES_PATH"); ok && v != "" {
+		o.templatesDir = v
+	}
 	if v, ok := env("POSTEE_API_KEY"); ok && v != "" {
 		o.apiKey = v
 	}
-}
-
-// dbPath is PATH_TO_DB, the embedded store.
-func dbPath() string {
-	if v, ok := env("PATH_TO_DB"); ok && v != "" {
-		return v
-	}
-	return "/server/database/webhooks.db"
-}
-
-// dataDir is the directory of PATH_TO_DB, where postee keeps its state.
-func dataDir() string {
-	if v, ok := env("PATH_TO_DB"); ok && v != "" {
-		return filepath.Dir(v)
-	}
-	return "/server/database"
 }
 
 func filtersDir() string {
@@ -191,6 +180,20 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	log := newLogger(o, stderr)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The config is read and compiled before any state is opened or port
+	// bound: a bad config says so even while another postee holds the store.
+	// (A runner gets its config from the controller.)
+	if o.cluster.RunnerName == "" {
+		cfg, err := config.LoadFile(o.cfgFile)
+		if err != nil {
+			return err
+		}
+		_, err = engine.Compile(ctx, cfg, engine.CompileOptions{FiltersDir: filtersDir(), TemplatesDir: o.templatesDir, HasStore: true})
+		if err != nil {
+			return err
+		}
+	}
+	dbPath, dataDir := statePaths(o.cluster.RunnerName, log)
 	if o.pprofAddr != "" {
 		if err := servePprof(o.pprofAddr, log); err != nil {
 			return err
@@ -204,6 +207,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		TLSKey:          o.tlsKey,
 		PluginDir:       o.pluginDir,
 		FiltersDir:      filtersDir(),
+		TemplatesDir:    o.templatesDir,
 		MaxBodySize:     o.maxBodySize,
 		HeaderTimeout:   o.headerTimeout,
 		Workers:         o.workers,
@@ -213,8 +217,8 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		Logger:          log,
 		Stdout:          stdout,
 		APIKey:          o.apiKey,
-		DataDir:         dataDir(),
-		DBPath:          dbPath(),
+		DataDir:         dataDir,
+		DBPath:          dbPath,
 		Cluster:         o.cluster,
 		NotDurable:      o.notDurable,
 	})
@@ -222,39 +226,6 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		return err
 	}
 	return srv.Run(ctx)
-}
-
-func newValidateCmd(o *options, stdout, stderr io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate",
-		Short: "Load the config, compile its Rego and configure its actions in their plugins, then exit",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.applyEnv()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			cfg, err := config.LoadFile(o.cfgFile)
-			if err != nil {
-				return err
-			}
-			log := newLogger(o, stderr)
-			// HasStore: the store itself is not opened to validate.
-			p, err := engine.Compile(ctx, cfg, engine.CompileOptions{FiltersDir: filtersDir(), Logger: log, HasStore: true})
-			if err != nil {
-				return err
-			}
-			host := pluginhost.New(pluginhost.Options{Dir: o.pluginDir, Logger: log})
-			defer host.Close()
-			if err := p.ConfigureActions(ctx, host); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s: valid (%d routes, %d templates, %d actions; plugins: %s)\n",
-				o.cfgFile, len(cfg.Routes), len(cfg.Templates), len(cfg.Actions), strings.Join(p.ActionTypes(), ", "))
-			return nil
-		},
-	}
 }
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {
