@@ -110,6 +110,13 @@ func (a *execAction) Configure(_ context.Context, cfg sdk.Config) error {
 		a.args = []string{"-c", "--", s.ExecScript, scriptName}
 	case file:
 		path, err := checkFile(s.InputFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			// It may be put there later (a volume, a config map): read
+			// when the action runs; missing then, that run fails.
+			sdk.Logger().Warn(fmt.Sprintf("%s does not exist on this machine yet; it is read when the action runs, and a run fails while it is missing", path),
+				"action", cfg.Name, "key", "input-file")
+			err = nil
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -165,6 +172,9 @@ func checkFile(path string) (string, error) {
 		return "", sdk.SettingsErrorf("input-file", "%v", err)
 	}
 	f, err := os.Open(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return abs, err
+	}
 	if err != nil {
 		return "", sdk.SettingsErrorf("input-file", "cannot read the script: %v", err)
 	}
@@ -219,7 +229,9 @@ func setEnv(env []string, kv string) []string {
 // a missing script file or an event that cannot be passed are permanent.
 func (a *execAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, error) {
 	if a.file != "" {
-		if _, err := os.Stat(a.file); err != nil {
+		if _, err := os.Stat(a.file); errors.Is(err, fs.ErrNotExist) {
+			return sdk.Result{}, sdk.Permanentf("input-file: the script %s does not exist on this machine (no such file)", a.file)
+		} else if err != nil {
 			return sdk.Result{}, sdk.Permanentf("input-file: %w", err)
 		}
 	}
@@ -281,6 +293,9 @@ func (a *execAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 		res.Details["exit_code"] = strconv.Itoa(state.ExitCode())
 	}
 	last := lastLine(output)
+	// The output goes to postee's log too (bounded), beside /executions.
+	sdk.Logger().Info("script ran", "action", ex.Action, "route", ex.Route, "event", ex.EventID,
+		"exit_code", state.ExitCode(), "output", clipLog(output))
 
 	switch {
 	case state.Success():
@@ -331,3 +346,15 @@ func suffix(last string) string {
 }
 
 func round(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+// logMax bounds the script output written to postee's log.
+const logMax = 2 << 10
+
+// clipLog is output bounded for the log, without a trailing newline.
+func clipLog(output string) string {
+	output = strings.TrimRight(output, "\n")
+	if len(output) <= logMax {
+		return output
+	}
+	return output[:logMax] + fmt.Sprintf("… (%d bytes in all; the execution record has more)", len(output))
+}
