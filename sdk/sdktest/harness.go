@@ -56,13 +56,13 @@ func New(t testing.TB, p sdk.Plugin) *Harness {
 
 func (h *Harness) connect() {
 	ps := protocol.VersionedPlugins(bridge.NewServer(h.p))[protocol.ProtocolVersion]
-	c, srv := plugin.TestPluginGRPCConn(h.t, false, ps)
+	c, _ := plugin.TestPluginGRPCConn(h.t, false, ps)
 	raw, err := c.Dispense(protocol.PluginName)
 	if err != nil {
 		h.t.Fatalf("sdktest: dispense: %v", err)
 	}
 	h.client = raw.(actionpb.ActionClient)
-	h.closeFn = func() { _ = c.Close(); srv.Stop() }
+	h.closeFn = func() { _ = c.Close() } // its shutdown call stops srv too
 }
 
 func (h *Harness) rpc() actionpb.ActionClient {
