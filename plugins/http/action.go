@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"sort"
@@ -113,7 +115,10 @@ type httpAction struct {
 	// no placeholders.
 	static     []byte
 	staticType string
-	client     *http.Client
+	// lateFile is a body-file that was missing at Configure: it is read at
+	// each run instead.
+	lateFile string
+	client   *http.Client
 }
 
 var (
@@ -188,6 +193,13 @@ func (a *httpAction) Configure(_ context.Context, cfg sdk.Config) error {
 	case s.BodyContent != nil:
 		a.setBody(*s.BodyContent)
 	case s.BodyFile != "":
+		if _, err := os.Stat(s.BodyFile); errors.Is(err, fs.ErrNotExist) {
+			// It may be put there later (a volume, a config map).
+			sdk.Logger().Warn(fmt.Sprintf("%s does not exist on this machine yet; it is read when the action runs, and a run fails while it is missing", s.BodyFile),
+				"action", cfg.Name, "key", "body-file")
+			a.lateFile = s.BodyFile
+			break
+		}
 		body, err := readBodyFile(s.BodyFile)
 		add(err)
 		a.setBody(body)
@@ -276,6 +288,22 @@ func (a *httpAction) Close() error {
 
 // body returns the request body for ex and its content type.
 func (a *httpAction) body(ex *sdk.Execution) ([]byte, string, error) {
+	if a.lateFile != "" {
+		if _, err := os.Stat(a.lateFile); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("body-file: %s does not exist on this machine (no such file)", a.lateFile)
+		}
+		text, err := readBodyFile(a.lateFile)
+		if err != nil {
+			return nil, "", err
+		}
+		t := parseTemplate(text)
+		s, err := t.execute(ex.Event)
+		if err != nil {
+			return nil, "", err
+		}
+		b := []byte(s)
+		return b, sdkhttp.ContentType(b), nil
+	}
 	switch {
 	case a.tmpl == nil:
 		b := []byte(ex.Message.Description)
