@@ -21,6 +21,7 @@ import (
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/store"
+	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/sdk"
 )
 
@@ -432,6 +433,9 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		ok, err := r.matcher.Match(ctx, value)
 		if err != nil {
 			e.log.Error("route evaluation failed", "route", r.Name, "event", ev.ID, "error", err)
+			if errors.Is(err, regoeval.ErrDeadline) {
+				out = append(out, e.failActions(r, ev, err.Error())...)
+			}
 			continue
 		}
 		if !ok || len(r.Actions) == 0 {
@@ -464,6 +468,9 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		}
 		if res.err != nil {
 			e.log.Error("template rendering failed; the route's actions are not run", "route", r.Name, "template", r.tmplName, "event", ev.ID, "error", res.err)
+			if errors.Is(res.err, regoeval.ErrDeadline) {
+				out = append(out, e.failActions(r, ev, fmt.Sprintf("route %q: %v", r.Name, res.err))...)
+			}
 			continue
 		}
 		if r.aggregates() {

@@ -19,6 +19,7 @@ import (
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/route"
 	"github.com/postee-dev/postee/core/template"
+	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/sdk"
 )
 
@@ -113,7 +114,11 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	for _, w := range cfg.Warnings {
 		p.warn(log, w)
 	}
-	userTemplates, err := template.LoadUserTemplates(opts.TemplatesDir)
+	policy, checksums, err := securitySettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	userTemplates, err := template.LoadUserTemplates(opts.TemplatesDir, policy)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +141,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 		if t.Name == "" {
 			continue // config warned
 		}
-		r, err := compileTemplate(ctx, t, baseDir, userTemplates)
+		r, err := compileTemplate(ctx, t, baseDir, userTemplates, policy)
 		if err != nil && !usedTemplates[t.Name] {
 			p.warn(log, fmt.Errorf("%s: template %q: not used by any route, so not loaded; it would fail: %w", t.Pos, t.Name, err))
 			continue
@@ -163,7 +168,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 			errs = append(errs, err)
 			continue
 		}
-		m, err := route.Compile(ctx, rc.Name, rc.Input, filters)
+		m, err := route.Compile(ctx, rc.Name, rc.Input, filters, route.WithPolicy(policy))
 		if err != nil {
 			errs = append(errs, routeError(rc, opts.FiltersDir, err))
 			continue
@@ -234,7 +239,8 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 			errs = append(errs, fmt.Errorf("%s: action %q: %w", a.Pos, a.Name, err))
 			continue
 		}
-		p.actionSpecs = append(p.actionSpecs, pluginhost.Spec{Name: a.Name, Type: a.Type, Settings: settings})
+		p.actionSpecs = append(p.actionSpecs, pluginhost.Spec{Name: a.Name, Type: a.Type, Settings: settings,
+			Env: envRefs(a), SHA256: checksums[strings.ToLower(a.Type)]})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -244,12 +250,13 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 
 // secretKey reports whether an action setting may hold a secret and so
 // may name environment variables instead ("$VARNAME", "${VARNAME}"): url,
-// user, password, token, instance, headers and any key ending in -key,
-// -token, -password or -secret. Other settings (scripts, bodies) are
-// passed as written, since a `$` in them means something else.
+// host, user, username, password, token, instance, headers and any key
+// ending in -key, -token, -password or -secret (dependency-track-api-key,
+// pagerduty-routing-key, pagerduty-auth-token). Other settings (scripts,
+// bodies) are passed as written, since a `$` in them means something else.
 func secretKey(k string) bool {
 	switch k {
-	case "url", "user", "password", "token", "instance", "headers":
+	case "url", "host", "user", "username", "password", "token", "instance", "headers":
 		return true
 	}
 	for _, suffix := range []string{"-key", "-token", "-password", "-secret"} {
@@ -370,11 +377,11 @@ func isEnvName(s string) bool {
 	return true
 }
 
-func compileTemplate(ctx context.Context, t *config.Template, baseDir string, user *template.UserTemplates) (*template.Renderer, error) {
+func compileTemplate(ctx context.Context, t *config.Template, baseDir string, user *template.UserTemplates, policy regoeval.Policy) (*template.Renderer, error) {
 	return template.Compile(ctx, template.Spec{
 		Name: t.Name, RegoPackage: t.RegoPackage, RegoFile: t.RegoFile, Body: t.Body, BaseDir: baseDir,
 		URL: t.URL, LegacyScanRenderer: t.LegacyScanRenderer, AllowInsecureURL: t.AllowHTTP,
-		UserTemplates: user,
+		UserTemplates: user, Policy: policy,
 	})
 }
 

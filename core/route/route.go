@@ -62,6 +62,17 @@ type Error struct {
 	Line int
 	// Message is OPA's message without file, position, code or details.
 	Message string
+	// Deadline: the evaluation was stopped at its deadline.
+	Deadline bool
+}
+
+// Unwrap gives regoeval.ErrDeadline for an evaluation stopped at its
+// deadline.
+func (e *Error) Unwrap() error {
+	if e.Deadline {
+		return regoeval.ErrDeadline
+	}
+	return nil
 }
 
 func (e *Error) Error() string {
@@ -300,7 +311,7 @@ func (m *Matcher) Match(ctx context.Context, input ast.Value) (bool, error) {
 				return false, fmt.Errorf("route %q: %w", m.route, ctxErr)
 			}
 			if stop() {
-				return false, &Error{Route: m.route, Source: q.src.where, Message: regoeval.TimeoutMessage(m.timeout)}
+				return false, &Error{Route: m.route, Source: q.src.where, Message: regoeval.TimeoutMessage(m.timeout), Deadline: true}
 			}
 			return false, locate(m.route, q.src, err)
 		}

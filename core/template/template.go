@@ -70,6 +70,17 @@ type Error struct {
 	Line int
 	// Message is OPA's message without file, position, code or details.
 	Message string
+	// Deadline: the evaluation was stopped at its deadline.
+	Deadline bool
+}
+
+// Unwrap gives regoeval.ErrDeadline for an evaluation stopped at its
+// deadline.
+func (e *Error) Unwrap() error {
+	if e.Deadline {
+		return regoeval.ErrDeadline
+	}
+	return nil
 }
 
 func (e *Error) Error() string {
@@ -444,7 +455,7 @@ func aggregationPackage(ctx context.Context, template string, u *unit) (string, 
 	rs, err := pq.Eval(ctx, rego.EvalParsedInput(ast.NewObject()), regoeval.NoMetrics, regoeval.KeepTerms, cancel)
 	if err != nil {
 		if stop() {
-			return "", &Error{Template: template, Source: u.sources[""], Message: aggregationRule + ": " + regoeval.TimeoutMessage(u.timeoutOrDefault())}
+			return "", &Error{Template: template, Source: u.sources[""], Message: aggregationRule + ": " + regoeval.TimeoutMessage(u.timeoutOrDefault()), Deadline: true}
 		}
 		return "", u.locate(template, err)
 	}
@@ -485,7 +496,7 @@ func (q *query) eval(ctx context.Context, template string, input ast.Value) (sdk
 			return msg, fmt.Errorf("template %q: %w", template, ctxErr)
 		}
 		if stop() {
-			return msg, &Error{Template: template, Source: q.unit.sources[""], Message: regoeval.TimeoutMessage(timeout)}
+			return msg, &Error{Template: template, Source: q.unit.sources[""], Message: regoeval.TimeoutMessage(timeout), Deadline: true}
 		}
 		return msg, q.unit.locate(template, err)
 	}

@@ -2,6 +2,7 @@ package regoeval
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -128,6 +129,10 @@ func Limit(ctx context.Context, d time.Duration) (rego.EvalOption, func() bool) 
 		return expired.Load()
 	}
 }
+
+// ErrDeadline is what the errors of an evaluation stopped at its deadline
+// wrap.
+var ErrDeadline = errors.New("rego evaluation deadline exceeded")
 
 // TimeoutMessage says an evaluation was stopped at its deadline.
 func TimeoutMessage(d time.Duration) string {

@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/internal/regoeval"
+	"github.com/postee-dev/postee/sdk"
+)
+
+// securitySettings reads the config's rego-timeout, rego-allow-builtins
+// and plugin-checksums (type → sha256).
+func securitySettings(cfg *config.Config) (regoeval.Policy, map[string][]byte, error) {
+	top := config.Pos{File: cfg.File, Line: 1}
+	var errs []error
+	policy := regoeval.Policy{Allow: cfg.RegoAllowBuiltins}
+	if err := policy.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", top, err))
+	}
+	if cfg.RegoTimeout != "" {
+		d, err := sdk.ParseDuration(cfg.RegoTimeout)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: rego-timeout: %w", top, err))
+		case d <= 0:
+			errs = append(errs, fmt.Errorf("%s: rego-timeout: must be positive, e.g. 2s", top))
+		default:
+			policy.Timeout = d
+		}
+	}
+	sums := map[string][]byte{}
+	for _, c := range cfg.PluginChecksums {
+		typ := strings.ToLower(strings.TrimSpace(c.Type))
+		sum, err := pluginhost.ParseChecksum(c.SHA256)
+		switch {
+		case typ == "":
+			errs = append(errs, fmt.Errorf("%s: plugin-checksums: type is required", c.Pos))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: plugin-checksums: %s: sha256: %w", c.Pos, typ, err))
+		case sums[typ] != nil:
+			errs = append(errs, fmt.Errorf("%s: plugin-checksums: %s is pinned twice", c.Pos, typ))
+		default:
+			sums[typ] = sum
+		}
+	}
+	return policy, sums, errors.Join(errs...)
+}
+
+// envRefs lists the environment variables a's settings refer to as $NAME
+// or ${NAME}, in any setting: its plugin process is given them (an exec
+// script's variables, a secret expanded here that the plugin reads again).
+func envRefs(a *config.Action) []string {
+	seen := map[string]bool{}
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			for _, n := range pluginhost.EnvRefs(x) {
+				if !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(a.PluginSettings())
+	return out
+}
+
+// failActions records an event its route could not be evaluated for (a
+// route or template stopped at its deadline) as one failed execution per
+// action of the route, with the reason: in the log and in /executions. It
+// is not retried nor dead-lettered: the same event would take as long
+// again.
+func (e *Engine) failActions(r *Route, ev *event.Event, reason string) []Execution {
+	out := make([]Execution, 0, len(r.Actions))
+	for _, a := range r.Actions {
+		x := newExecution(ev, r, a, "")
+		x.Attempt = 1
+		x.Err = reason
+		e.finish(&x, ev)
+		out = append(out, x)
+	}
+	return out
+}
