@@ -209,6 +209,7 @@ func (a *httpAction) Configure(_ context.Context, cfg sdk.Config) error {
 		return err
 	}
 	a.client = sdkhttp.NewClient()
+	a.client.CheckRedirect = a.checkRedirect
 	return nil
 }
 
@@ -341,5 +342,5 @@ func (a *httpAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 		req.Header.Set(eventHeader, base64.StdEncoding.EncodeToString([]byte(ex.Message.Description)))
 	}
 
-	return sdkhttp.Call{Client: a.client, Describe: a.method + " " + a.target, Timeout: a.timeout}.Do(ctx, req)
+	return sdkhttp.Call{Client: a.client, Describe: a.method + " " + a.target, Timeout: a.timeout, Note: a.redirectNote}.Do(ctx, req)
 }
