@@ -415,7 +415,7 @@ func (p *proc) conn(ctx context.Context) (actionpb.ActionClient, int, error) {
 
 func (p *proc) startLocked(ctx context.Context) error {
 	// Checked at every start: a file changed since the last one is caught.
-	real, err := checkPlugin(p.typ, p.host.opts.Dir, p.path)
+	real, err := checkPlugin(p.typ, p.path)
 	if err != nil {
 		return err
 	}

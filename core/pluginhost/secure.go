@@ -21,16 +21,17 @@ func (e *PermissionError) Error() string {
 	return fmt.Sprintf("plugin %s refused: %s", e.Type, e.Reason)
 }
 
-// checkPlugin resolves the plugin file path of type typ found in dir
-// (following symlinks) and checks that the file, its directory and dir are
-// owned by root or by postee's user and writable by no one else. It
-// returns the resolved path, which is the file run.
-func checkPlugin(typ, dir, path string) (string, error) {
+// checkPlugin resolves the plugin file path of type typ (following
+// symlinks) and checks that the file, its directory and the plugin
+// directory it was found in are owned by root or by postee's user and
+// writable by no one else. It returns the resolved path, which is the file
+// run.
+func checkPlugin(typ, path string) (string, error) {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return "", fmt.Errorf("plugin %s: %w", typ, err)
 	}
-	realDir, err := filepath.EvalSymlinks(dir)
+	realDir, err := filepath.EvalSymlinks(filepath.Dir(path))
 	if err != nil {
 		return "", fmt.Errorf("plugin %s: %w", typ, err)
 	}
