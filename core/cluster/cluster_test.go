@@ -126,12 +126,15 @@ func TestEndToEnd(t *testing.T) {
 				ev := &event.Event{ID: "ev-at-runner", Raw: []byte(`{"kind":"at-runner"}`), Runner: "producer-hint"}
 				xs := []engine.Execution{{ID: "local-x", EventID: ev.ID, Route: "route-all", Action: "action-1", Started: time.Now()}}
 				r1.ReportEvent(ev, xs)
-				got := e.events.mustAwait(t, "the event at the controller", func(v *event.Event) bool { return v.ID == ev.ID })
+				// The controller keeps runners' event ids in a namespace of
+				// their own, and the execution ids that follow from them.
+				nsID := NamespacedEventID(runner1, ev.ID)
+				got := e.events.mustAwait(t, "the event at the controller", func(v *event.Event) bool { return v.ID == nsID })
 				if got.Origin != runner1 || got.Runner != "producer-hint" || string(got.Raw) != string(ev.Raw) {
 					t.Errorf("event = %+v", got)
 				}
-				x := e.outcomes.mustAwait(t, "the local outcome", func(x engine.Execution) bool { return x.ID == "local-x" })
-				if x.Runner != runner1 || x.EventID != ev.ID || x.Status != engine.StatusOK {
+				x := e.outcomes.mustAwait(t, "the local outcome", func(x engine.Execution) bool { return x.EventID == nsID })
+				if x.Runner != runner1 || x.ID != engine.ExecutionID(nsID, "route-all", "action-1") || x.Status != engine.StatusOK {
 					t.Errorf("outcome = %+v", x)
 				}
 				// Reported again (e.g. after a restart): handed over once.
@@ -139,8 +142,8 @@ func TestEndToEnd(t *testing.T) {
 				// one arrived, the repeat has been dealt with.
 				r1.ReportEvent(ev, xs)
 				r1.ReportEvent(&event.Event{ID: "ev-sentinel", Raw: []byte(`{}`)}, nil)
-				e.events.mustAwait(t, "the sentinel event", func(v *event.Event) bool { return v.ID == "ev-sentinel" })
-				if n := e.events.count(func(v *event.Event) bool { return v.ID == ev.ID }); n != 1 {
+				e.events.mustAwait(t, "the sentinel event", func(v *event.Event) bool { return v.ID == NamespacedEventID(runner1, "ev-sentinel") })
+				if n := e.events.count(func(v *event.Event) bool { return v.ID == nsID }); n != 1 {
 					t.Errorf("event handed to submit %d times", n)
 				}
 			})
@@ -292,11 +295,12 @@ func TestControllerRestart(t *testing.T) {
 	r1.ReportEvent(ev, []engine.Execution{{ID: "x-while-down", EventID: ev.ID, Action: "action-1"}})
 
 	e.start(t)
-	got := e.events.mustAwait(t, "the event reported while the controller was down", func(v *event.Event) bool { return v.ID == ev.ID })
+	nsID := NamespacedEventID(runner1, ev.ID)
+	got := e.events.mustAwait(t, "the event reported while the controller was down", func(v *event.Event) bool { return v.ID == nsID })
 	if got.Origin != runner1 {
 		t.Errorf("event origin = %q", got.Origin)
 	}
-	e.outcomes.mustAwait(t, "the outcome reported while down", func(x engine.Execution) bool { return x.ID == "x-while-down" })
+	e.outcomes.mustAwait(t, "the outcome reported while down", func(x engine.Execution) bool { return x.EventID == nsID })
 	ch, err = e.ctl.Dispatch(ctx, work(runner1, "after-restart"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -318,9 +322,10 @@ func TestEventRedeliveredUntilAccepted(t *testing.T) {
 	r1 := e.startRunner(t, runner1)
 	e.reject.Store(true)
 	r1.ReportEvent(&event.Event{ID: "ev-busy", Raw: []byte(`{"kind":"busy"}`)}, nil)
-	e.rejected.mustAwait(t, "a refused submit", func(id string) bool { return id == "ev-busy" })
+	nsID := NamespacedEventID(runner1, "ev-busy")
+	e.rejected.mustAwait(t, "a refused submit", func(id string) bool { return id == nsID })
 	e.reject.Store(false)
-	e.events.mustAwait(t, "the event, redelivered", func(v *event.Event) bool { return v.ID == "ev-busy" })
+	e.events.mustAwait(t, "the event, redelivered", func(v *event.Event) bool { return v.ID == nsID })
 }
 
 func TestParseListen(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
@@ -76,13 +77,18 @@ type Controller struct {
 
 	cfg     atomic.Pointer[config.Config]
 	runners atomic.Pointer[map[string]bool]
+	// origin are the runners that may run node-local (@origin) actions.
+	origin atomic.Pointer[map[string]bool]
 
 	mu      sync.Mutex
 	waiters map[string][]chan engine.Execution
 	// pending maps dispatched executions not yet reported to their runner
 	// (flow control counts only these).
 	pending map[string]string
-	flows   map[string]*flow
+	// owners maps every dispatched execution not yet reported to the
+	// runner it was dispatched to: only that runner may report it.
+	owners map[string]string
+	flows  map[string]*flow
 
 	bootSub  *nats.Subscription
 	consumer jetstream.ConsumeContext
@@ -99,9 +105,10 @@ func StartController(ctx context.Context, s ControllerSettings) (*Controller, er
 	if s.MaxInFlight <= 0 {
 		s.MaxInFlight = DefaultMaxInFlight
 	}
-	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string][]chan engine.Execution{}, pending: map[string]string{}, flows: map[string]*flow{}}
-	empty := map[string]bool{}
+	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string][]chan engine.Execution{}, pending: map[string]string{}, owners: map[string]string{}, flows: map[string]*flow{}}
+	empty, none := map[string]bool{}, map[string]bool{}
 	c.runners.Store(&empty)
+	c.origin.Store(&none)
 	var err error
 	if s.ExternalURL != "" {
 		c.nc, err = c.connectExternal()
@@ -185,7 +192,7 @@ func (c *Controller) ensureStreams(ctx context.Context) error {
 	}
 	_, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       UpstreamStream,
-		Subjects:   []string{"postee.up.*.event", "postee.up.*.outcome"},
+		Subjects:   []string{"postee.up.*.event", "postee.up.*.outcome", "postee.up.*.local"},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     c.s.Retention,
 		Duplicates: 10 * time.Minute,
@@ -229,8 +236,15 @@ func (c *Controller) SetConfig(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("controller: work consumer for runner %s: %w", n, err)
 		}
 	}
+	origin := map[string]bool{}
+	for _, n := range names {
+		if MayRunOrigin(cfg, n) {
+			origin[n] = true
+		}
+	}
 	first := c.cfg.Swap(cfg) == nil
 	c.runners.Store(&runners)
+	c.origin.Store(&origin)
 	if !first {
 		for _, n := range names {
 			_ = c.nc.Publish(configSubject(n), nil)
@@ -312,7 +326,7 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 		return
 	}
 	switch kind {
-	case "outcome":
+	case "outcome", "local":
 		x, err := decodeOutcome(msg.Data())
 		if err == nil && x.ID == "" {
 			err = errors.New("no execution id")
@@ -323,20 +337,42 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 			return
 		}
 		x.Runner = runner // identity comes from the subject, not the payload
+		clipOutcome(&x)
+		dispatched := kind == "outcome"
+		if dispatched {
+			if err := c.mayReport(runner, x); err != nil {
+				c.log.Warn("outcome report refused; dropped", "runner", runner, "execution", x.ID, "action", x.Action, "error", err)
+				_ = msg.Term()
+				return
+			}
+		} else {
+			// An action the runner ran for an event that arrived at it:
+			// its ids live in the runner's namespace.
+			x.EventID = NamespacedEventID(runner, x.EventID)
+			x.ID = engine.ExecutionID(x.EventID, x.Route, x.Action)
+		}
 		c.seen(runner)
-		c.recordOutcome(x)
+		c.recordOutcome(x, dispatched)
 		_ = msg.Ack()
 	case "event":
 		var u upstreamEvent
-		if err := json.Unmarshal(msg.Data(), &u); err != nil || event.Validate(u.Event) != nil || u.ID == "" {
+		err := json.Unmarshal(msg.Data(), &u)
+		switch {
+		case err != nil:
+		case u.ID == "" || len(u.ID) > maxReportedID:
+			err = fmt.Errorf("event id of %d bytes (1 to %d)", len(u.ID), maxReportedID)
+		default:
+			err = event.Validate(u.Event)
+		}
+		if err != nil {
 			c.log.Error("bad event report; dropped", "runner", runner, "error", err)
 			_ = msg.Term()
 			return
 		}
 		c.seen(runner)
-		ev := &event.Event{ID: u.ID, Received: time.Now(), Raw: []byte(u.Event), Origin: runner, Runner: u.Runner}
+		ev := &event.Event{ID: NamespacedEventID(runner, u.ID), Received: time.Now(), Raw: []byte(u.Event), Origin: runner, Runner: u.Runner}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := submit(ctx, ev)
+		err = submit(ctx, ev)
 		cancel()
 		if err != nil {
 			c.log.Warn("event from runner not accepted yet; redelivering later", "runner", runner, "event", u.ID, "error", err)
@@ -349,7 +385,81 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 	}
 }
 
-func (c *Controller) recordOutcome(x engine.Execution) {
+// maxReportedID bounds the id of an event a runner reports.
+const maxReportedID = 128
+
+// MaxReportedOutput bounds the output and the error of a runner's outcome,
+// and MaxReportedDetails its details (keys and values together): what a
+// runner reports is clipped to them at the controller.
+const (
+	MaxReportedOutput  = 64 << 10
+	MaxReportedDetails = 64 << 10
+)
+
+// clipOutcome bounds what a runner reported.
+func clipOutcome(x *engine.Execution) {
+	x.Output = clipText(x.Output, MaxReportedOutput)
+	x.Err = clipText(x.Err, MaxReportedOutput)
+	x.Action = clipText(x.Action, 256)
+	x.Route = clipText(x.Route, 256)
+	total := 0
+	for k, v := range x.Details {
+		total += len(k) + len(v)
+		if total > MaxReportedDetails {
+			delete(x.Details, k)
+		}
+	}
+}
+
+// clipText cuts s to at most max bytes (on a rune boundary), saying so.
+func clipText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const mark = "… (clipped)"
+	cut := max - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// mayReport decides whether runner may report the outcome of dispatched
+// execution x: only the runner it was dispatched to. An execution not
+// known here (dispatched before the controller restarted, or reported a
+// second time) must carry the id of its event, route and action, and be of
+// an action that runs on runner.
+func (c *Controller) mayReport(runner string, x engine.Execution) error {
+	c.mu.Lock()
+	owner, known := c.owners[x.ID]
+	c.mu.Unlock()
+	if known {
+		if owner != runner {
+			return fmt.Errorf("execution dispatched to runner %q, not to %q", owner, runner)
+		}
+		return nil
+	}
+	if x.ID != engine.ExecutionID(x.EventID, x.Route, x.Action) {
+		return errors.New("not an execution dispatched to this runner")
+	}
+	cfg := c.cfg.Load()
+	if cfg == nil {
+		return errors.New("controller has no configuration yet")
+	}
+	for i := range cfg.Actions {
+		a := &cfg.Actions[i]
+		if a.Name != x.Action {
+			continue
+		}
+		if a.RunsOn == runner || (a.RunsOn == config.RunsOnOrigin && (*c.origin.Load())[runner]) {
+			return nil
+		}
+		return fmt.Errorf("action %q does not run on runner %q", a.Name, runner)
+	}
+	return fmt.Errorf("no action %q in the configuration", x.Action)
+}
+
+func (c *Controller) recordOutcome(x engine.Execution, dispatched bool) {
 	if x.Err != "" {
 		x.Status = engine.StatusFailed
 		c.log.Error("runner action failed", "runner", x.Runner, "action", x.Action, "route", x.Route, "event", x.EventID,
@@ -362,9 +472,13 @@ func (c *Controller) recordOutcome(x engine.Execution) {
 	if c.s.OnExecution != nil {
 		c.s.OnExecution(x)
 	}
+	if !dispatched {
+		return
+	}
 	c.mu.Lock()
 	chans := c.waiters[x.ID]
 	delete(c.waiters, x.ID)
+	delete(c.owners, x.ID)
 	if c.pending[x.ID] == x.Runner {
 		delete(c.pending, x.ID)
 		c.releaseLocked(x.Runner)
@@ -380,6 +494,9 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 	if !(*c.runners.Load())[w.Runner] {
 		return nil, fmt.Errorf("unknown runner %q (declare it in runs-on or runners:)", w.Runner)
 	}
+	if c.isOriginAction(w.Action) && !(*c.origin.Load())[w.Runner] {
+		return nil, fmt.Errorf("runner %q may not run node-local (runs-on: %s) actions: list it under runners:", w.Runner, config.RunsOnOrigin)
+	}
 	data, err := encodeWork(w)
 	if err != nil {
 		return nil, err
@@ -388,12 +505,14 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 		return nil, err
 	}
 	var ch chan engine.Execution
+	c.mu.Lock()
+	prevOwner, hadOwner := c.owners[w.ExecutionID]
+	c.owners[w.ExecutionID] = w.Runner
 	if wait {
 		ch = make(chan engine.Execution, 1)
-		c.mu.Lock()
 		c.waiters[w.ExecutionID] = append(c.waiters[w.ExecutionID], ch)
-		c.mu.Unlock()
 	}
+	c.mu.Unlock()
 	ack, err := c.js.Publish(ctx, workSubject(w.Runner), data, jetstream.WithMsgID(w.ExecutionID))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -402,6 +521,11 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 		c.releaseLocked(w.Runner)
 		if wait {
 			c.dropWaiterLocked(w.ExecutionID, ch)
+		}
+		if hadOwner {
+			c.owners[w.ExecutionID] = prevOwner
+		} else {
+			delete(c.owners, w.ExecutionID)
 		}
 		return nil, err
 	case ack.Duplicate:
@@ -412,6 +536,20 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 		c.pending[w.ExecutionID] = w.Runner
 	}
 	return ch, nil
+}
+
+// isOriginAction reports whether the configured action name is node-local.
+func (c *Controller) isOriginAction(name string) bool {
+	cfg := c.cfg.Load()
+	if cfg == nil {
+		return false
+	}
+	for i := range cfg.Actions {
+		if cfg.Actions[i].Name == name {
+			return cfg.Actions[i].RunsOn == config.RunsOnOrigin
+		}
+	}
+	return false
 }
 
 func (c *Controller) dropWaiterLocked(id string, ch chan engine.Execution) {

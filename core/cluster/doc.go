@@ -9,10 +9,13 @@
 //	postee.runner.<runner>.config   controller → runner: the config changed, bootstrap again
 //	postee.work.<runner>            JetStream POSTEE_WORK, durable consumer <runner>: actions to run
 //	postee.up.<runner>.event        JetStream POSTEE_UP: events that arrived at the runner
-//	postee.up.<runner>.outcome      JetStream POSTEE_UP: outcomes of the runner's executions
+//	postee.up.<runner>.outcome      JetStream POSTEE_UP: outcomes of executions dispatched to the runner
+//	postee.up.<runner>.local        JetStream POSTEE_UP: outcomes of actions run for events that arrived at the runner
 //
 // The runner's name in a subject is its identity: the server lets a runner
-// publish only under its own name. Work and reports are durable (JetStream,
+// publish only under its own name. The controller accepts the outcome of a
+// dispatched execution only from the runner it was dispatched to, and keeps
+// the ids of events that runners report in a namespace per runner. Work and reports are durable (JetStream,
 // file storage), de-duplicated by message id, and each execution id is run at
 // most once per runner (a bbolt record of finished executions).
 package cluster

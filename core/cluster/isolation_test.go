@@ -272,12 +272,13 @@ func (e *env) syncUpstream(t *testing.T, c *rawClient, runner, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	for _, x := range []string{id + "-1", id + "-2"} {
-		data, _ := encodeOutcome(engine.Execution{ID: x, Action: "sync"})
-		if _, err := js.Publish(ctx, outcomeSubject(runner), data, jetstream.WithMsgID("outcome:"+x)); err != nil {
+		data, _ := encodeOutcome(engine.Execution{ID: x, EventID: x, Action: "sync"})
+		if _, err := js.Publish(ctx, localSubject(runner), data, jetstream.WithMsgID("local:"+x)); err != nil {
 			t.Fatalf("publish %s as %s: %v", x, runner, err)
 		}
 	}
-	e.outcomes.mustAwait(t, id+"-2", func(x engine.Execution) bool { return x.ID == id+"-2" })
+	last := NamespacedEventID(runner, id+"-2")
+	e.outcomes.mustAwait(t, id+"-2", func(x engine.Execution) bool { return x.EventID == last })
 }
 
 // knownReplySpoofingBug: the controller answers a bootstrap request on
@@ -508,11 +509,14 @@ func testOwnSubjects(t *testing.T, e *env) {
 		if _, err := js.Publish(ctx, eventSubject(runner2), ev, jetstream.WithMsgID("event:own-ev")); err != nil {
 			t.Fatal(err)
 		}
-		got := e.events.mustAwait(t, "runner-2's event", func(ev *event.Event) bool { return ev.ID == "own-ev" })
+		got := e.events.mustAwait(t, "runner-2's event", func(ev *event.Event) bool { return ev.ID == NamespacedEventID(runner2, "own-ev") })
 		if got.Origin != runner2 || got.Runner != "hint" || string(got.Raw) != `{"kind":"own"}` {
 			t.Errorf("event = %+v", got)
 		}
 		// The payload cannot claim another runner: identity is the subject.
+		if _, err := e.ctl.Dispatch(ctx, work(runner2, "own-x"), false); err != nil {
+			t.Fatal(err)
+		}
 		out, _ := encodeOutcome(engine.Execution{ID: "own-x", Runner: runner1})
 		if _, err := js.Publish(ctx, outcomeSubject(runner2), out, jetstream.WithMsgID("outcome:own-x")); err != nil {
 			t.Fatal(err)

@@ -31,8 +31,13 @@ type RunnerIdentity struct {
 
 // ServerSettings configure the embedded NATS server.
 type ServerSettings struct {
-	// Listen is host:port (a nats:// prefix is accepted); default 0.0.0.0:4222.
+	// Listen is host:port (a nats:// prefix is accepted). Default: with
+	// runner authentication 0.0.0.0:4222, without it 127.0.0.1:4222.
 	Listen string
+	// AllowUnauthenticated lets a server without runner authentication
+	// (no CARoot, no runner NKeys) listen on an address that is not
+	// loopback: then anyone who reaches the port can act as any runner.
+	AllowUnauthenticated bool
 	// StoreDir holds JetStream's files.
 	StoreDir string
 	// TLSCert and TLSKey (PEM files) turn TLS on; plaintext is then refused.
@@ -52,6 +57,22 @@ type Embedded struct {
 	// connection when runners must authenticate.
 	controllerKey nkeys.KeyPair
 	authenticated bool
+}
+
+// DefaultUnauthenticatedListen is the NATS listen address of a controller
+// without runner authentication: loopback only.
+const DefaultUnauthenticatedListen = "127.0.0.1:4222"
+
+// IsLoopback reports whether host (a name or an IP, no port) can only be
+// reached from this machine: localhost or a loopback address. The empty
+// host means every address, so it is not loopback.
+func IsLoopback(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ParseListen splits --controller-url into host and port.
@@ -94,9 +115,25 @@ func runnerPermissions(name string) *server.Permissions {
 
 // StartServer starts the embedded NATS server with JetStream.
 func StartServer(s ServerSettings) (*Embedded, error) {
-	host, port, err := ParseListen(s.Listen)
+	unauthenticated := s.CARoot == ""
+	for _, r := range s.Runners {
+		if r.NKey != "" {
+			unauthenticated = false
+		}
+	}
+	listen := s.Listen
+	if listen == "" && unauthenticated {
+		listen = DefaultUnauthenticatedListen
+	}
+	host, port, err := ParseListen(listen)
 	if err != nil {
 		return nil, err
+	}
+	if unauthenticated && !s.AllowUnauthenticated && !IsLoopback(host) {
+		return nil, fmt.Errorf("controller: runners are not authenticated (no --controller-ca-root, no runner NKeys), "+
+			"so the NATS listener may bind to loopback only, not %q: anyone reaching it could read every runner's "+
+			"settings and secrets and answer runners in the controller's place; set up runner authentication "+
+			"(docs/security.md) or pass --allow-unauthenticated-runners", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	if s.StoreDir == "" {
 		return nil, errors.New("nats: a JetStream store directory is required")

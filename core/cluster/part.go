@@ -9,7 +9,7 @@ import (
 )
 
 // Part is what a runner receives at bootstrap: its actions (with their
-// settings and secrets), the routes that use them (listing only those
+// settings and secrets; node-local ones only if it may run them), the routes that use them (listing only those
 // actions), the templates and filter files those routes need. Nothing of
 // other actions.
 type Part struct {
@@ -18,10 +18,23 @@ type Part struct {
 	Filters map[string]string `json:"filters"`
 }
 
-// RunsOn reports whether action a runs on runner: named by runs-on, or
-// node-local (runs-on: "@origin"), which any runner may be asked to run.
-func RunsOn(a *config.Action, runner string) bool {
-	return a.RunsOn == runner || a.RunsOn == config.RunsOnOrigin
+// RunsOn reports whether action a runs on runner in cfg: named by runs-on,
+// or node-local (runs-on: "@origin") when the runner may run those.
+func RunsOn(cfg *config.Config, a *config.Action, runner string) bool {
+	return a.RunsOn == runner || (a.RunsOn == config.RunsOnOrigin && MayRunOrigin(cfg, runner))
+}
+
+// MayRunOrigin reports whether runner may run node-local (@origin)
+// actions: the runners listed under runners: (the runners of nodes). A
+// runner only named by an action's runs-on runs that action alone, and
+// never receives the settings of node-local actions.
+func MayRunOrigin(cfg *config.Config, runner string) bool {
+	for _, r := range cfg.Runners {
+		if r.Name == runner {
+			return true
+		}
+	}
+	return false
 }
 
 // PartFor cuts runner's part out of cfg. readFilter reads an input-files
@@ -30,7 +43,7 @@ func PartFor(cfg *config.Config, runner string, readFilter func(name string) (st
 	part := &config.Config{File: cfg.File, Name: cfg.Name, AquaServer: cfg.AquaServer}
 	mine := map[string]bool{}
 	for _, a := range cfg.Actions {
-		if a.Enable && RunsOn(&a, runner) {
+		if a.Enable && RunsOn(cfg, &a, runner) {
 			part.Actions = append(part.Actions, a)
 			mine[a.Name] = true
 		}

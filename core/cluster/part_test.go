@@ -135,12 +135,14 @@ func TestPartFor(t *testing.T) {
 			absent:    []string{"a2-secret", "a1-off", "local-secret", "a-local", "only-r2.rego", "disabled.rego", "route-disabled", "t-unused"},
 		},
 		{
+			// named by runs-on only, not under runners: no node-local
+			// actions (it may not run them)
 			runner:    "r2",
-			actions:   []string{"a2", "a-origin"},
-			routes:    map[string][]string{"route-mixed": {"a2"}, "route-r2": {"a2"}, "route-origin": {"a-origin"}},
-			templates: []string{"t-mixed", "t-r2", "t-file"},
+			actions:   []string{"a2"},
+			routes:    map[string][]string{"route-mixed": {"a2"}, "route-r2": {"a2"}},
+			templates: []string{"t-mixed", "t-r2"},
 			filters:   []string{"only-r2.rego", "shared.rego"},
-			absent:    []string{"a1-secret", "a1-off-secret", "local-secret", "a-local", "disabled.rego", "t-unused", "a1.invalid"},
+			absent:    []string{"a1-secret", "a1-off-secret", "local-secret", "a-local", "disabled.rego", "t-unused", "a1.invalid", "a-origin", "route-origin", "t-file"},
 		},
 		{
 			// declared, no action of its own: only node-local ones
@@ -312,12 +314,13 @@ func TestRunsOn(t *testing.T) {
 	}{
 		{"r1", "r1", true},
 		{"r1", "r2", false},
-		{config.RunsOnOrigin, "r1", true},
-		{config.RunsOnOrigin, "r2", true},
+		{config.RunsOnOrigin, "r1", true},  // under runners:
+		{config.RunsOnOrigin, "r2", false}, // not under runners:
 		{"", "r1", false},
 	}
+	cfg := &config.Config{Runners: []config.Runner{{Name: "r1"}}}
 	for _, tt := range tests {
-		if got := RunsOn(&config.Action{RunsOn: tt.runsOn}, tt.runner); got != tt.want {
+		if got := RunsOn(cfg, &config.Action{RunsOn: tt.runsOn}, tt.runner); got != tt.want {
 			t.Errorf("RunsOn(%q, %q) = %v, want %v", tt.runsOn, tt.runner, got, tt.want)
 		}
 	}

@@ -27,6 +27,13 @@ type RunnerSettings struct {
 	CARoot, TLSCert, TLSKey string
 	// SeedFile is the runner's own NKey seed.
 	SeedFile string
+	// AllowInsecure lets the runner connect without TLS to a controller
+	// that is not on loopback (nothing then proves the controller's
+	// identity); without it such a connection is refused.
+	AllowInsecure bool
+	// dialer replaces the TCP dialer (tests reach a loopback server under
+	// another name).
+	dialer nats.CustomDialer
 	// StorePath is the runner's bbolt file (finished executions, outbox).
 	StorePath string
 	// Retention is how long finished executions are remembered.
@@ -80,7 +87,7 @@ func StartRunner(ctx context.Context, s RunnerSettings) (*Runner, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{s: s, log: s.Logger.Named("runner"), store: store, refresh: make(chan struct{}, 1),
 		outbox: make(chan struct{}, 1), ctx: rctx, cancel: cancel, sem: make(chan struct{}, s.Concurrency)}
-	if err := r.connect(); err != nil {
+	if err := r.connect(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -109,24 +116,36 @@ func (r *Runner) poke(ch chan struct{}) {
 	}
 }
 
-func (r *Runner) connect() error {
+// connect connects to the controller, retrying network failures with
+// backoff until ctx ends; a TLS or credential problem is a PermanentError
+// at once. Once connected, the connection reconnects by itself.
+func (r *Runner) connect(ctx context.Context) error {
 	s := r.s
+	if err := checkRunnerCertificate(s.Name, s.TLSCert, s.TLSKey); err != nil {
+		return err
+	}
 	opts := []nats.Option{
 		nats.Name("postee-runner-" + s.Name),
 		nats.CustomInboxPrefix(inboxPrefix(s.Name)),
 		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
+		nats.Timeout(5 * time.Second),
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			r.log.Warn("disconnected from the controller; reconnecting", "error", err)
+			if err != nil {
+				r.log.Warn("disconnected from the controller; reconnecting", "error", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			r.log.Info("reconnected to the controller", "url", nc.ConnectedUrl())
 			r.poke(r.refresh)
 			r.poke(r.outbox)
 		}),
-		nats.ConnectHandler(func(nc *nats.Conn) { r.log.Info("connected to the controller", "url", nc.ConnectedUrl()) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if perm := classifyConnectError(s, err); perm != nil {
+				r.log.Error("cannot reconnect to the controller", "error", perm)
+			}
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			r.log.Warn("NATS error", "error", err)
 		}),
@@ -134,22 +153,45 @@ func (r *Runner) connect() error {
 	if s.SeedFile != "" {
 		o, err := nats.NkeyOptionFromSeed(s.SeedFile)
 		if err != nil {
-			return fmt.Errorf("runner seed file: %w", err)
+			return &PermanentError{Reason: "runner seed file " + s.SeedFile, Err: err}
 		}
 		opts = append(opts, o)
 	}
 	tlsOpts, err := clientTLS(s.CARoot, s.TLSCert, s.TLSKey)
 	if err != nil {
-		return err
+		return &PermanentError{Reason: "runner TLS", Err: err}
 	}
 	opts = append(opts, tlsOpts...)
-	nc, err := nats.Connect(s.URL, opts...)
-	if err != nil {
-		return fmt.Errorf("runner: connect to %s: %w", s.URL, err)
+	if !s.AllowInsecure && !urlsAreLoopback(s.URL) {
+		// TLS whatever the controller offers: it proves the controller's
+		// identity and keeps the runner's credentials and secrets private.
+		opts = append(opts, nats.Secure())
 	}
-	r.nc = nc
-	r.js, err = jetstream.New(nc)
-	return err
+	if s.dialer != nil {
+		opts = append(opts, nats.SetCustomDialer(s.dialer))
+	}
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(s.URL, opts...)
+		if err == nil {
+			r.log.Info("connected to the controller", "url", nc.ConnectedUrl(), "tls", nc.TLSRequired())
+			r.nc = nc
+			r.js, err = jetstream.New(nc)
+			return err
+		}
+		if perm := classifyConnectError(s, err); perm != nil {
+			return fmt.Errorf("runner %s: cannot connect to the controller at %s: %w", s.Name, s.URL, perm)
+		}
+		r.log.Warn("controller not reachable yet; retrying", "url", s.URL, "attempt", attempt, "retry_in", backoff, "error", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("runner %s: controller at %s not reachable: %w (last error: %v)", s.Name, s.URL, ctx.Err(), err)
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2)))):
+		}
+		backoff = min(backoff*2, 15*time.Second)
+	}
 }
 
 // bootstrap asks for this runner's part until the controller answers, with
@@ -272,7 +314,7 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 	if x, done := r.store.done(w.ExecutionID); done {
 		// A redelivery of work already done: report again, never re-run.
 		r.log.Debug("work already done; not running it again", "execution", w.ExecutionID)
-		_ = r.store.enqueue(outcomeReport(r.s.Name, x))
+		_ = r.store.enqueue(r.outcomeReport(x))
 		r.poke(r.outbox)
 		_ = msg.Ack()
 		return
@@ -297,7 +339,7 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 		_ = msg.Nak() // stopped mid-action: let it be redelivered
 		return
 	}
-	if err := r.store.finish(x, outcomeReport(r.s.Name, x)); err != nil {
+	if err := r.store.finish(x, r.outcomeReport(x)); err != nil {
 		r.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
 		_ = msg.Nak()
 		return
@@ -306,18 +348,26 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 	_ = msg.Ack()
 }
 
-func outcomeReport(runner string, x engine.Execution) outgoing {
+// outcomeReport reports the outcome of a dispatched execution.
+func (r *Runner) outcomeReport(x engine.Execution) outgoing {
 	data, _ := encodeOutcome(x)
-	return outgoing{Subject: outcomeSubject(runner), MsgID: "outcome:" + x.ID, Data: data}
+	return outgoing{Subject: outcomeSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "outcome", x.ID), Data: data}
+}
+
+// localReport reports an action the runner ran for an event that arrived
+// at it (the controller did not dispatch it).
+func (r *Runner) localReport(x engine.Execution) outgoing {
+	data, _ := encodeOutcome(x)
+	return outgoing{Subject: localSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "local", x.ID), Data: data}
 }
 
 // ReportEvent queues an event that arrived at this runner, and the outcomes
 // of the actions it ran for it, for the controller: once per event.
 func (r *Runner) ReportEvent(ev *event.Event, xs []engine.Execution) {
 	data, _ := json.Marshal(upstreamEvent{ID: ev.ID, Runner: ev.Runner, Event: ev.Raw})
-	reports := []outgoing{{Subject: eventSubject(r.s.Name), MsgID: "event:" + ev.ID, Data: data}}
+	reports := []outgoing{{Subject: eventSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "event", ev.ID), Data: data}}
 	for _, x := range xs {
-		reports = append(reports, outcomeReport(r.s.Name, x))
+		reports = append(reports, r.localReport(x))
 	}
 	if err := r.store.enqueue(reports...); err != nil {
 		r.log.Error("could not queue the event report", "event", ev.ID, "error", err)

@@ -1,7 +1,11 @@
 package cluster
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -15,6 +19,8 @@ import (
 var (
 	doneBucket   = []byte("done")   // execution id → outcome (JSON)
 	outboxBucket = []byte("outbox") // sequence → outgoing report
+	metaBucket   = []byte("meta")   // the runner's own settings
+	msgKeyName   = []byte("msg-id-key")
 )
 
 // runnerStore is a runner's durable state: the executions it finished (so
@@ -22,6 +28,11 @@ var (
 // the controller (so none is lost while the controller is away).
 type runnerStore struct {
 	db *bolt.DB
+	// msgKey derives the message ids of the runner's reports: JetStream
+	// drops a message whose id it saw within its window in the whole
+	// stream, so ids another runner could compute would let it suppress
+	// this runner's reports.
+	msgKey []byte
 }
 
 type outgoing struct {
@@ -36,11 +47,37 @@ type doneRecord struct {
 }
 
 func openRunnerStore(path string) (*runnerStore, error) {
-	db, err := store.OpenDB(path, doneBucket, outboxBucket)
+	db, err := store.OpenDB(path, doneBucket, outboxBucket, metaBucket)
 	if err != nil {
 		return nil, fmt.Errorf("runner %w", err)
 	}
-	return &runnerStore{db: db}, nil
+	s := &runnerStore{db: db}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(metaBucket)
+		if k := b.Get(msgKeyName); len(k) == 32 {
+			s.msgKey = append([]byte(nil), k...)
+			return nil
+		}
+		s.msgKey = make([]byte, 32)
+		if _, err := rand.Read(s.msgKey); err != nil {
+			return err
+		}
+		return b.Put(msgKeyName, s.msgKey)
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("runner store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// msgID is the message id of a report of kind about id: stable for this
+// runner (a report sent again is dropped as a duplicate), unguessable for
+// others.
+func (s *runnerStore) msgID(runner, kind, id string) string {
+	m := hmac.New(sha256.New, s.msgKey)
+	m.Write([]byte(kind + "\x00" + id))
+	return kind + ":" + runner + ":" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // done returns the outcome of an execution already finished here.

@@ -57,7 +57,7 @@ func TestRunnerStoreDone(t *testing.T) {
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Duration: 42 * time.Millisecond,
 		Output: "out", Details: map[string]string{"k": "v"}, Err: "",
 	}
-	rep := outcomeReport("postee-runner-1", x)
+	rep := (&Runner{s: RunnerSettings{Name: "postee-runner-1"}, store: s}).outcomeReport(x)
 	if err := s.finish(x, rep); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestRunnerStoreDone(t *testing.T) {
 		t.Fatalf("oldest = %+v", reps)
 	}
 	r := reps[0]
-	if r.Subject != outcomeSubject("postee-runner-1") || r.MsgID != "outcome:x1" {
+	if r.Subject != outcomeSubject("postee-runner-1") || r.MsgID != s.msgID("postee-runner-1", "outcome", "x1") {
 		t.Fatalf("oldest = %+v", r)
 	}
 	sent, err := decodeOutcome(r.Data)
@@ -228,5 +228,37 @@ func TestRunnerStoreForget(t *testing.T) {
 	// forget leaves the outbox alone.
 	if n := s.pending(); n != 1 {
 		t.Errorf("pending = %d, want 1", n)
+	}
+}
+
+// TestReportMsgIDs: a runner's report ids are stable across restarts (a
+// report sent again is a duplicate) and differ between runners' stores, so
+// no runner can compute another's and have JetStream drop its reports.
+func TestReportMsgIDs(t *testing.T) {
+	dir := t.TempDir()
+	a, err := openRunnerStore(filepath.Join(dir, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := a.msgID("r", "outcome", "x1")
+	a.close()
+	a, err = openRunnerStore(filepath.Join(dir, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	b, err := openRunnerStore(filepath.Join(dir, "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if again := a.msgID("r", "outcome", "x1"); again != first {
+		t.Errorf("id changed across a restart: %s, %s", first, again)
+	}
+	if other := b.msgID("r", "outcome", "x1"); other == first {
+		t.Errorf("two stores derive the same id %s", first)
+	}
+	if a.msgID("r", "local", "x1") == first {
+		t.Error("kinds share ids")
 	}
 }

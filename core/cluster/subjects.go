@@ -23,6 +23,7 @@ func configSubject(runner string) string    { return "postee.runner." + runner +
 func workSubject(runner string) string      { return "postee.work." + runner }
 func eventSubject(runner string) string     { return "postee.up." + runner + ".event" }
 func outcomeSubject(runner string) string   { return "postee.up." + runner + ".outcome" }
+func localSubject(runner string) string     { return "postee.up." + runner + ".local" }
 func inboxPrefix(runner string) string      { return "_INBOX_" + runner }
 
 var runnerNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -35,6 +36,11 @@ func ValidRunnerName(name string) error {
 	}
 	return nil
 }
+
+// NamespacedEventID is the controller's id of an event that runner
+// reported under id: runners choose their own ids, so each runner's are
+// kept apart from the controller's and from every other runner's.
+func NamespacedEventID(runner, id string) string { return runner + ":" + id }
 
 // runnerFromSubject returns the runner token of postee.up.<runner>.<kind>
 // or postee.ctl.<runner>.<kind>.
