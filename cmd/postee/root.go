@@ -29,6 +29,7 @@ type options struct {
 	cfgFile, httpAddr, tlsAddr string
 	tlsCert, tlsKey            string
 	pluginDir                  string
+	pluginChecksums            []string // TYPE=SHA256
 	templatesDir               string
 	maxBodySize                int64
 	headerTimeout              time.Duration
@@ -69,6 +70,7 @@ REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 	f.StringVar(&o.cfgFile, "cfgfile", "/config/cfg.yaml", "config file")
 	f.StringVar(&o.pluginDir, "plugin-dir", defaultPluginDir(), "directories of action plugins (postee-action-<type>), separated by '"+string(filepath.ListSeparator)+"'; the first one holding a type wins (env POSTEE_PLUGIN_DIR)")
 	f.StringVar(&o.templatesDir, "rego-templates", template.DefaultUserDir, "directory of your own template files: every .rego file under it is loaded, and a template's rego-package finds their packages (env REGO_TEMPLATES_PATH)")
+	f.StringArrayVar(&o.pluginChecksums, "plugin-checksum", nil, "pin a plugin binary: TYPE=SHA256 (repeat the flag for more types); a plugin whose file does not match is not started")
 	f.BoolVar(&o.debug, "debug", false, "debug logs")
 	rf := root.Flags()
 	rf.StringVar(&o.httpAddr, "url", "0.0.0.0:8082", "HTTP webhook listen address")
@@ -199,6 +201,10 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	sums, err := o.checksums()
+	if err != nil {
+		return err
+	}
 	srv, err := server.Start(ctx, server.Settings{
 		CfgFile:         o.cfgFile,
 		HTTPAddr:        strings.TrimPrefix(o.httpAddr, "http://"),
@@ -206,6 +212,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		TLSCert:         o.tlsCert,
 		TLSKey:          o.tlsKey,
 		PluginDir:       o.pluginDir,
+		PluginChecksums: sums,
 		FiltersDir:      filtersDir(),
 		TemplatesDir:    o.templatesDir,
 		MaxBodySize:     o.maxBodySize,

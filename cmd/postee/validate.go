@@ -60,14 +60,22 @@ func validate(ctx context.Context, o *options, strict bool, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	host := pluginhost.New(pluginhost.Options{Dir: o.pluginDir, Logger: log})
+	sums, err := o.checksums()
+	if err != nil {
+		return err
+	}
+	host := pluginhost.New(pluginhost.Options{Dir: o.pluginDir, Logger: log, Checksums: sums})
 	err = p.ConfigureActions(ctx, host)
 	// Stopped before the verdict, so that no log line follows it.
 	host.Close()
 	if err != nil {
 		return err
 	}
-	warnings := append(p.Warnings(), plugins.list()...)
+	located := plugins.list()
+	for _, w := range located {
+		log.Warn(w.Error()) // the plugin's warning, pointed at its line
+	}
+	warnings := append(p.Warnings(), located...)
 	if strict && len(warnings) > 0 {
 		return fmt.Errorf("%s: %d %s, refused by --strict:\n%w", o.cfgFile, len(warnings), plural(len(warnings), "warning"), errors.Join(warnings...))
 	}

@@ -43,6 +43,8 @@ type Settings struct {
 	FiltersDir string
 	// TemplatesDir holds the user's template files (./rego-templates).
 	TemplatesDir string
+	// PluginChecksums pin plugin binaries: type → sha256.
+	PluginChecksums map[string][]byte
 
 	MaxBodySize     int64
 	HeaderTimeout   time.Duration
@@ -129,7 +131,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		events: history.NewEvents(1000, 64<<20)}
 	// The engine is made below; the registry reads its counters at scrape time.
 	srv.metrics = metrics.New(func() engine.Stats { return srv.engine.Stats() })
-	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout})
+	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout, Checksums: s.PluginChecksums})
 	dbPath := s.DBPath
 	if dbPath == "" {
 		dbPath = filepath.Join(srv.dataDir(), "webhooks.db")
