@@ -157,6 +157,10 @@ type Engine struct {
 	pipe atomic.Pointer[Pipeline]
 
 	queue    chan job
+	// room holds a token for every job in the queue or about to enter it:
+	// Submit takes one before writing the event down, so a request refused
+	// for a full queue writes nothing.
+	room chan struct{}
 	stopOnce sync.Once
 	mu       sync.RWMutex // guards stopped against Submit
 	stopped  bool
@@ -198,7 +202,7 @@ func New(opts Options) *Engine {
 	}
 	opts.Compile.HasStore = opts.Store != nil
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{opts: opts, log: opts.Logger, queue: make(chan job, opts.QueueSize), ctx: ctx, cancel: cancel,
+	return &Engine{opts: opts, log: opts.Logger, queue: make(chan job, opts.QueueSize), room: make(chan struct{}, opts.QueueSize), ctx: ctx, cancel: cancel,
 		chains: make(chan struct{}, opts.MaxChains), stopping: make(chan struct{})}
 }
 
@@ -244,6 +248,7 @@ func (e *Engine) Start() {
 		go func() {
 			defer e.workers.Done()
 			for j := range e.queue {
+				<-e.room
 				e.process(e.ctx, j)
 			}
 		}()
@@ -270,37 +275,45 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 		return ErrStopped
 	}
 	j := job{ev: ev, route: routeName}
+	if !e.takeRoom(ctx) {
+		e.rejected.Add(1)
+		return ErrQueueFull
+	}
 	if e.opts.Durable && !ev.Replayed {
 		// Written down before the 2xx: a crash from here on loses nothing.
 		if err := e.opts.Store.Accept(store.Accepted{ID: ev.ID, Received: ev.Received, Route: routeName,
 			Runner: ev.Runner, Origin: ev.Origin, Event: ev.Raw}); err != nil {
+			<-e.room
 			e.rejected.Add(1)
 			return fmt.Errorf("%w: %v", ErrNotStored, err)
 		}
 	}
+	e.queue <- j // never blocks: the room taken is a free place
+	e.accepted.Add(1)
+	return nil
+}
+
+// takeRoom reserves a place in the queue, waiting up to QueueWait (or
+// until ctx ends) when it is full.
+func (e *Engine) takeRoom(ctx context.Context) bool {
 	select {
-	case e.queue <- j:
-		e.accepted.Add(1)
-		return nil
+	case e.room <- struct{}{}:
+		return true
 	default:
 	}
-	if e.opts.QueueWait > 0 {
-		t := time.NewTimer(e.opts.QueueWait)
-		defer t.Stop()
-		select {
-		case e.queue <- j:
-			e.accepted.Add(1)
-			return nil
-		case <-t.C:
-		case <-ctx.Done():
-		case <-e.ctx.Done():
-		}
+	if e.opts.QueueWait <= 0 {
+		return false
 	}
-	e.rejected.Add(1)
-	if e.opts.Durable && !ev.Replayed {
-		_ = e.opts.Store.Finish(ev.ID) // refused: the producer will send it again
+	t := time.NewTimer(e.opts.QueueWait)
+	defer t.Stop()
+	select {
+	case e.room <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	case <-e.ctx.Done():
 	}
-	return ErrQueueFull
+	return false
 }
 
 // StopAccepting makes Submit refuse new events (ErrStopped); the queued
@@ -402,7 +415,8 @@ func (e *Engine) requeue(ctx context.Context, j job) error {
 		return ErrStopped
 	}
 	select {
-	case e.queue <- j:
+	case e.room <- struct{}{}:
+		e.queue <- j
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -423,7 +437,10 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		e.log.Error("accepted event does not parse; it is not processed", "event", ev.ID, "error", err)
 		return nil
 	}
-	if ev.Runner == "" {
+	if ev.Runner == "" && (ev.Origin != "" || e.opts.Self != "") {
+		// The event field names a runner only on events that came through
+		// a runner; the webhook reads it for producers with an ingest
+		// credential, and ignores it for the others.
 		ev.Runner = runnerField(value)
 	}
 	for _, r := range p.routes {

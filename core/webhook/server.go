@@ -1,13 +1,18 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,12 +57,33 @@ type Options struct {
 	RetryAfter time.Duration
 	// OnAccepted, when set, sees every accepted event (GET /events).
 	OnAccepted func(*event.Event)
+
+	// IngestToken, when set, is the bearer token producers must send
+	// (Authorization: Bearer <token>) unless their TLS client certificate
+	// was verified; requests without either get 401.
+	IngestToken string
+	// RequireClientCert: the HTTPS listener verifies client certificates
+	// (--tls-client-ca), so a request needs a verified certificate or the
+	// ingest token; plain HTTP requests then need the token.
+	RequireClientCert bool
+	// TrustRunnerHints honours every request's runner hint (a runner: its
+	// producers are on its node). Otherwise hints (X-Postee-Runner,
+	// postee_runner) count only on requests with a valid ingest credential.
+	TrustRunnerHints bool
+	// MaxInflightBytes bounds the bytes of all request bodies being read
+	// and queued at once (default DefaultMaxInflightBytes); past it, 503.
+	MaxInflightBytes int64
 }
+
+// DefaultMaxInflightBytes is Options.MaxInflightBytes's default: 256 MiB.
+const DefaultMaxInflightBytes = 256 << 20
 
 // Handler serves the webhook endpoints.
 type Handler struct {
-	opts Options
-	mux  *http.ServeMux
+	opts     Options
+	mux      *http.ServeMux
+	token    [sha256.Size]byte
+	inflight *byteBudget
 }
 
 // NewHandler returns the webhook handler.
@@ -74,7 +100,11 @@ func NewHandler(opts Options) *Handler {
 	if opts.Classify == nil {
 		opts.Classify = func(error) Outcome { return Busy }
 	}
-	h := &Handler{opts: opts, mux: http.NewServeMux()}
+	if opts.MaxInflightBytes <= 0 {
+		opts.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	h := &Handler{opts: opts, mux: http.NewServeMux(), token: sha256.Sum256([]byte(opts.IngestToken)),
+		inflight: &byteBudget{max: opts.MaxInflightBytes}}
 	h.mux.HandleFunc("POST /{$}", h.handleEvent)
 	h.mux.HandleFunc("POST /scan", h.handleEvent)
 	h.mux.HandleFunc("POST /tenant/{route}", h.handleEvent)
@@ -103,7 +133,86 @@ func writeJSON(w http.ResponseWriter, code int, a answer) {
 	_ = json.NewEncoder(w).Encode(a)
 }
 
+// credential reports whether r carries a valid ingest credential: a
+// verified TLS client certificate or the ingest token.
+func (h *Handler) credential(r *http.Request) bool {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return true
+	}
+	if h.opts.IngestToken == "" {
+		return false
+	}
+	got, ok := bearer(r)
+	return ok && TokenEqual(got, h.token)
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	auth := r.Header.Get("Authorization")
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(auth[7:]), true
+}
+
+// TokenEqual compares a presented secret with the digest of the expected
+// one in constant time: comparing digests leaks neither content nor length.
+func TokenEqual(got string, want [sha256.Size]byte) bool {
+	g := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(g[:], want[:]) == 1
+}
+
+// runnerHint reads the top-level postee_runner field of body (only when it
+// is there at all: most events have none).
+func runnerHint(body []byte) string {
+	if !bytes.Contains(body, []byte(`"postee_runner"`)) {
+		return ""
+	}
+	var v struct {
+		Runner json.RawMessage `json:"postee_runner"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(v.Runner, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// reserve takes room for r's body from the in-flight budget; the answer
+// is false (and 503 sent) when there is none.
+func (h *Handler) reserve(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	n := h.opts.MaxBodySize
+	if r.ContentLength >= 0 && r.ContentLength < n {
+		n = r.ContentLength
+	}
+	if n == 0 {
+		n = 1
+	}
+	if !h.inflight.take(n) {
+		w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter))
+		writeJSON(w, http.StatusServiceUnavailable, answer{Status: "busy",
+			Error: fmt.Sprintf("too many request bodies in flight (limit %d bytes): retry later", h.opts.MaxInflightBytes)})
+		return 0, false
+	}
+	return n, true
+}
+
 func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request) {
+	credentialed := h.credential(r)
+	if (h.opts.IngestToken != "" || h.opts.RequireClientCert) && !credentialed {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="postee"`)
+		writeJSON(w, http.StatusUnauthorized, answer{Status: "rejected",
+			Error: "this endpoint needs an ingest credential: Authorization: Bearer <ingest token>, or a client certificate over HTTPS"})
+		return
+	}
+	reserved, ok := h.reserve(w, r)
+	if !ok {
+		return
+	}
+	defer h.inflight.give(reserved)
 	route := r.PathValue("route")
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodySize))
 	if err != nil {
@@ -121,7 +230,17 @@ func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, answer{Status: "rejected", Error: err.Error()})
 		return
 	}
-	ev.Runner = r.Header.Get(HeaderRunner)
+	switch {
+	case h.opts.TrustRunnerHints:
+		// A runner: the engine reads the field itself.
+		ev.Runner = r.Header.Get(HeaderRunner)
+	case credentialed:
+		// Hints decide where node-local actions run: only producers that
+		// proved who they are may give them.
+		if ev.Runner = r.Header.Get(HeaderRunner); ev.Runner == "" {
+			ev.Runner = runnerHint(body)
+		}
+	}
 	if err := h.opts.Submitter.Submit(r.Context(), ev, route); err != nil {
 		switch h.opts.Classify(err) {
 		case NotFound:
@@ -139,6 +258,29 @@ func (h *Handler) handleEvent(w http.ResponseWriter, r *http.Request) {
 		h.opts.OnAccepted(ev)
 	}
 	writeJSON(w, http.StatusOK, answer{Status: "accepted", ID: ev.ID})
+}
+
+// byteBudget is a counted budget of bytes (request bodies in flight).
+type byteBudget struct {
+	mu   sync.Mutex
+	used int64
+	max  int64
+}
+
+func (b *byteBudget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *byteBudget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
 }
 
 func retryAfter(d time.Duration) string {
