@@ -156,11 +156,11 @@ type Engine struct {
 	log  hclog.Logger
 	pipe atomic.Pointer[Pipeline]
 
-	queue    chan job
+	queue chan job
 	// room holds a token for every job in the queue or about to enter it:
 	// Submit takes one before writing the event down, so a request refused
 	// for a full queue writes nothing.
-	room chan struct{}
+	room     chan struct{}
 	stopOnce sync.Once
 	mu       sync.RWMutex // guards stopped against Submit
 	stopped  bool
