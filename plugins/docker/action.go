@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkevent"
 )
 
 const (
@@ -59,7 +60,7 @@ type settings struct {
 type dockerAction struct {
 	name    string
 	image   string
-	cmd     []template
+	cmd     []sdkevent.Template
 	env     []string
 	network string
 	mounts  []mount.Mount
@@ -105,9 +106,9 @@ func (a *dockerAction) Configure(_ context.Context, cfg sdk.Config) error {
 			add(sdk.SettingsErrorf("docker-cmd", "an argument contains a NUL byte"))
 			continue
 		}
-		t := parseTemplate(arg)
+		t := sdkevent.Parse(arg)
 		a.cmd = append(a.cmd, t)
-		a.placeholders = a.placeholders || t.placeholders
+		a.placeholders = a.placeholders || t.HasPlaceholders()
 	}
 
 	for i, kv := range s.Env {

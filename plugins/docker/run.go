@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkevent"
 )
 
 // cleanupTimeout bounds what is done after the run: reading the output,
@@ -140,7 +141,7 @@ func (a *dockerAction) command(event []byte) ([]string, error) {
 	}
 	var ev any
 	if a.placeholders {
-		v, err := decodeEvent(event)
+		v, err := sdkevent.Decode(event)
 		if err != nil {
 			return nil, fmt.Errorf("docker-cmd: %w", err)
 		}
@@ -148,7 +149,7 @@ func (a *dockerAction) command(event []byte) ([]string, error) {
 	}
 	cmd := make([]string, len(a.cmd))
 	for i, t := range a.cmd {
-		cmd[i], _ = t.render(ev)
+		cmd[i], _ = t.Render(ev, sdkevent.NullMissing)
 		if strings.ContainsRune(cmd[i], 0) {
 			return nil, fmt.Errorf("docker-cmd: argument %d from the event contains a NUL byte", i+1)
 		}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkevent"
 )
 
 // defaultTimeout bounds one execution (listing and patching every pod) when
@@ -26,13 +27,13 @@ const defaultTimeout = 30 * time.Second
 type selectorReq struct {
 	key    string
 	op     selection.Operator
-	values []template
+	values []sdkevent.Template
 }
 
 // entry is one label or annotation to set.
 type entry struct {
 	key   string
-	value template
+	value sdkevent.Template
 }
 
 // kubeAction patches the pods matching a selector. It is immutable after
@@ -87,22 +88,22 @@ func (a *kubeAction) Configure(_ context.Context, cfg sdk.Config) error {
 		add(sdk.SettingsErrorf("kube-actions", "is required: labels and/or annotations to set on the matching pods"))
 	} else {
 		for _, key := range sortedKeys(s.Actions.Labels) {
-			e := entry{key: key, value: parseTemplate(s.Actions.Labels[key])}
+			e := entry{key: key, value: sdkevent.Parse(s.Actions.Labels[key])}
 			if err := checkLabel(key, e.value); err != nil {
 				add(err)
 				continue
 			}
 			a.labels = append(a.labels, e)
-			a.placeholders = a.placeholders || e.value.placeholders
+			a.placeholders = a.placeholders || e.value.HasPlaceholders()
 		}
 		for _, key := range sortedKeys(s.Actions.Annotations) {
 			if err := checkAnnotationKey(key); err != nil {
 				add(err)
 				continue
 			}
-			e := entry{key: key, value: parseTemplate(s.Actions.Annotations[key])}
+			e := entry{key: key, value: sdkevent.Parse(s.Actions.Annotations[key])}
 			a.annots = append(a.annots, e)
-			a.placeholders = a.placeholders || e.value.placeholders
+			a.placeholders = a.placeholders || e.value.HasPlaceholders()
 		}
 	}
 
@@ -144,8 +145,8 @@ func (a *kubeAction) parseSelector(p *string) error {
 	for _, r := range reqs {
 		sr := selectorReq{key: r.Key(), op: r.Operator()}
 		for _, v := range r.Values().List() {
-			t := parseTemplate(v)
-			placeholders = placeholders || t.placeholders
+			t := sdkevent.Parse(v)
+			placeholders = placeholders || t.HasPlaceholders()
 			sr.values = append(sr.values, t)
 		}
 		a.selector = append(a.selector, sr)
@@ -177,7 +178,7 @@ type resolved struct {
 func (a *kubeAction) resolve(event []byte) (resolved, error) {
 	var ev any
 	if a.placeholders {
-		v, err := decodeEvent(event)
+		v, err := sdkevent.Decode(event)
 		if err != nil {
 			return resolved{}, err
 		}
@@ -192,7 +193,7 @@ func (a *kubeAction) resolve(event []byte) (resolved, error) {
 		for _, sr := range a.selector {
 			vals := make([]string, 0, len(sr.values))
 			for _, t := range sr.values {
-				v, missing := t.render(ev)
+				v, missing := t.Render(ev, sdkevent.NullMissing)
 				if len(missing) > 0 {
 					return resolved{}, fmt.Errorf("kube-label-selector: the event has no value for %s", strings.Join(missing, ", "))
 				}
@@ -211,8 +212,8 @@ func (a *kubeAction) resolve(event []byte) (resolved, error) {
 	if len(a.labels) > 0 {
 		m := make(map[string]string, len(a.labels))
 		for _, e := range a.labels {
-			v, _ := e.value.render(ev)
-			if e.value.placeholders {
+			v, _ := e.value.Render(ev, sdkevent.NullMissing)
+			if e.value.HasPlaceholders() {
 				if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
 					return resolved{}, fmt.Errorf("label %s: %s from the event is not a valid label value: %s", e.key, quoteBounded(v), strings.Join(msgs, "; "))
 				}
@@ -224,7 +225,7 @@ func (a *kubeAction) resolve(event []byte) (resolved, error) {
 	if len(a.annots) > 0 {
 		m := make(map[string]string, len(a.annots))
 		for _, e := range a.annots {
-			v, _ := e.value.render(ev)
+			v, _ := e.value.Render(ev, sdkevent.NullMissing)
 			m[e.key] = v
 		}
 		meta["annotations"] = m

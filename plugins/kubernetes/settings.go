@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkevent"
 )
 
 // settings are the keys of a kubernetes action's entry.
@@ -99,13 +100,13 @@ func stringMap(what string, v any) (map[string]string, error) {
 
 // checkLabel validates a label key and, when it holds no placeholder, its
 // value.
-func checkLabel(key string, value template) error {
+func checkLabel(key string, value sdkevent.Template) error {
 	if errs := validation.IsQualifiedName(key); len(errs) > 0 {
 		return sdk.SettingsErrorf("kube-actions", "labels: %q is not a valid label key: %s", key, strings.Join(errs, "; "))
 	}
-	if !value.placeholders {
-		if errs := validation.IsValidLabelValue(value.src); len(errs) > 0 {
-			return sdk.SettingsErrorf("kube-actions", "labels: %s: %q is not a valid label value: %s", key, value.src, strings.Join(errs, "; "))
+	if !value.HasPlaceholders() {
+		if errs := validation.IsValidLabelValue(value.String()); len(errs) > 0 {
+			return sdk.SettingsErrorf("kube-actions", "labels: %s: %q is not a valid label value: %s", key, value.String(), strings.Join(errs, "; "))
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package main
+package sdkevent
 
 import (
 	"bytes"
@@ -10,11 +10,24 @@ import (
 	"strings"
 )
 
-// placeholderPrefix starts a placeholder in docker-cmd arguments.
-const placeholderPrefix = "event.input."
+// Prefix starts a placeholder.
+const Prefix = "event.input."
 
-// template is a value parsed once into literal text and placeholders.
-type template struct {
+// Null says how a placeholder whose value in the event is JSON null is
+// filled.
+type Null int
+
+const (
+	// NullMissing treats null as a missing value: the placeholder becomes
+	// "" and is reported missing.
+	NullMissing Null = iota
+	// NullText writes null as the text `null`.
+	NullText
+)
+
+// Template is a value parsed once into literal text and placeholders. Its
+// zero value is the empty text. A Template is safe for concurrent use.
+type Template struct {
 	src   string
 	parts []part
 	// placeholders is whether any part is a placeholder.
@@ -28,19 +41,20 @@ type part struct {
 	path    []string
 }
 
-// parseTemplate splits s into literals and placeholders. A placeholder is
+// Parse splits s into literals and placeholders. A placeholder is
 // `event.input.` followed by a key, then any number of `.key` or `[index]`;
-// keys are letters, digits, '_' and '-'. Anything else is literal text.
-func parseTemplate(s string) template {
-	t := template{src: s}
+// keys are letters, digits, '_' and '-'. Anything else is literal text, so
+// `event.input.image.` at the end of a sentence keeps its full stop.
+func Parse(s string) Template {
+	t := Template{src: s}
 	lit := 0 // start of the literal not yet added
 	for i := 0; ; {
-		j := strings.Index(s[i:], placeholderPrefix)
+		j := strings.Index(s[i:], Prefix)
 		if j < 0 {
 			break
 		}
 		start := i + j
-		path, end := parsePath(s, start+len(placeholderPrefix))
+		path, end := parsePath(s, start+len(Prefix))
 		if path == nil {
 			i = start + 1
 			continue
@@ -57,6 +71,13 @@ func parseTemplate(s string) template {
 	}
 	return t
 }
+
+// String returns the text as written.
+func (t Template) String() string { return t.src }
+
+// HasPlaceholders reports whether the text holds a placeholder, that is,
+// whether rendering it needs the event.
+func (t Template) HasPlaceholders() bool { return t.placeholders }
 
 // parsePath reads a path starting at s[pos] and returns it with the offset
 // just past it; nil when no key starts at pos.
@@ -107,21 +128,26 @@ func digitLen(s string) int {
 	return n
 }
 
-// render fills the placeholders from a decoded event. missing lists the
-// placeholders (as written) the event has no value for; they become "".
-func (t *template) render(event any) (out string, missing []string) {
+// Render fills the placeholders from an event decoded with Decode: strings
+// as they are, numbers as written, booleans as true/false, objects and
+// arrays as compact JSON (keys sorted), null as null says. missing lists
+// the placeholders (as `event.input.a.b`) the event has no value for; they
+// become "". Without placeholders it returns the text as written and does
+// not look at event.
+func (t Template) Render(event any, null Null) (out string, missing []string) {
 	if !t.placeholders {
 		return t.src, nil
 	}
 	var sb strings.Builder
+	sb.Grow(len(t.src))
 	for _, p := range t.parts {
 		if p.path == nil {
 			sb.WriteString(p.literal)
 			continue
 		}
 		v, ok := lookup(event, p.path)
-		if !ok {
-			missing = append(missing, placeholderPrefix+strings.Join(p.path, "."))
+		if !ok || (v == nil && null == NullMissing) {
+			missing = append(missing, Prefix+strings.Join(p.path, "."))
 			continue
 		}
 		sb.WriteString(format(v))
@@ -129,8 +155,23 @@ func (t *template) render(event any) (out string, missing []string) {
 	return sb.String(), missing
 }
 
-// decodeEvent parses one JSON value, keeping numbers as written.
-func decodeEvent(raw []byte) (any, error) {
+// Execute renders the template on a raw JSON event, decoding the event only
+// when there is a placeholder: without one, an event that is not JSON is no
+// error.
+func (t Template) Execute(event []byte, null Null) (out string, missing []string, err error) {
+	if !t.placeholders {
+		return t.src, nil, nil
+	}
+	v, err := Decode(event)
+	if err != nil {
+		return "", nil, err
+	}
+	out, missing = t.Render(v, null)
+	return out, missing, nil
+}
+
+// Decode parses one JSON value for Render, keeping numbers as written.
+func Decode(raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -144,7 +185,7 @@ func decodeEvent(raw []byte) (any, error) {
 }
 
 // lookup walks path through v: a key of an object, or an index of an array.
-// A JSON null at the end counts as missing.
+// A JSON null found at the end is (nil, true).
 func lookup(v any, path []string) (any, bool) {
 	for _, seg := range path {
 		switch x := v.(type) {
@@ -164,12 +205,10 @@ func lookup(v any, path []string) (any, bool) {
 			return nil, false
 		}
 	}
-	return v, v != nil
+	return v, true
 }
 
-// format writes a value as the placeholder's replacement: strings as they
-// are, numbers as written, booleans as true/false, objects and arrays as
-// compact JSON.
+// format writes a value as the placeholder's replacement.
 func format(v any) string {
 	switch x := v.(type) {
 	case string:
@@ -178,6 +217,8 @@ func format(v any) string {
 		return x.String()
 	case bool:
 		return strconv.FormatBool(x)
+	case nil:
+		return "null"
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
