@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkevent"
 	"github.com/postee-dev/postee/sdk/sdkhttp"
 )
 
@@ -110,7 +111,7 @@ type httpAction struct {
 	eventHeader bool
 	timeout     time.Duration
 	// tmpl is the configured body; nil sends the message description.
-	tmpl *bodyTemplate
+	tmpl *sdkevent.Template
 	// static and staticType are the body and its content type when tmpl has
 	// no placeholders.
 	static     []byte
@@ -214,9 +215,9 @@ func (a *httpAction) Configure(_ context.Context, cfg sdk.Config) error {
 }
 
 func (a *httpAction) setBody(body string) {
-	t := parseTemplate(body)
+	t := sdkevent.Parse(body)
 	a.tmpl = &t
-	if !t.placeholders {
+	if !t.HasPlaceholders() {
 		a.static = []byte(body)
 		a.staticType = sdkhttp.ContentType(a.static)
 	}
@@ -297,8 +298,7 @@ func (a *httpAction) body(ex *sdk.Execution) ([]byte, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		t := parseTemplate(text)
-		s, err := t.execute(ex.Event)
+		s, _, err := sdkevent.Parse(text).Execute(ex.Event, sdkevent.NullText)
 		if err != nil {
 			return nil, "", err
 		}
@@ -309,10 +309,10 @@ func (a *httpAction) body(ex *sdk.Execution) ([]byte, string, error) {
 	case a.tmpl == nil:
 		b := []byte(ex.Message.Description)
 		return b, sdkhttp.ContentType(b), nil
-	case !a.tmpl.placeholders:
+	case !a.tmpl.HasPlaceholders():
 		return a.static, a.staticType, nil
 	}
-	s, err := a.tmpl.execute(ex.Event)
+	s, _, err := a.tmpl.Execute(ex.Event, sdkevent.NullText)
 	if err != nil {
 		return nil, "", err
 	}
