@@ -17,12 +17,16 @@ import (
 
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdkevent"
+	"github.com/postee-dev/postee/sdk/sdkoutput"
 )
 
 // cleanupTimeout bounds what is done after the run: reading the output,
 // killing and removing the container, also when the execution's own
 // context has ended.
 const cleanupTimeout = 30 * time.Second
+
+// maxLastLine bounds the line of output quoted in an error.
+const maxLastLine = 256
 
 // Labels put on every container, so that leftovers can be found.
 const (
@@ -126,7 +130,7 @@ func (a *dockerAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Resu
 	}
 	if exit != 0 {
 		msg := fmt.Sprintf("container %s exited with code %d", name, exit)
-		if l := lastLine(out); l != "" {
+		if l := sdkoutput.LastLine(out, maxLastLine); l != "" {
 			msg += ": " + l
 		}
 		return res, sdk.Permanent(errors.New(msg))
@@ -208,7 +212,7 @@ func (a *dockerAction) interrupted(ctx context.Context, details map[string]strin
 	msg := fmt.Sprintf("%s: timed out after %s", what, a.timeout)
 	if id != "" {
 		msg += ", container killed"
-		if l := lastLine(res.Output); l != "" {
+		if l := sdkoutput.LastLine(res.Output, maxLastLine); l != "" {
 			msg += ": " + l
 		}
 	}
@@ -219,14 +223,14 @@ func (a *dockerAction) interrupted(ctx context.Context, details map[string]strin
 func (a *dockerAction) output(ctx context.Context, id string) (string, int64, error) {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	var buf outputBuffer
+	var buf sdkoutput.Buffer
 	logs, err := a.client.ContainerLogs(cctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
 		return "", 0, err
 	}
 	defer logs.Close()
 	_, err = stdcopy.StdCopy(&buf, &buf, logs)
-	out, total := buf.result()
+	out, _, total := buf.Result()
 	return out, total, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkoutput"
 )
 
 const (
@@ -32,6 +33,8 @@ const (
 	defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	// scriptName is $0 of an inline script.
 	scriptName = "postee-exec"
+	// maxLastLine bounds the line of output quoted in an error.
+	maxLastLine = 256
 )
 
 // minimalEnv are the variables of the plugin's own environment a script gets
@@ -252,7 +255,7 @@ func (a *execAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 
 	runCtx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	out := newOutputBuffer(headMax, tailMax)
+	out := new(sdkoutput.Buffer)
 	cmd := exec.CommandContext(runCtx, shell, a.args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out // one pipe, one copying goroutine
@@ -275,7 +278,7 @@ func (a *execAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 	elapsed := time.Since(start)
 	state := cmd.ProcessState
 
-	output, truncated, total := out.result()
+	output, truncated, total := out.Result()
 	res := sdk.Result{
 		Output: output,
 		Details: map[string]string{
@@ -292,7 +295,7 @@ func (a *execAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 	} else {
 		res.Details["exit_code"] = strconv.Itoa(state.ExitCode())
 	}
-	last := lastLine(output)
+	last := sdkoutput.LastLine(output, maxLastLine)
 	// The output goes to postee's log too (bounded), beside /executions.
 	sdk.Logger().Info("script ran", "action", ex.Action, "route", ex.Route, "event", ex.EventID,
 		"exit_code", state.ExitCode(), "output", clipLog(output))

@@ -426,57 +426,6 @@ func TestConcurrentExecutions(t *testing.T) {
 	}
 }
 
-func TestOutputBuffer(t *testing.T) {
-	tests := []struct {
-		name      string
-		writes    []string
-		want      string
-		truncated bool
-	}{
-		{"empty", nil, "", false},
-		{"fits", []string{"ab", "cd"}, "abcd", false},
-		{"fills head and tail exactly", []string{"abcdefg"}, "abcdefg", false},
-		{"one large write", []string{"abcdefghijkl"}, "abc\n…[5 bytes of output omitted]…\nijkl", true},
-		{"many small writes", []string{"ab", "cd", "ef", "gh", "ij", "kl", "mn"}, "abc\n…[7 bytes of output omitted]…\nklmn", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := newOutputBuffer(3, 4)
-			var total int64
-			for _, w := range tt.writes {
-				n, err := b.Write([]byte(w))
-				if err != nil || n != len(w) {
-					t.Fatalf("Write = %d, %v", n, err)
-				}
-				total += int64(n)
-			}
-			got, truncated, gotTotal := b.result()
-			if got != tt.want || truncated != tt.truncated || gotTotal != total {
-				t.Fatalf("result = %q, %v, %d; want %q, %v, %d", got, truncated, gotTotal, tt.want, tt.truncated, total)
-			}
-		})
-	}
-}
-
-func TestLastLine(t *testing.T) {
-	long := strings.Repeat("é", maxLastLine)
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"one", "one"},
-		{"one\ntwo\n\n  \n", "two"},
-		{"  padded  \n", "padded"},
-		{long, long[:maxLastLine] + "…"},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%.20q", tt.in), func(t *testing.T) {
-			if got := lastLine(tt.in); got != tt.want {
-				t.Fatalf("lastLine = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-// readPid waits up to d for the script to write its grandchild's pid.
 func readPid(t *testing.T, path string, d time.Duration) int {
 	t.Helper()
 	deadline := time.Now().Add(d)
