@@ -38,6 +38,7 @@ type options struct {
 	debug                      bool
 	pprofAddr                  string
 	apiKey                     string
+	ingest                     ingestOptions
 	notDurable                 bool
 	cluster                    server.ClusterSettings
 }
@@ -101,8 +102,10 @@ REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 	rf.StringVar(&c.NATSURL, "nats-url", "", "controller: use this existing NATS cluster (with JetStream) instead of embedding one")
 	rf.StringVar(&c.NATSCreds, "nats-creds", "", "controller: credentials file for --nats-url")
 	rf.DurationVar(&c.Retention, "retention", 24*time.Hour, "how long work waits for an absent runner (and reports for an absent controller)")
+	rf.BoolVar(&c.AllowUnauthenticatedRunners, "allow-unauthenticated-runners", false, "controller: listen for runners beyond loopback without authenticating them; runner: connect without TLS to a controller that is not on loopback (both unsafe outside a trusted network)")
+	o.ingest.flags(rf)
 
-	root.AddCommand(newValidateCmd(o, stdout, stderr), newVersionCmd(stdout), newDeadLettersCmd(stdout))
+	root.AddCommand(newValidateCmd(o, stdout, stderr), newVersionCmd(stdout), newDeadLettersCmd(stdout), newCertsCmd(stdout))
 	return root
 }
 
@@ -155,6 +158,7 @@ func (o *options) applyEnv() {
 	if v, ok := env("REGO_TEMPLATES_PATH"); ok && v != "" {
 		o.templatesDir = v
 	}
+	o.ingest.applyEnv()
 	if v, ok := env("POSTEE_API_KEY"); ok && v != "" {
 		o.apiKey = v
 	}
@@ -228,6 +232,8 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		DBPath:          dbPath,
 		Cluster:         o.cluster,
 		NotDurable:      o.notDurable,
+		IngestToken:     o.ingest.token, TLSClientCA: o.ingest.clientCA, AdminAddr: o.ingest.adminAddr,
+		MaxInflightBytes: o.ingest.maxInflight,
 	})
 	if err != nil {
 		return err

@@ -2,8 +2,9 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,16 @@ type Settings struct {
 	// APIKey protects the management endpoints (/executions); empty:
 	// they answer 403.
 	APIKey string
+	// IngestToken, when set, is the bearer token producers must send.
+	IngestToken string
+	// TLSClientCA (PEM file) makes the HTTPS listener verify client
+	// certificates; events then need a verified certificate or the token.
+	TLSClientCA string
+	// AdminAddr, when set, serves the management endpoints there alone
+	// instead of on the webhook listeners.
+	AdminAddr string
+	// MaxInflightBytes bounds the bytes of request bodies in flight.
+	MaxInflightBytes int64
 	// DataDir holds postee's state (JetStream files, the runner's store);
 	// the directory of PATH_TO_DB.
 	DataDir string
@@ -87,6 +98,10 @@ type ClusterSettings struct {
 	// cluster with JetStream instead of embedding one.
 	NATSURL, NATSCreds string
 	Retention          time.Duration
+	// AllowUnauthenticatedRunners: a controller without runner
+	// authentication may listen beyond loopback; a runner may connect
+	// without TLS to a controller that is not on loopback.
+	AllowUnauthenticatedRunners bool
 }
 
 // Server is a running standalone postee.
@@ -183,22 +198,38 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	}()
 
 	handler := webhook.NewHandler(webhook.Options{
-		Submitter:   srv.engine,
-		Classify:    Classify,
-		Logger:      log,
-		MaxBodySize: s.MaxBodySize,
-		OnAccepted:  srv.events.Add,
+		Submitter:         srv.engine,
+		Classify:          Classify,
+		Logger:            log,
+		MaxBodySize:       s.MaxBodySize,
+		OnAccepted:        srv.events.Add,
+		IngestToken:       s.IngestToken,
+		RequireClientCert: s.TLSClientCA != "",
+		TrustRunnerHints:  c.RunnerName != "",
+		MaxInflightBytes:  s.MaxInflightBytes,
 	})
-	handler.Handle("GET /executions", requireKey(s.APIKey, srv.history.Handler()))
-	handler.Handle("GET /events", requireKey(s.APIKey, srv.events.Handler()))
-	handler.Handle("GET /metrics", requireKey(s.APIKey, srv.metrics.Handler()))
-	handler.Handle("GET /dead-letters", requireKey(s.APIKey, http.HandlerFunc(srv.listDeadLetters)))
-	handler.Handle("GET /dead-letters/{id}", requireKey(s.APIKey, http.HandlerFunc(srv.showDeadLetter)))
-	handler.Handle("POST /dead-letters/{id}/replay", requireKey(s.APIKey, http.HandlerFunc(srv.replayDeadLetter)))
-	reload := requireKey(s.APIKey, http.HandlerFunc(srv.handleReload))
-	handler.Handle("GET /reload", reload)
-	handler.Handle("POST /reload", reload)
+	var admin interface {
+		Handle(pattern string, h http.Handler)
+	} = handler
+	adminMux := http.NewServeMux()
+	if s.AdminAddr != "" {
+		admin = adminMux
+	}
+	key := newAPIKey(s.APIKey, log)
+	admin.Handle("GET /executions", key.require(srv.history.Handler(), false))
+	admin.Handle("GET /events", key.require(srv.events.Handler(), false))
+	admin.Handle("GET /metrics", key.require(srv.metrics.Handler(), false))
+	admin.Handle("GET /dead-letters", key.require(http.HandlerFunc(srv.listDeadLetters), false))
+	admin.Handle("GET /dead-letters/{id}", key.require(http.HandlerFunc(srv.showDeadLetter), false))
+	admin.Handle("POST /dead-letters/{id}/replay", key.require(http.HandlerFunc(srv.replayDeadLetter), false))
+	reload := key.require(http.HandlerFunc(srv.handleReload), true)
+	admin.Handle("GET /reload", reload)
+	admin.Handle("POST /reload", reload)
 	if err := srv.listen(handler); err != nil {
+		srv.shutdown()
+		return nil, err
+	}
+	if err := srv.listenAdmin(adminMux); err != nil {
 		srv.shutdown()
 		return nil, err
 	}
@@ -230,7 +261,7 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 		Embedded: cluster.ServerSettings{
 			Listen: c.ControllerURL, StoreDir: filepath.Join(srv.dataDir(), "jetstream"),
 			TLSCert: c.ControllerTLSCert, TLSKey: c.ControllerTLSKey, CARoot: c.ControllerCARoot,
-			Runners: runners, Logger: srv.log,
+			Runners: runners, Logger: srv.log, AllowUnauthenticated: c.AllowUnauthenticatedRunners,
 		},
 		ExternalURL: c.NATSURL, ExternalCreds: c.NATSCreds, SeedFile: c.ControllerSeedFile,
 		CARoot: c.ControllerCARoot, TLSCert: c.ControllerTLSCert, TLSKey: c.ControllerTLSKey,
@@ -246,7 +277,7 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 	if emb := ctl.Embedded(); emb != nil {
 		srv.log.Info("controller listening for runners", "addr", emb.Addr().String(), "authenticated", emb.Authenticated())
 		if !emb.Authenticated() {
-			srv.log.Warn("runners are not authenticated: any client can connect as any runner; use --controller-ca-root or runner NKeys in production")
+			srv.log.Warn("runners are not authenticated: any client that reaches the NATS listener can act as any runner, read its settings and secrets, and answer runners; use --controller-ca-root or runner NKeys in production (docs/security.md)", "addr", emb.Addr().String())
 		}
 	}
 	if s.Workers <= 0 {
@@ -282,7 +313,7 @@ func (srv *Server) startRunner(ctx context.Context, opts engine.Options) error {
 	srv.engine = engine.New(opts)
 	srv.log.Info("runner starting", "name", c.RunnerName, "controller", c.ControllerURL)
 	r, err := cluster.StartRunner(ctx, cluster.RunnerSettings{
-		Name: c.RunnerName, URL: natsURL(c.ControllerURL),
+		Name: c.RunnerName, URL: natsURL(c.ControllerURL), AllowInsecure: c.AllowUnauthenticatedRunners,
 		CARoot: c.RunnerCARoot, TLSCert: c.RunnerTLSCert, TLSKey: c.RunnerTLSKey, SeedFile: c.RunnerSeedFile,
 		StorePath: filepath.Join(srv.dataDir(), "runner-"+c.RunnerName+".db"),
 		Retention: c.Retention,
@@ -307,23 +338,38 @@ func natsURL(u string) string {
 	return "nats://" + u
 }
 
-// requireKey guards a management endpoint with an API key, compared in
-// constant time: header X-API-Key, Authorization: Bearer <key>, or (for the
-// existing Postee's /reload?key=) the key query parameter.
-func requireKey(key string, h http.Handler) http.Handler {
+// apiKey guards the management endpoints.
+type apiKey struct {
+	set    bool
+	digest [sha256.Size]byte
+	log    hclog.Logger
+}
+
+func newAPIKey(key string, log hclog.Logger) *apiKey {
+	return &apiKey{set: key != "", digest: sha256.Sum256([]byte(key)), log: log}
+}
+
+// require guards h with the API key, sent in a header: X-API-Key or
+// Authorization: Bearer <key>, compared as digests in constant time (no
+// length leak). With query, the existing Postee's /reload?key= is accepted
+// too, with a warning: a key in a URL ends up in logs and histories.
+func (k *apiKey) require(h http.Handler, query bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if key == "" {
+		if !k.set {
 			http.Error(w, "this endpoint needs an API key: set POSTEE_API_KEY (or --api-key)", http.StatusForbidden)
 			return
 		}
 		got := r.Header.Get("X-API-Key")
 		if got == "" {
-			got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
+				got = strings.TrimSpace(a[7:])
+			}
 		}
-		if got == "" {
+		if got == "" && query && r.URL.Query().Has("key") {
 			got = r.URL.Query().Get("key")
+			k.log.Warn("API key in the URL (?key=) is deprecated: send it in the X-API-Key or Authorization: Bearer header", "path", r.URL.Path)
 		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+		if !webhook.TokenEqual(got, k.digest) {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
@@ -465,7 +511,20 @@ func (srv *Server) listen(h http.Handler) error {
 		}
 		hs := webhook.NewServer(s.TLSAddr, h, s.HeaderTimeout)
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		if s.TLSClientCA != "" {
+			pool, err := loadCertPool(s.TLSClientCA)
+			if err != nil {
+				_ = ln.Close()
+				return fmt.Errorf("webhook --tls-client-ca: %w", err)
+			}
+			// Verified when given; the handler then asks for a verified
+			// certificate or the ingest token.
+			hs.TLSConfig.ClientCAs = pool
+			hs.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 		srv.serve(hs, tls.NewListener(ln, hs.TLSConfig), "https")
+	} else if s.TLSClientCA != "" {
+		return errors.New("webhook: --tls-client-ca needs the HTTPS listener (--tls-cert and --tls-key)")
 	} else if s.TLSAddr != "" {
 		srv.log.Info("HTTPS webhook is off: no certificate configured (AQUAALERT_CERT_PEM/AQUAALERT_KEY_PEM or --tls-cert/--tls-key)")
 	}
@@ -473,6 +532,41 @@ func (srv *Server) listen(h http.Handler) error {
 		return errors.New("webhook: neither --url nor a TLS listener is configured")
 	}
 	return nil
+}
+
+// listenAdmin serves the management endpoints on --admin-url, when set.
+func (srv *Server) listenAdmin(h http.Handler) error {
+	addr := strings.TrimPrefix(srv.s.AdminAddr, "http://")
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("management: listen on %s: %w", addr, err)
+	}
+	hs := webhook.NewServer(addr, h, srv.s.HeaderTimeout)
+	srv.https = append(srv.https, hs)
+	srv.addrs = append(srv.addrs, ln.Addr())
+	srv.log.Info("management listening", "addr", ln.Addr().String())
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			srv.errc <- fmt.Errorf("management: %w", err)
+		}
+	}()
+	return nil
+}
+
+// loadCertPool reads a PEM file of CA certificates.
+func loadCertPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 func (srv *Server) serve(hs *http.Server, ln net.Listener, scheme string) {
