@@ -1,11 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
-	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -40,81 +39,42 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the test server received.
-type request struct {
-	method string
-	path   string
-	header http.Header
-	body   []byte
-}
-
-func (r request) decode(t *testing.T) alert {
+// decode reads the request's body as an alert, strictly.
+func decode(t *testing.T, r sdktest.Request) alert {
 	t.Helper()
 	var a alert
-	dec := json.NewDecoder(strings.NewReader(string(r.body)))
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
-		t.Fatalf("body %s: %v", r.body, err)
+		t.Fatalf("body %s: %v", r.Body, err)
 	}
 	return a
 }
 
 // server answers like the Alert API: 202 by default, or a fixed status,
 // headers and body.
-type server struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	reqs   []request
-	status int
-	header http.Header
-	body   string
-}
+type server struct{ *sdktest.Server }
 
 func newServer(t *testing.T) *server {
 	t.Helper()
-	s := &server{status: http.StatusAccepted, body: acceptedBody, header: http.Header{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		s.mu.Lock()
-		s.reqs = append(s.reqs, request{method: req.Method, path: req.URL.Path, header: req.Header.Clone(), body: b})
-		status, body := s.status, s.body
-		maps.Copy(w.Header(), s.header)
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}))
-	t.Cleanup(s.srv.Close)
+	s := &server{sdktest.NewServer(t)}
+	s.answer(http.StatusAccepted, acceptedBody)
 	return s
 }
 
+// answer makes the server answer status, body and header (name, value
+// pairs) from now on, as JSON.
 func (s *server) answer(status int, body string, header ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.status, s.body = status, body
+	rep := sdktest.Reply{Status: status, Body: body, Header: map[string]string{}}
 	for i := 0; i+1 < len(header); i += 2 {
-		s.header.Set(header[i], header[i+1])
+		rep.Header[header[i]] = header[i+1]
 	}
-}
-
-func (s *server) requests() []request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]request(nil), s.reqs...)
-}
-
-func (s *server) only(t *testing.T) request {
-	t.Helper()
-	reqs := s.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("server got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+	rep.Header["Content-Type"] = "application/json"
+	s.Reply(rep)
 }
 
 func settingsFor(s *server, kv ...any) map[string]any {
-	m := map[string]any{"name": "og", "type": "opsgenie", "enable": true, "url": s.srv.URL, "token": token}
+	m := map[string]any{"name": "og", "type": "opsgenie", "enable": true, "url": s.URL, "token": token}
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == nil {
 			delete(m, kv[i].(string))
@@ -135,16 +95,16 @@ func TestSampleConfig(t *testing.T) {
 	s := newServer(t)
 	h := newHarness(t)
 	e := entries[0]
-	e["url"] = s.srv.URL
+	e["url"] = s.URL
 	h.MustConfigure("local", e)
 	out := h.Execute("local", sdktest.Event(testEvent, sdk.Message{Title: "alpine:3.18 vulnerability scan report", Description: "text"}))
 	if !out.OK() {
 		t.Fatalf("sample run: %s", out.Err)
 	}
-	r := s.only(t)
-	got := r.decode(t)
-	if r.header.Get("Authorization") != "GenieKey $OPSGENIE_API_KEY" || got.Priority != "P2" || len(got.Responders) != 2 || len(got.VisibleTo) != 2 {
-		t.Errorf("sample sent %s with %v", r.body, r.header)
+	r := s.Only(t)
+	got := decode(t, r)
+	if r.Header.Get("Authorization") != "GenieKey $OPSGENIE_API_KEY" || got.Priority != "P2" || len(got.Responders) != 2 || len(got.VisibleTo) != 2 {
+		t.Errorf("sample sent %s with %v", r.Body, r.Header)
 	}
 }
 
@@ -223,7 +183,7 @@ func TestEndpoint(t *testing.T) {
 func TestRequest(t *testing.T) {
 	s := newServer(t)
 	h := newHarness(t)
-	h.MustConfigure("og", settingsFor(s, "url", s.srv.URL+"/prefix",
+	h.MustConfigure("og", settingsFor(s, "url", s.URL+"/prefix",
 		"user", "postee-bot", "assignee", []string{"jane@example.com", "team:Platform", "<%application_scope_owner%>", "escalation:Night"},
 		"recipients", []string{"team:Audit", "owner1@example.com", "<%application_scope_owner%>"},
 		"priority", "p2", "tags", []string{"postee", " images ", "postee", ""}, "alias", "cfg-alias", "entity", "registry.example.com"))
@@ -236,20 +196,20 @@ func TestRequest(t *testing.T) {
 	if !out.OK() {
 		t.Fatalf("execute: %s", out.Err)
 	}
-	r := s.only(t)
-	if r.method != http.MethodPost || r.path != "/prefix/v2/alerts" {
-		t.Errorf("request %s %s, want POST /prefix/v2/alerts", r.method, r.path)
+	r := s.Only(t)
+	if r.Method != http.MethodPost || r.Path != "/prefix/v2/alerts" {
+		t.Errorf("request %s %s, want POST /prefix/v2/alerts", r.Method, r.Path)
 	}
 	for k, want := range map[string]string{
 		"Authorization": "GenieKey " + token,
 		"Content-Type":  "application/json; charset=utf-8",
 		"Accept":        "application/json",
 	} {
-		if got := r.header.Get(k); got != want {
+		if got := r.Header.Get(k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
 	}
-	got := r.decode(t)
+	got := decode(t, r)
 	checks := []struct{ name, got, want string }{
 		{"message", got.Message, msg.Title},
 		{"description", got.Description, msg.Description},
@@ -310,10 +270,10 @@ func TestDefaultAlias(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reqs := s.requests()
+	reqs := s.Requests()
 	var aliases []string
 	for _, r := range reqs {
-		aliases = append(aliases, r.decode(t).Alias)
+		aliases = append(aliases, decode(t, r).Alias)
 	}
 	if aliases[0] != aliases[1] || !strings.HasPrefix(aliases[0], "postee-") || len(aliases[0]) > maxAlias {
 		t.Errorf("retry alias %v", aliases[:2])
@@ -477,8 +437,8 @@ func TestConcurrentTags(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, r := range s.requests() {
-		got := r.decode(t)
+	for _, r := range s.Requests() {
+		got := decode(t, r)
 		if want := "a,b," + got.Message; strings.Join(got.Tags, ",") != want {
 			t.Errorf("tags %v, want %s", got.Tags, want)
 		}

@@ -91,7 +91,7 @@ func TestDescriptionFields(t *testing.T) {
 			if out := h.Execute("og", sdktest.Event(testEvent, tt.msg)); !out.OK() {
 				t.Fatal(out.Err)
 			}
-			tt.check(t, s.only(t).decode(t))
+			tt.check(t, decode(t, s.Only(t)))
 		})
 	}
 }
@@ -127,7 +127,7 @@ func TestLimits(t *testing.T) {
 	if !out.OK() {
 		t.Fatal(out.Err)
 	}
-	a := s.only(t).decode(t)
+	a := decode(t, s.Only(t))
 	for _, c := range []struct {
 		field string
 		value string

@@ -69,9 +69,9 @@ func TestOpsgenieTemplate(t *testing.T) {
 			if !out.OK() {
 				t.Fatalf("execute: %s", out.Err)
 			}
-			r := s.only(t)
-			t.Logf("sent %.1500s", r.body)
-			a := r.decode(t)
+			r := s.Only(t)
+			t.Logf("sent %.1500s", r.Body)
+			a := decode(t, r)
 			if tt.wantMessage == "" {
 				tt.wantMessage = msg.Title
 			}
@@ -126,7 +126,7 @@ func TestOtherTemplates(t *testing.T) {
 			if !out.OK() {
 				t.Fatalf("execute: %s", out.Err)
 			}
-			a := s.only(t).decode(t)
+			a := decode(t, s.Only(t))
 			want(t, "message", a.Message, truncate(strings.Join(strings.Fields(msg.Title), " "), maxMessage))
 			want(t, "description", a.Description, truncate(msg.Description, maxDescription))
 			want(t, "priority", a.Priority, "P3")
