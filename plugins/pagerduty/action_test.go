@@ -1,13 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
-	"io"
-	"maps"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -39,14 +37,6 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the test server received.
-type request struct {
-	method string
-	path   string
-	header http.Header
-	body   []byte
-}
-
 // sent is the decoded body of a request.
 type sent struct {
 	RoutingKey  string `json:"routing_key"`
@@ -64,80 +54,54 @@ type sent struct {
 	Links []link `json:"links"`
 }
 
-func (r request) decode(t *testing.T) sent {
+// decode reads the request's body as an event, strictly.
+func decode(t *testing.T, r sdktest.Request) sent {
 	t.Helper()
 	var s sent
-	dec := json.NewDecoder(strings.NewReader(string(r.body)))
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		t.Fatalf("body %s: %v", r.body, err)
+		t.Fatalf("body %s: %v", r.Body, err)
 	}
 	return s
 }
 
 // server answers like the Events API: 202 with the event's dedup_key by
 // default, or a fixed status, headers and body.
-type server struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	reqs   []request
-	status int
-	header http.Header
-	body   string // "" answers success with the request's dedup_key
-}
+type server struct{ *sdktest.Server }
 
 func newServer(t *testing.T) *server {
 	t.Helper()
-	s := &server{status: http.StatusAccepted, header: http.Header{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		s.mu.Lock()
-		s.reqs = append(s.reqs, request{method: req.Method, path: req.URL.Path, header: req.Header.Clone(), body: b})
-		status, body := s.status, s.body
-		maps.Copy(w.Header(), s.header)
-		s.mu.Unlock()
-		if body == "" {
-			var ev struct {
-				DedupKey string `json:"dedup_key"`
-			}
-			_ = json.Unmarshal(b, &ev)
-			body = strings.Replace(successBody, "%s", ev.DedupKey, 1)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}))
-	t.Cleanup(s.srv.Close)
+	s := &server{sdktest.NewServer(t)}
+	s.answer(http.StatusAccepted, "")
 	return s
 }
 
+// answer makes the server answer status, body and header (name, value
+// pairs) from now on, as JSON; body "" answers success with the request's
+// dedup_key.
 func (s *server) answer(status int, body string, header ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.status, s.body = status, body
+	rep := sdktest.Reply{Status: status, Body: body, Header: map[string]string{}}
 	for i := 0; i+1 < len(header); i += 2 {
-		s.header.Set(header[i], header[i+1])
+		rep.Header[header[i]] = header[i+1]
 	}
-}
-
-func (s *server) requests() []request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]request(nil), s.reqs...)
-}
-
-func (s *server) only(t *testing.T) request {
-	t.Helper()
-	reqs := s.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("server got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+	rep.Header["Content-Type"] = "application/json"
+	s.Respond(func(_ int, r sdktest.Request) sdktest.Reply {
+		if rep.Body != "" {
+			return rep
+		}
+		var ev struct {
+			DedupKey string `json:"dedup_key"`
+		}
+		_ = json.Unmarshal(r.Body, &ev)
+		out := rep
+		out.Body = strings.Replace(successBody, "%s", ev.DedupKey, 1)
+		return out
+	})
 }
 
 func settingsFor(s *server, kv ...any) map[string]any {
-	m := map[string]any{"name": "pd", "type": "pagerduty", "enable": true, "url": s.srv.URL, "pagerduty-routing-key": routingKey}
+	m := map[string]any{"name": "pd", "type": "pagerduty", "enable": true, "url": s.URL, "pagerduty-routing-key": routingKey}
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == nil {
 			delete(m, kv[i].(string))
@@ -159,13 +123,13 @@ func TestSampleConfig(t *testing.T) {
 	s := newServer(t)
 	h := newHarness(t)
 	e := entries[0]
-	e["url"] = s.srv.URL
+	e["url"] = s.URL
 	h.MustConfigure("local", e)
 	out := h.Execute("local", sdktest.Event(testEvent, sdk.Message{Title: "alpine has 2 critical vulnerabilities", Severity: "critical"}))
 	if !out.OK() {
 		t.Fatalf("sample run: %s", out.Err)
 	}
-	got := s.only(t).decode(t)
+	got := decode(t, s.Only(t))
 	if got.RoutingKey != "$PAGERDUTY_ROUTING_KEY" || got.Payload.Summary != "alpine has 2 critical vulnerabilities" {
 		t.Errorf("sample sent %+v", got)
 	}
@@ -237,7 +201,7 @@ func TestEndpoint(t *testing.T) {
 func TestRequest(t *testing.T) {
 	s := newServer(t)
 	h := newHarness(t)
-	h.MustConfigure("pd", settingsFor(s, "url", s.srv.URL+"/prefix/", "pagerduty-auth-token", "AUTHTOKEN"))
+	h.MustConfigure("pd", settingsFor(s, "url", s.URL+"/prefix/", "pagerduty-auth-token", "AUTHTOKEN"))
 	msg := sdk.Message{
 		Title:       "alpine:3.18 vulnerability scan report",
 		Description: "Image: alpine:3.18\nVulnerabilities: 2 critical",
@@ -251,23 +215,23 @@ func TestRequest(t *testing.T) {
 	if !out.OK() {
 		t.Fatalf("execute: %s", out.Err)
 	}
-	r := s.only(t)
-	if r.method != http.MethodPost || r.path != "/prefix/v2/enqueue" {
-		t.Errorf("request %s %s, want POST /prefix/v2/enqueue", r.method, r.path)
+	r := s.Only(t)
+	if r.Method != http.MethodPost || r.Path != "/prefix/v2/enqueue" {
+		t.Errorf("request %s %s, want POST /prefix/v2/enqueue", r.Method, r.Path)
 	}
 	for k, want := range map[string]string{
 		"Content-Type":  "application/json",
 		"Accept":        "application/vnd.pagerduty+json;version=2",
 		"Authorization": "",
 	} {
-		if got := r.header.Get(k); got != want {
+		if got := r.Header.Get(k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
 	}
-	if strings.Contains(string(r.body), "AUTHTOKEN") {
+	if strings.Contains(string(r.Body), "AUTHTOKEN") {
 		t.Error("the auth token was sent")
 	}
-	got := r.decode(t)
+	got := decode(t, r)
 	checks := []struct{ name, got, want string }{
 		{"routing_key", got.RoutingKey, routingKey},
 		{"event_action", got.EventAction, "trigger"},
@@ -327,21 +291,21 @@ func TestMinimalMessage(t *testing.T) {
 			if out := h.Execute("pd", sdktest.Event(testEvent, tt.msg)); !out.OK() {
 				t.Fatal(out.Err)
 			}
-			r := s.only(t)
-			got := r.decode(t)
+			r := s.Only(t)
+			got := decode(t, r)
 			if got.Payload.Summary != tt.wantSummary || string(got.Payload.CustomDetails) != tt.wantDetails {
 				t.Errorf("summary %q details %s, want %q %s", got.Payload.Summary, got.Payload.CustomDetails, tt.wantSummary, tt.wantDetails)
 			}
 			var raw map[string]any
-			_ = json.Unmarshal(r.body, &raw)
+			_ = json.Unmarshal(r.Body, &raw)
 			p := raw["payload"].(map[string]any)
 			for _, k := range []string{"timestamp", "class"} {
 				if _, ok := p[k]; ok {
-					t.Errorf("payload has %s: %s", k, r.body)
+					t.Errorf("payload has %s: %s", k, r.Body)
 				}
 			}
 			if _, ok := raw["links"]; ok {
-				t.Errorf("event has links: %s", r.body)
+				t.Errorf("event has links: %s", r.Body)
 			}
 			if got.Payload.Severity != "critical" {
 				t.Errorf("severity %q, want critical", got.Payload.Severity)
@@ -387,7 +351,7 @@ func TestSummaryTruncation(t *testing.T) {
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
-			got := s.only(t).decode(t).Payload.Summary
+			got := decode(t, s.Only(t)).Payload.Summary
 			if got != tt.want {
 				t.Errorf("summary %d runes %.40q..., want %d runes", len([]rune(got)), got, len([]rune(tt.want)))
 			}
@@ -427,12 +391,12 @@ func TestLargeDescription(t *testing.T) {
 	if !out.OK() || out.Details["description_truncated"] != "true" {
 		t.Fatalf("%s %v", out.Err, out.Details)
 	}
-	r := s.only(t)
-	if len(r.body) > 512<<10 {
-		t.Errorf("body is %d bytes, over PagerDuty's 512 KB", len(r.body))
+	r := s.Only(t)
+	if len(r.Body) > 512<<10 {
+		t.Errorf("body is %d bytes, over PagerDuty's 512 KB", len(r.Body))
 	}
 	var d struct{ Description string }
-	if err := json.Unmarshal(r.decode(t).Payload.CustomDetails, &d); err != nil || !strings.HasSuffix(d.Description, "…") {
+	if err := json.Unmarshal(decode(t, r).Payload.CustomDetails, &d); err != nil || !strings.HasSuffix(d.Description, "…") {
 		t.Errorf("custom_details: %v %.60q", err, d.Description)
 	}
 }
@@ -465,8 +429,8 @@ func TestDedupKey(t *testing.T) {
 		}
 	}
 	var keys []string
-	for _, r := range s.requests() {
-		keys = append(keys, r.decode(t).DedupKey)
+	for _, r := range s.Requests() {
+		keys = append(keys, decode(t, r).DedupKey)
 	}
 	if len(keys) != len(run) {
 		t.Fatalf("%d requests", len(keys))
@@ -500,8 +464,8 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	keys := map[string]bool{}
-	for _, r := range s.requests() {
-		keys[r.decode(t).DedupKey] = true
+	for _, r := range s.Requests() {
+		keys[decode(t, r).DedupKey] = true
 	}
 	if len(keys) != 16 {
 		t.Errorf("%d distinct dedup keys for 16 events", len(keys))

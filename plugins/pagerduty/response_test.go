@@ -76,8 +76,8 @@ func TestResponses(t *testing.T) {
 					t.Errorf("details[%s] = %q, want %q (%v)", k, out.Details[k], v, out.Details)
 				}
 			}
-			if len(s.requests()) != 1 {
-				t.Errorf("%d requests, want 1", len(s.requests()))
+			if len(s.Requests()) != 1 {
+				t.Errorf("%d requests, want 1", len(s.Requests()))
 			}
 		})
 	}

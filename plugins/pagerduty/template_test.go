@@ -61,7 +61,7 @@ func TestBundledTemplates(t *testing.T) {
 			if !out.OK() {
 				t.Fatalf("execute: %s", out.Err)
 			}
-			got := s.only(t).decode(t)
+			got := decode(t, s.Only(t))
 			wantSeverity := tt.wantSeverity
 			if wantSeverity == "" {
 				wantSeverity = severity(msg.Severity)
