@@ -587,6 +587,13 @@ func testRunnerImpersonation(t *testing.T, e *env) {
 		r.Close()
 		t.Fatal("a runner with runner-2's credentials started as runner-1")
 	}
+	// It says why, and does not retry: the CN check before connecting, or
+	// the server's refusal of runner-1's bootstrap subject.
+	var perm *PermanentError
+	if e.id.mode != authNone && (!errors.As(err, &perm) ||
+		!(strings.Contains(err.Error(), "authorization failed") || strings.Contains(err.Error(), "subject CN"))) {
+		t.Errorf("error = %v", err)
+	}
 	if n := len(parts.all()); n != 0 {
 		t.Fatalf("Load called %d times", n)
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -55,6 +57,10 @@ type Runner struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	store *runnerStore
+
+	// denied is set when the server refused this runner's bootstrap
+	// subject: the credentials are another runner's.
+	denied atomic.Pointer[error]
 
 	refresh chan struct{} // re-bootstrap
 	outbox  chan struct{} // a report was queued
@@ -147,6 +153,11 @@ func (r *Runner) connect(ctx context.Context) error {
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), bootstrapSubject(s.Name)) {
+				// The server does not let this connection act as this
+				// runner: its credentials are another runner's.
+				r.denied.Store(&err)
+			}
 			r.log.Warn("NATS error", "error", err)
 		}),
 	}
@@ -210,6 +221,10 @@ func (r *Runner) bootstrap(ctx context.Context) error {
 		var refused *refusedError
 		if errors.As(err, &refused) {
 			return err
+		}
+		if denied := r.denied.Load(); denied != nil {
+			return &PermanentError{Reason: fmt.Sprintf("authorization failed: the controller does not let these credentials act as runner %q "+
+				"(the certificate's CN or the NKey is another runner's)", r.s.Name), Err: *denied}
 		}
 		r.log.Warn("controller not reachable yet; retrying", "url", r.s.URL, "attempt", attempt, "retry_in", backoff, "error", err)
 		select {
