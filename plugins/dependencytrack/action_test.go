@@ -1,15 +1,13 @@
 package main
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,14 +28,6 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the test server received.
-type request struct {
-	method string
-	path   string
-	header http.Header
-	body   []byte
-}
-
 // upload is the decoded body of PUT /api/v1/bom.
 type upload struct {
 	ProjectName    string `json:"projectName"`
@@ -46,13 +36,15 @@ type upload struct {
 	BOM            string `json:"bom"`
 }
 
-func (r request) upload(t *testing.T) (upload, []byte) {
+// decodeUpload reads the request's body as an upload, strictly, and
+// decodes its BOM.
+func decodeUpload(t *testing.T, r sdktest.Request) (upload, []byte) {
 	t.Helper()
 	var u upload
-	dec := json.NewDecoder(strings.NewReader(string(r.body)))
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&u); err != nil {
-		t.Fatalf("request body %s: %v", r.body, err)
+		t.Fatalf("request body %s: %v", r.Body, err)
 	}
 	bom, err := base64.StdEncoding.DecodeString(u.BOM)
 	if err != nil {
@@ -63,57 +55,22 @@ func (r request) upload(t *testing.T) (upload, []byte) {
 
 // dtServer answers like Dependency-Track's PUT /api/v1/bom: by default 200
 // with a processing token; status, header and body can be changed.
-type dtServer struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	reqs   []request
-	status int
-	header http.Header
-	body   string
-}
+type dtServer struct{ *sdktest.Server }
 
 const token = "2d8a6b2e-4f0c-4b61-9a39-7f3e5a1c0d11"
 
 func newDTServer(t *testing.T) *dtServer {
 	t.Helper()
-	d := &dtServer{status: http.StatusOK, body: `{"token":"` + token + `"}`, header: http.Header{"Content-Type": {"application/json"}}}
-	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		d.mu.Lock()
-		d.reqs = append(d.reqs, request{method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: b})
-		status, body := d.status, d.body
-		maps.Copy(w.Header(), d.header)
-		d.mu.Unlock()
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}))
-	t.Cleanup(d.srv.Close)
+	d := &dtServer{sdktest.NewServer(t)}
+	d.answer(http.StatusOK, `{"token":"`+token+`"}`)
 	return d
 }
 
+// answer makes the server answer status, body and header (name, value
+// pairs) from now on, as JSON.
 func (d *dtServer) answer(status int, body string, header ...string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.status, d.body = status, body
-	for i := 0; i+1 < len(header); i += 2 {
-		d.header.Set(header[i], header[i+1])
-	}
-}
-
-func (d *dtServer) requests() []request {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]request(nil), d.reqs...)
-}
-
-func (d *dtServer) only(t *testing.T) request {
-	t.Helper()
-	reqs := d.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("server got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+	rep := sdktest.Reply{Status: status, Body: body, Header: map[string]string{"Content-Type": "application/json"}}.WithHeader(header...)
+	d.Reply(rep)
 }
 
 func configure(t *testing.T, h *sdktest.Harness, url string) {
@@ -126,7 +83,7 @@ func TestSampleConfig(t *testing.T) {
 	entries := sdktest.CheckSample(t, plugin, sampleConfig)
 	// The sample pointed at a local server uploads the bundled template's BOM.
 	d := newDTServer(t)
-	entries[0]["url"] = d.srv.URL + "/"
+	entries[0]["url"] = d.URL + "/"
 	entries[0]["dependency-track-api-key"] = apiKey
 	h := newHarness(t)
 	h.MustConfigure("local", entries[0])
@@ -135,8 +92,8 @@ func TestSampleConfig(t *testing.T) {
 	if !out.OK() {
 		t.Fatalf("sample run: %s", out.Err)
 	}
-	if got := d.only(t); got.method != http.MethodPut || got.path != "/api/v1/bom" {
-		t.Fatalf("sample sent %s %s", got.method, got.path)
+	if got := d.Only(t); got.Method != http.MethodPut || got.Path != "/api/v1/bom" {
+		t.Fatalf("sample sent %s %s", got.Method, got.Path)
 	}
 }
 
@@ -159,25 +116,25 @@ func TestBundledTemplates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDTServer(t)
 			h := newHarness(t)
-			configure(t, h, d.srv.URL+"/dtrack/")
+			configure(t, h, d.URL+"/dtrack/")
 			msg := render(t, tt.pkg, tt.event)
 			out := h.Execute("dt", sdktest.Event(string(tt.event), msg))
 			if !out.OK() {
 				t.Fatalf("execute: %s", out.Err)
 			}
-			got := d.only(t)
-			if got.method != http.MethodPut {
-				t.Errorf("method %s, want PUT", got.method)
+			got := d.Only(t)
+			if got.Method != http.MethodPut {
+				t.Errorf("method %s, want PUT", got.Method)
 			}
-			if got.path != "/dtrack/api/v1/bom" {
-				t.Errorf("path %s, want the url's prefix kept: /dtrack/api/v1/bom", got.path)
+			if got.Path != "/dtrack/api/v1/bom" {
+				t.Errorf("path %s, want the url's prefix kept: /dtrack/api/v1/bom", got.Path)
 			}
 			for k, want := range map[string]string{"X-Api-Key": apiKey, "Content-Type": "application/json", "Accept": "application/json"} {
-				if v := got.header.Get(k); v != want {
+				if v := got.Header.Get(k); v != want {
 					t.Errorf("header %s = %q, want %q", k, v, want)
 				}
 			}
-			u, bom := got.upload(t)
+			u, bom := decodeUpload(t, got)
 			if u.ProjectName != tt.wantName || u.ProjectVersion != tt.wantVersion {
 				t.Errorf("project %q version %q, want %q %q", u.ProjectName, u.ProjectVersion, tt.wantName, tt.wantVersion)
 			}
@@ -226,13 +183,13 @@ func TestDescription(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDTServer(t)
 			h := newHarness(t)
-			configure(t, h, d.srv.URL)
+			configure(t, h, d.URL)
 			out := h.Execute("dt", sdktest.Event(`{}`, sdk.Message{Title: "alpine:3.18", Description: tt.desc}))
 			if tt.wantErr != "" {
 				if out.OK() || out.Retryable || !strings.Contains(out.Err, tt.wantErr) {
 					t.Fatalf("outcome %+v, want a permanent error with %q", out, tt.wantErr)
 				}
-				if n := len(d.requests()); n != 0 {
+				if n := len(d.Requests()); n != 0 {
 					t.Fatalf("%d requests sent for a bad description", n)
 				}
 				return
@@ -240,7 +197,7 @@ func TestDescription(t *testing.T) {
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
-			if _, bom := d.only(t).upload(t); string(bom) != tt.wantBOM {
+			if _, bom := decodeUpload(t, d.Only(t)); string(bom) != tt.wantBOM {
 				t.Errorf("bom %q, want %q", bom, tt.wantBOM)
 			}
 		})
@@ -285,7 +242,7 @@ func TestProject(t *testing.T) {
 			}
 			d := newDTServer(t)
 			h := newHarness(t)
-			configure(t, h, d.srv.URL)
+			configure(t, h, d.URL)
 			out := h.Execute("dt", sdktest.Event(ev, sdk.Message{Title: tt.title, Description: b}))
 			if tt.wantErr {
 				if out.OK() || out.Retryable || !strings.Contains(out.Err, "no project name") {
@@ -296,7 +253,7 @@ func TestProject(t *testing.T) {
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
-			if u, _ := d.only(t).upload(t); u.ProjectName != tt.wantName || u.ProjectVersion != tt.wantVersion {
+			if u, _ := decodeUpload(t, d.Only(t)); u.ProjectName != tt.wantName || u.ProjectVersion != tt.wantVersion {
 				t.Errorf("project %q %q, want %q %q", u.ProjectName, u.ProjectVersion, tt.wantName, tt.wantVersion)
 			}
 		})
@@ -329,7 +286,7 @@ func TestResponses(t *testing.T) {
 			d := newDTServer(t)
 			d.answer(tt.status, tt.body, tt.header...)
 			h := newHarness(t)
-			configure(t, h, d.srv.URL)
+			configure(t, h, d.URL)
 			out := h.Execute("dt", sdktest.Event(`{}`, sdk.Message{Title: "app:1", Description: `{"bomFormat":"CycloneDX"}`}))
 			if out.OK() || out.Retryable != tt.wantRetryable || !strings.Contains(out.Err, tt.wantErr) {
 				t.Fatalf("outcome %+v, want error %q retryable=%v", out, tt.wantErr, tt.wantRetryable)
@@ -382,7 +339,7 @@ func TestSecretsStayOut(t *testing.T) {
 	d := newDTServer(t)
 	d.answer(401, "Unauthorized")
 	h := newHarness(t)
-	configure(t, h, strings.Replace(d.srv.URL, "http://", "http://admin:hunter2@", 1)+"/pathS3cret/")
+	configure(t, h, strings.Replace(d.URL, "http://", "http://admin:hunter2@", 1)+"/pathS3cret/")
 	out := h.Execute("dt", sdktest.Event(`{}`, sdk.Message{Title: "app:1", Description: `{"bomFormat":"CycloneDX"}`}))
 	all := out.Err + out.Output
 	for _, v := range out.Details {
@@ -393,8 +350,8 @@ func TestSecretsStayOut(t *testing.T) {
 			t.Errorf("%q appears in the outcome %+v", secret, out)
 		}
 	}
-	if got := d.only(t); got.path != "/pathS3cret/api/v1/bom" {
-		t.Errorf("path %s", got.path)
+	if got := d.Only(t); got.Path != "/pathS3cret/api/v1/bom" {
+		t.Errorf("path %s", got.Path)
 	}
 }
 

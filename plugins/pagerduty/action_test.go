@@ -81,11 +81,7 @@ func newServer(t *testing.T) *server {
 // pairs) from now on, as JSON; body "" answers success with the request's
 // dedup_key.
 func (s *server) answer(status int, body string, header ...string) {
-	rep := sdktest.Reply{Status: status, Body: body, Header: map[string]string{}}
-	for i := 0; i+1 < len(header); i += 2 {
-		rep.Header[header[i]] = header[i+1]
-	}
-	rep.Header["Content-Type"] = "application/json"
+	rep := sdktest.Reply{Status: status, Body: body, Header: map[string]string{"Content-Type": "application/json"}}.WithHeader(header...)
 	s.Respond(func(_ int, r sdktest.Request) sdktest.Reply {
 		if rep.Body != "" {
 			return rep

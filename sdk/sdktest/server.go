@@ -32,6 +32,18 @@ type Reply struct {
 	Body   string
 }
 
+// WithHeader returns r with the headers given as name, value pairs added
+// (a name already set is replaced).
+func (r Reply) WithHeader(kv ...string) Reply {
+	h := make(map[string]string, len(r.Header)+len(kv)/2)
+	maps.Copy(h, r.Header)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[kv[i]] = kv[i+1]
+	}
+	r.Header = h
+	return r
+}
+
 // Server is a loopback HTTP server for an action's tests: it records every
 // request, whole, and answers with scripted Replies (Reply), a function of
 // the request (Respond), or a handler (Handle) for a fake that speaks a

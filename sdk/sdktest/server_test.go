@@ -51,6 +51,17 @@ func TestServerScript(t *testing.T) {
 	}
 }
 
+func TestReplyWithHeader(t *testing.T) {
+	base := Reply{Status: 202, Header: map[string]string{"Content-Type": "application/json"}}
+	r := base.WithHeader("Retry-After", "3", "Content-Type", "text/plain")
+	if r.Status != 202 || len(r.Header) != 2 || r.Header["Retry-After"] != "3" || r.Header["Content-Type"] != "text/plain" {
+		t.Errorf("WithHeader = %+v", r)
+	}
+	if base.Header["Content-Type"] != "application/json" || len(base.Header) != 1 {
+		t.Errorf("the original changed: %+v", base)
+	}
+}
+
 func TestServerRespondAndHandle(t *testing.T) {
 	s := NewServer(t)
 	s.Respond(func(n int, r Request) Reply {
