@@ -33,57 +33,11 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the test server received.
-type request struct {
-	method string
-	path   string
-	host   string
-	header http.Header
-	body   string
-}
-
-// recorder is a loopback HTTP server that records requests and answers
-// with a fixed status, headers and body.
-type recorder struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	reqs   []request
-	status int
-	header http.Header
-	body   string
-}
-
-func newRecorder(t *testing.T, status int, body string) *recorder {
+// newRecorder starts a loopback server that records requests and answers
+// status and body.
+func newRecorder(t *testing.T, status int, body string) *sdktest.Server {
 	t.Helper()
-	r := &recorder{status: status, body: body, header: http.Header{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.reqs = append(r.reqs, request{method: req.Method, path: req.URL.Path, host: req.Host, header: req.Header.Clone(), body: string(b)})
-		status, body := r.status, r.body
-		maps.Copy(w.Header(), r.header)
-		r.mu.Unlock()
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *recorder) requests() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]request(nil), r.reqs...)
-}
-
-func (r *recorder) only(t *testing.T) request {
-	t.Helper()
-	reqs := r.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("server got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+	return sdktest.NewServer(t, sdktest.Reply{Status: status, Body: body})
 }
 
 const testEvent = `{
@@ -116,16 +70,16 @@ func TestSampleConfig(t *testing.T) {
 
 	// The same entry pointed at a local server sends what it promises.
 	rec := newRecorder(t, http.StatusOK, "ok")
-	entries[0]["url"] = rec.srv.URL
+	entries[0]["url"] = rec.URL
 	h.MustConfigure("local", entries[0])
 	event := `{"image":"alpine","vulnerability_summary":{"critical":3},"resources":[{"vulnerabilities":[{"name":"CVE-9"}]}]}`
 	if out := h.Execute("local", sdktest.Event(event, sdk.Message{})); !out.OK() {
 		t.Fatalf("sample run: %s", out.Err)
 	}
-	got := rec.only(t)
+	got := rec.Only(t)
 	want := `{"image": "alpine", "critical": 3, "first": "CVE-9"}` + "\n"
-	if got.body != want || got.header.Get("Authorization") != "Bearer my-token" {
-		t.Fatalf("sample sent body %q, Authorization %q; want body %q", got.body, got.header.Get("Authorization"), want)
+	if string(got.Body) != want || got.Header.Get("Authorization") != "Bearer my-token" {
+		t.Fatalf("sample sent body %q, Authorization %q; want body %q", string(got.Body), got.Header.Get("Authorization"), want)
 	}
 }
 
@@ -275,30 +229,30 @@ func TestRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := newRecorder(t, http.StatusOK, "accepted")
 			settings := maps.Clone(tt.settings)
-			settings["url"] = rec.srv.URL + "/hook?x=1"
+			settings["url"] = rec.URL + "/hook?x=1"
 			h := newHarness(t)
 			h.MustConfigure("hook", settings)
 			out := h.Execute("hook", sdktest.Event(testEvent, sdk.Message{Title: "title", Description: tt.desc}))
 			if !out.OK() {
 				t.Fatalf("execute: %s", out.Err)
 			}
-			got := rec.only(t)
-			if got.path != "/hook" {
-				t.Errorf("path = %q, want /hook", got.path)
+			got := rec.Only(t)
+			if got.Path != "/hook" {
+				t.Errorf("path = %q, want /hook", got.Path)
 			}
-			if tt.wantMethod != "" && got.method != tt.wantMethod {
-				t.Errorf("method = %q, want %q", got.method, tt.wantMethod)
+			if tt.wantMethod != "" && got.Method != tt.wantMethod {
+				t.Errorf("method = %q, want %q", got.Method, tt.wantMethod)
 			}
-			if tt.wantBody != nil && got.body != *tt.wantBody {
-				t.Errorf("body =\n%s\nwant\n%s", got.body, *tt.wantBody)
+			if tt.wantBody != nil && string(got.Body) != *tt.wantBody {
+				t.Errorf("body =\n%s\nwant\n%s", string(got.Body), *tt.wantBody)
 			}
 			for k, v := range tt.wantHeader {
-				if fmt.Sprint(got.header.Values(k)) != fmt.Sprint(v) {
-					t.Errorf("header %s = %q, want %q", k, got.header.Values(k), v)
+				if fmt.Sprint(got.Header.Values(k)) != fmt.Sprint(v) {
+					t.Errorf("header %s = %q, want %q", k, got.Header.Values(k), v)
 				}
 			}
-			if tt.wantHost != "" && got.host != tt.wantHost {
-				t.Errorf("host = %q, want %q", got.host, tt.wantHost)
+			if tt.wantHost != "" && got.Host != tt.wantHost {
+				t.Errorf("host = %q, want %q", got.Host, tt.wantHost)
 			}
 		})
 	}
@@ -345,12 +299,9 @@ func TestResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newRecorder(t, tt.status, tt.body)
-			for k, v := range tt.header {
-				rec.header.Set(k, v)
-			}
+			rec := sdktest.NewServer(t, sdktest.Reply{Status: tt.status, Body: tt.body, Header: tt.header})
 			h := newHarness(t)
-			h.MustConfigure("hook", map[string]any{"url": rec.srv.URL + "/secret-token", "method": "POST"})
+			h.MustConfigure("hook", map[string]any{"url": rec.URL + "/secret-token", "method": "POST"})
 			out := h.Execute("hook", sdktest.Event(testEvent, sdk.Message{Description: "d"}))
 			if len(tt.wantErr) == 0 && !out.OK() {
 				t.Fatalf("unexpected error %q", out.Err)
@@ -431,12 +382,12 @@ func TestNetworkErrorIsRetryable(t *testing.T) {
 func TestInvalidEventIsPermanent(t *testing.T) {
 	rec := newRecorder(t, http.StatusOK, "")
 	h := newHarness(t)
-	h.MustConfigure("hook", map[string]any{"url": rec.srv.URL, "method": "POST", "body-content": "event.input.image"})
+	h.MustConfigure("hook", map[string]any{"url": rec.URL, "method": "POST", "body-content": "event.input.image"})
 	out := h.Execute("hook", sdktest.Event(`{"image":`, sdk.Message{}))
 	if out.OK() || out.Retryable || !strings.Contains(out.Err, "not valid JSON") {
 		t.Fatalf("err %q retryable %v, want a permanent JSON error", out.Err, out.Retryable)
 	}
-	if n := len(rec.requests()); n != 0 {
+	if n := len(rec.Requests()); n != 0 {
 		t.Errorf("server got %d requests, want none", n)
 	}
 }
@@ -473,7 +424,7 @@ func TestConnectionReuse(t *testing.T) {
 func TestConcurrentRequests(t *testing.T) {
 	rec := newRecorder(t, http.StatusOK, "ok")
 	h := newHarness(t)
-	h.MustConfigure("hook", map[string]any{"url": rec.srv.URL, "method": "POST", "body-content": `{"n":"event.input.n"}`})
+	h.MustConfigure("hook", map[string]any{"url": rec.URL, "method": "POST", "body-content": `{"n":"event.input.n"}`})
 	const n = 32
 	var wg sync.WaitGroup
 	for i := range n {
@@ -486,8 +437,8 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	wg.Wait()
 	seen := map[string]bool{}
-	for _, r := range rec.requests() {
-		seen[r.body] = true
+	for _, r := range rec.Requests() {
+		seen[string(r.Body)] = true
 	}
 	for i := range n {
 		if body := fmt.Sprintf(`{"n":"%d"}`, i); !seen[body] {

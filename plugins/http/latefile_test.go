@@ -17,7 +17,7 @@ func TestBodyFileMissingAtConfigure(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "body.txt")
 	rec := newRecorder(t, http.StatusOK, "ok")
 	h := newHarness(t)
-	h.MustConfigure("later", map[string]any{"url": rec.srv.URL, "method": "POST", "body-file": file})
+	h.MustConfigure("later", map[string]any{"url": rec.URL, "method": "POST", "body-file": file})
 
 	out := h.Execute("later", sdktest.Event(`{"image":"alpine"}`, sdk.Message{Description: "d"}))
 	want := "build body: body-file: " + file + " does not exist on this machine (no such file)"
@@ -30,7 +30,7 @@ func TestBodyFileMissingAtConfigure(t *testing.T) {
 	if out := h.Execute("later", sdktest.Event(`{"image":"alpine"}`, sdk.Message{Description: "d"})); !out.OK() {
 		t.Fatalf("after the file appeared: %s", out.Err)
 	}
-	if got := rec.only(t); string(got.body) != "image alpine" {
-		t.Errorf("body = %q", got.body)
+	if got := rec.Only(t); string(got.Body) != "image alpine" {
+		t.Errorf("body = %q", got.Body)
 	}
 }

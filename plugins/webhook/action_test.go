@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,58 +31,11 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the test server received.
-type request struct {
-	method string
-	path   string
-	query  string
-	header http.Header
-	body   string
-}
-
-// recorder is a loopback HTTP server that records requests and answers
-// with a fixed status, headers and body.
-type recorder struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	reqs   []request
-	status int
-	header http.Header
-	body   string
-}
-
-func newRecorder(t *testing.T, status int, body string) *recorder {
+// newRecorder starts a loopback server that records requests and answers
+// status and body.
+func newRecorder(t *testing.T, status int, body string) *sdktest.Server {
 	t.Helper()
-	r := &recorder{status: status, body: body, header: http.Header{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.reqs = append(r.reqs, request{method: req.Method, path: req.URL.Path, query: req.URL.RawQuery,
-			header: req.Header.Clone(), body: string(b)})
-		status, body := r.status, r.body
-		maps.Copy(w.Header(), r.header)
-		r.mu.Unlock()
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *recorder) requests() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]request(nil), r.reqs...)
-}
-
-func (r *recorder) only(t *testing.T) request {
-	t.Helper()
-	reqs := r.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("server got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+	return sdktest.NewServer(t, sdktest.Reply{Status: status, Body: body})
 }
 
 const testEvent = `{"image":"alpine:3.18","vulnerability_summary":{"critical":2}}`
@@ -109,14 +61,14 @@ func TestSampleConfig(t *testing.T) {
 
 	// The same entry pointed at a local server POSTs the description.
 	rec := newRecorder(t, http.StatusOK, "ok")
-	entries[0]["url"] = rec.srv.URL + "/postee/T0KEN"
+	entries[0]["url"] = rec.URL + "/postee/T0KEN"
 	h.MustConfigure("local", entries[0])
 	desc := "{\n  \"image\": \"alpine\"\n}"
 	if out := h.Execute("local", sdktest.Event(testEvent, sdk.Message{Title: "t", Description: desc})); !out.OK() {
 		t.Fatalf("sample run: %s", out.Err)
 	}
-	got := rec.only(t)
-	if got.method != http.MethodPost || got.path != "/postee/T0KEN" || got.body != desc || got.header.Get("Content-Type") != "application/json" {
+	got := rec.Only(t)
+	if got.Method != http.MethodPost || got.Path != "/postee/T0KEN" || string(got.Body) != desc || got.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("sample sent %+v", got)
 	}
 }
@@ -219,7 +171,7 @@ func TestRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := newRecorder(t, http.StatusOK, "accepted")
 			h := newHarness(t)
-			h.MustConfigure("hook", map[string]any{"url": rec.srv.URL + "/hook/secret?channel=a&x=1"})
+			h.MustConfigure("hook", map[string]any{"url": rec.URL + "/hook/secret?channel=a&x=1"})
 			out := h.Execute("hook", sdktest.Event(testEvent, sdk.Message{Title: "title", Description: tt.desc}))
 			if !out.OK() {
 				t.Fatalf("execute: %s", out.Err)
@@ -227,14 +179,14 @@ func TestRequest(t *testing.T) {
 			if out.Output != "accepted" || out.Details["status_code"] != "200" || out.Details["duration_ms"] == "" {
 				t.Errorf("outcome = %+v", out)
 			}
-			got := rec.only(t)
-			if got.method != http.MethodPost || got.path != "/hook/secret" || got.query != "channel=a&x=1" {
-				t.Errorf("request %s %s?%s, want POST /hook/secret?channel=a&x=1", got.method, got.path, got.query)
+			got := rec.Only(t)
+			if got.Method != http.MethodPost || got.Path != "/hook/secret" || got.RawQuery != "channel=a&x=1" {
+				t.Errorf("request %s %s?%s, want POST /hook/secret?channel=a&x=1", got.Method, got.Path, got.RawQuery)
 			}
-			if got.body != tt.desc {
-				t.Errorf("body = %q, want %q", got.body, tt.desc)
+			if string(got.Body) != tt.desc {
+				t.Errorf("body = %q, want %q", string(got.Body), tt.desc)
 			}
-			if ct := got.header.Get("Content-Type"); ct != tt.wantType {
+			if ct := got.Header.Get("Content-Type"); ct != tt.wantType {
 				t.Errorf("Content-Type = %q, want %q", ct, tt.wantType)
 			}
 		})
@@ -287,12 +239,9 @@ func TestResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := newRecorder(t, tt.status, tt.body)
-			for k, v := range tt.header {
-				rec.header.Set(k, v)
-			}
+			rec := sdktest.NewServer(t, sdktest.Reply{Status: tt.status, Body: tt.body, Header: tt.header})
 			h := newHarness(t)
-			h.MustConfigure("hook", map[string]any{"url": rec.srv.URL + "/secret-token"})
+			h.MustConfigure("hook", map[string]any{"url": rec.URL + "/secret-token"})
 			out := h.Execute("hook", sdktest.Event(testEvent, sdk.Message{Description: "d"}))
 			if len(tt.wantErr) == 0 && !out.OK() {
 				t.Fatalf("unexpected error %q", out.Err)
@@ -343,21 +292,21 @@ func TestRedirects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
-			before := len(final.requests())
+			before := len(final.Requests())
 			src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
-				http.Redirect(w, r, final.srv.URL+"/new/secret-path", tt.status)
+				http.Redirect(w, r, final.URL+"/new/secret-path", tt.status)
 			}))
 			t.Cleanup(src.Close)
 			h := newHarness(t)
 			h.MustConfigure("hook", map[string]any{"url": src.URL + "/old"})
 			out := h.Execute("hook", sdktest.Event(testEvent, sdk.Message{Description: `{"a":1}`}))
-			reqs := final.requests()[before:]
+			reqs := final.Requests()[before:]
 			if tt.follow {
 				if !out.OK() || out.Output != "landed" {
 					t.Fatalf("outcome %+v, want the redirect followed", out)
 				}
-				if len(reqs) != 1 || reqs[0].method != http.MethodPost || reqs[0].body != `{"a":1}` || reqs[0].path != "/new/secret-path" {
+				if len(reqs) != 1 || reqs[0].Method != http.MethodPost || string(reqs[0].Body) != `{"a":1}` || reqs[0].Path != "/new/secret-path" {
 					t.Fatalf("final server got %+v, want the POST with its body", reqs)
 				}
 				return
@@ -520,7 +469,7 @@ func TestClientPerAction(t *testing.T) {
 func TestConcurrentRequests(t *testing.T) {
 	rec := newRecorder(t, http.StatusOK, "ok")
 	h := newHarness(t)
-	h.MustConfigure("hook", map[string]any{"url": rec.srv.URL})
+	h.MustConfigure("hook", map[string]any{"url": rec.URL})
 	const n = 32
 	var wg sync.WaitGroup
 	for i := range n {
@@ -533,8 +482,8 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	wg.Wait()
 	seen := map[string]bool{}
-	for _, r := range rec.requests() {
-		seen[r.body] = true
+	for _, r := range rec.Requests() {
+		seen[string(r.Body)] = true
 	}
 	for i := range n {
 		if body := fmt.Sprintf(`{"n":%d}`, i); !seen[body] {
