@@ -158,20 +158,22 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // says where.
 func TestControllerAndRunnerOnOneHostWithDefaults(t *testing.T) {
 	build(t)
-	home := t.TempDir()
+	home, cfgDir := t.TempDir(), t.TempDir()
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		// Run as nobody, who cannot write /server/database, so that the
 		// test leaves nothing there.
 		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-		for _, d := range []string{home, binDir, filepath.Join(binDir, "plugins")} {
-			if err := os.Chmod(d, 0o777); err != nil {
+		// t.TempDir's parent is private to root: open it up for the test.
+		for _, d := range []string{filepath.Dir(home), filepath.Dir(cfgDir), cfgDir, binDir, filepath.Join(binDir, "plugins")} {
+			if err := os.Chmod(d, 0o755); err != nil {
 				t.Fatal(err)
 			}
 		}
+		if err := os.Chown(home, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cfgDir := t.TempDir()
-	os.Chmod(cfgDir, 0o755)
 	cfgPath := filepath.Join(cfgDir, "cfg.yaml")
 	if err := os.WriteFile(cfgPath, []byte("routes:\n- name: r\n  actions: [on-runner]\n  template: raw\ntemplates:\n- name: raw\n  rego-package: postee.rawmessage.json\nactions:\n- name: on-runner\n  type: stdout\n  enable: true\n  runs-on: postee-runner-1\n"), 0o644); err != nil {
 		t.Fatal(err)
