@@ -136,5 +136,5 @@ var ErrDeadline = errors.New("rego evaluation deadline exceeded")
 
 // TimeoutMessage says an evaluation was stopped at its deadline.
 func TimeoutMessage(d time.Duration) string {
-	return fmt.Sprintf("evaluation stopped after %s (the rego-timeout); this event is not processed by it", d)
+	return fmt.Sprintf("evaluation stopped after %s (rego-timeout)", d)
 }
