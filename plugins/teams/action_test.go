@@ -4,13 +4,11 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,71 +28,19 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the test server received.
-type request struct {
-	method string
-	path   string
-	query  string
-	header http.Header
-	body   string
-}
-
-// answer is one response of the test server.
-type answer struct {
-	status int
-	body   string
-	header map[string]string
-}
-
 // Answers of the two kinds of webhook, as they document them.
 var (
-	connectorOK = answer{status: 200, body: "1"}
-	workflowOK  = answer{status: 202}
+	connectorOK = sdktest.Reply{Status: 200, Body: "1"}
+	workflowOK  = sdktest.Reply{Status: 202}
 )
 
 // hook is a loopback webhook that records requests and answers with the
 // next of its answers (the last one repeated).
-type hook struct {
-	srv *httptest.Server
+type hook struct{ *sdktest.Server }
 
-	mu      sync.Mutex
-	reqs    []request
-	answers []answer
-}
-
-func newHook(t *testing.T, answers ...answer) *hook {
+func newHook(t *testing.T, answers ...sdktest.Reply) *hook {
 	t.Helper()
-	h := &hook{answers: answers}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		h.mu.Lock()
-		h.reqs = append(h.reqs, request{method: req.Method, path: req.URL.Path, query: req.URL.RawQuery,
-			header: req.Header.Clone(), body: string(b)})
-		a := h.answers[min(len(h.reqs), len(h.answers))-1]
-		h.mu.Unlock()
-		for k, v := range a.header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(a.status)
-		_, _ = io.WriteString(w, a.body)
-	}))
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-func (h *hook) requests() []request {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]request(nil), h.reqs...)
-}
-
-func (h *hook) only(t *testing.T) request {
-	t.Helper()
-	reqs := h.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("server got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+	return &hook{sdktest.NewServer(t, answers...)}
 }
 
 // secretPath and secretQuery stand for the secret parts of webhook URLs.
@@ -103,7 +49,7 @@ const (
 	secretQuery = "api-version=2016-06-01&sig=S3CRETsig"
 )
 
-func (h *hook) url() string { return h.srv.URL + secretPath + "?" + secretQuery }
+func (h *hook) url() string { return h.URL + secretPath + "?" + secretQuery }
 
 func decode(t *testing.T, body string) map[string]any {
 	t.Helper()
@@ -140,7 +86,7 @@ func TestSample(t *testing.T) {
 		if !out.OK() {
 			t.Fatalf("%v: %s", e["name"], out.Err)
 		}
-		if got := h.only(t); got.method != "POST" || got.path != secretPath || got.query != secretQuery {
+		if got := h.Only(t); got.Method != "POST" || got.Path != secretPath || got.RawQuery != secretQuery {
 			t.Errorf("%v: %+v", e["name"], got)
 		}
 	}
@@ -267,11 +213,11 @@ func TestConnectorPayload(t *testing.T) {
 	if !out.OK() {
 		t.Fatal(out.Err)
 	}
-	got := h.only(t)
-	if got.method != "POST" || got.header.Get("Content-Type") != "application/json" {
-		t.Errorf("request %s %v", got.method, got.header)
+	got := h.Only(t)
+	if got.Method != "POST" || got.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("request %s %v", got.Method, got.Header)
 	}
-	card := decode(t, got.body)
+	card := decode(t, string(got.Body))
 	want := map[string]any{
 		"@type":      "MessageCard",
 		"@context":   "https://schema.org/extensions",
@@ -328,8 +274,8 @@ func TestWorkflowPayload(t *testing.T) {
 	if out.Details["status_code"] != "202" || out.Details["format"] != "workflow" {
 		t.Errorf("details %v", out.Details)
 	}
-	got := h.only(t)
-	m := decode(t, got.body)
+	got := h.Only(t)
+	m := decode(t, string(got.Body))
 	if m["type"] != "message" || len(m) != 2 {
 		t.Fatalf("message %v", m)
 	}
@@ -357,7 +303,7 @@ func TestWorkflowPayload(t *testing.T) {
 		shape = append(shape, el["type"].(string))
 	}
 	if strings.Join(shape, ",") != "TextBlock,TextBlock,TextBlock,Table,TextBlock,TextBlock,TextBlock" {
-		t.Fatalf("body shape %v\n%s", shape, got.body)
+		t.Fatalf("body shape %v\n%s", shape, string(got.Body))
 	}
 	wantText := []map[string]any{
 		{"text": `web\_app \*critical\*`, "size": "Large", "weight": "Bolder", "color": "Attention", "wrap": true},
@@ -405,47 +351,47 @@ func TestResponses(t *testing.T) {
 	tests := []struct {
 		name      string
 		format    string
-		answer    answer
+		answer    sdktest.Reply
 		wantErr   []string // empty: success
 		retryable bool
 		details   map[string]string
 	}{
 		{name: "connector 200 1", answer: connectorOK, details: map[string]string{"status_code": "200"}},
-		{name: "connector 200 empty", answer: answer{status: 200}},
-		{name: "connector 200 1 and newline", answer: answer{status: 200, body: "1\n"}},
-		{name: "connector 202 empty", answer: answer{status: 202}},
+		{name: "connector 200 empty", answer: sdktest.Reply{Status: 200}},
+		{name: "connector 200 1 and newline", answer: sdktest.Reply{Status: 200, Body: "1\n"}},
+		{name: "connector 202 empty", answer: sdktest.Reply{Status: 202}},
 		{
-			name: "connector 200 with a 429 text", answer: answer{status: 200, body: "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=deadbeef.0."},
+			name: "connector 200 with a 429 text", answer: sdktest.Reply{Status: 200, Body: "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=deadbeef.0."},
 			wantErr: []string{`status 200 but the connector did not answer "1": Webhook message delivery failed`, "HTTP error 429"}, retryable: true,
 			details: map[string]string{"teams_status_code": "429"},
 		},
 		{
-			name: "connector 200 with a 413 text", answer: answer{status: 200, body: "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413 with ContextId x"},
+			name: "connector 200 with a 413 text", answer: sdktest.Reply{Status: 200, Body: "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413 with ContextId x"},
 			wantErr: []string{"HTTP error 413"},
 		},
-		{name: "connector 200 with another text", answer: answer{status: 200, body: "Summary or Text is required."}, wantErr: []string{"Summary or Text is required."}},
-		{name: "400 with the text", answer: answer{status: 400, body: "Text is required."}, wantErr: []string{"status 400 Bad Request: Text is required."}},
-		{name: "404", answer: answer{status: 404, body: "Not Found"}, wantErr: []string{"status 404 Not Found", "check url", ": Not Found"}},
-		{name: "413", answer: answer{status: 413, body: "too large"}, wantErr: []string{"status 413", "lower size-limit"}},
+		{name: "connector 200 with another text", answer: sdktest.Reply{Status: 200, Body: "Summary or Text is required."}, wantErr: []string{"Summary or Text is required."}},
+		{name: "400 with the text", answer: sdktest.Reply{Status: 400, Body: "Text is required."}, wantErr: []string{"status 400 Bad Request: Text is required."}},
+		{name: "404", answer: sdktest.Reply{Status: 404, Body: "Not Found"}, wantErr: []string{"status 404 Not Found", "check url", ": Not Found"}},
+		{name: "413", answer: sdktest.Reply{Status: 413, Body: "too large"}, wantErr: []string{"status 413", "lower size-limit"}},
 		{
-			name: "429 with Retry-After", answer: answer{status: 429, body: "Microsoft Teams endpoint returned HTTP error 429", header: map[string]string{"Retry-After": "17"}},
+			name: "429 with Retry-After", answer: sdktest.Reply{Status: 429, Body: "Microsoft Teams endpoint returned HTTP error 429", Header: map[string]string{"Retry-After": "17"}},
 			wantErr: []string{"status 429 Too Many Requests"}, retryable: true, details: map[string]string{"retry_after": "17", "status_code": "429"},
 		},
-		{name: "500", answer: answer{status: 500, body: "oops"}, wantErr: []string{"status 500"}, retryable: true},
-		{name: "503", answer: answer{status: 503}, wantErr: []string{"status 503"}, retryable: true},
+		{name: "500", answer: sdktest.Reply{Status: 500, Body: "oops"}, wantErr: []string{"status 500"}, retryable: true},
+		{name: "503", answer: sdktest.Reply{Status: 503}, wantErr: []string{"status 503"}, retryable: true},
 		{name: "workflow 202 empty", format: "workflow", answer: workflowOK, details: map[string]string{"status_code": "202"}},
-		{name: "workflow 200 with a body", format: "workflow", answer: answer{status: 200, body: `{"ok":true}`}},
+		{name: "workflow 200 with a body", format: "workflow", answer: sdktest.Reply{Status: 200, Body: `{"ok":true}`}},
 		{
 			name: "workflow 400", format: "workflow",
-			answer:  answer{status: 400, body: `{"error":{"code":"TriggerInputSchemaMismatch","message":"The input body for trigger 'manual' of type 'Request' did not match its schema definition."}}`},
+			answer:  sdktest.Reply{Status: 400, Body: `{"error":{"code":"TriggerInputSchemaMismatch","message":"The input body for trigger 'manual' of type 'Request' did not match its schema definition."}}`},
 			wantErr: []string{"status 400 Bad Request", "TriggerInputSchemaMismatch"},
 		},
-		{name: "workflow 401", format: "workflow", answer: answer{status: 401, body: `{"error":{"code":"DirectApiAuthorizationRequired"}}`}, wantErr: []string{"DirectApiAuthorizationRequired"}},
+		{name: "workflow 401", format: "workflow", answer: sdktest.Reply{Status: 401, Body: `{"error":{"code":"DirectApiAuthorizationRequired"}}`}, wantErr: []string{"DirectApiAuthorizationRequired"}},
 		{
-			name: "workflow 429", format: "workflow", answer: answer{status: 429, header: map[string]string{"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"}},
+			name: "workflow 429", format: "workflow", answer: sdktest.Reply{Status: 429, Header: map[string]string{"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"}},
 			wantErr: []string{"status 429"}, retryable: true, details: map[string]string{"retry_after": "Wed, 21 Oct 2037 07:28:00 GMT"},
 		},
-		{name: "workflow 502", format: "workflow", answer: answer{status: 502}, wantErr: []string{"status 502"}, retryable: true},
+		{name: "workflow 502", format: "workflow", answer: sdktest.Reply{Status: 502}, wantErr: []string{"status 502"}, retryable: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -476,7 +422,7 @@ func TestResponses(t *testing.T) {
 				if out.Retryable != tt.retryable {
 					t.Errorf("retryable = %v, want %v", out.Retryable, tt.retryable)
 				}
-				if !strings.HasPrefix(out.Err, "POST "+h.srv.URL+": ") || out.Details["parts_sent"] != "0" {
+				if !strings.HasPrefix(out.Err, "POST "+h.URL+": ") || out.Details["parts_sent"] != "0" {
 					t.Errorf("error %q, details %v", out.Err, out.Details)
 				}
 			}
@@ -486,7 +432,7 @@ func TestResponses(t *testing.T) {
 				}
 			}
 			assertNoSecret(t, out)
-			h.only(t)
+			h.Only(t)
 		})
 	}
 }

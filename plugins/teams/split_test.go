@@ -106,18 +106,18 @@ func TestSplit(t *testing.T) {
 				if !out.OK() {
 					t.Fatal(out.Err)
 				}
-				reqs := h.requests()
+				reqs := h.Requests()
 				if len(reqs) < 3 || out.Details["parts"] != fmt.Sprint(len(reqs)) || out.Details["parts_sent"] != fmt.Sprint(len(reqs)) {
 					t.Fatalf("%d requests, details %v", len(reqs), out.Details)
 				}
 				var got []string
 				for i, r := range reqs {
-					if len(r.body) > limit {
-						t.Errorf("part %d is %d bytes, over %d", i+1, len(r.body), limit)
+					if len(string(r.Body)) > limit {
+						t.Errorf("part %d is %d bytes, over %d", i+1, len(string(r.Body)), limit)
 					}
 					suffix := fmt.Sprintf(" (part %d/%d)", i+1, len(reqs))
 					if format == formatConnector {
-						card := decode(t, r.body)
+						card := decode(t, string(r.Body))
 						if title := card["title"].(string); !strings.HasSuffix(title, suffix) || !strings.HasPrefix(title, "registry.example.com/team/api:2.0.1") {
 							t.Errorf("part %d title %q", i+1, title)
 						}
@@ -129,7 +129,7 @@ func TestSplit(t *testing.T) {
 						got = append(got, cveRE.FindAllString(text, -1)...)
 						continue
 					}
-					title, texts := cardText(t, r.body)
+					title, texts := cardText(t, string(r.Body))
 					if !strings.HasSuffix(title, suffix) {
 						t.Errorf("part %d title %q", i+1, title)
 					}
@@ -158,13 +158,13 @@ func TestMaxParts(t *testing.T) {
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
-			reqs := h.requests()
+			reqs := h.Requests()
 			if len(reqs) != 2 || out.Details["parts"] != "2" || out.Details["parts_omitted"] == "" {
 				t.Fatalf("%d requests, details %v", len(reqs), out.Details)
 			}
-			last := reqs[1].body
+			last := string(reqs[1].Body)
 			want := "This message was too long for Teams: " + out.Details["parts_omitted"] + " more part(s) were not sent. Use the Open button for the whole report."
-			if !strings.Contains(last, want) || strings.Contains(reqs[0].body, "too long") {
+			if !strings.Contains(last, want) || strings.Contains(string(reqs[0].Body), "too long") {
 				t.Errorf("the note is not (only) in the last part")
 			}
 			if !strings.Contains(last, "https://aqua.example.com/#/images/api") {
@@ -181,7 +181,7 @@ func TestMaxParts(t *testing.T) {
 // execution sends the second and third parts only.
 func TestResume(t *testing.T) {
 	msg := render(t, "postee.vuls.html", testevents.TrivyReport("registry.example.com/team/api:2.0.1", 120))
-	h := newHook(t, connectorOK, answer{status: 503, body: "busy"}, connectorOK)
+	h := newHook(t, connectorOK, sdktest.Reply{Status: 503, Body: "busy"}, connectorOK)
 	a := configure(t, map[string]any{"url": h.url(), "size-limit": "12KB"})
 	ex := &sdk.Execution{ID: "exec-1", Attempt: 1, Message: msg}
 	res, err := a.Execute(context.Background(), ex)
@@ -189,17 +189,17 @@ func TestResume(t *testing.T) {
 		t.Fatalf("first attempt: %v %v", err, res.Details)
 	}
 	parts := res.Details["parts"]
-	first := h.requests()
+	first := h.Requests()
 	ex.Attempt = 2
 	res, err = a.Execute(context.Background(), ex)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := h.requests()
+	all := h.Requests()
 	if res.Details["resumed_at_part"] != "2" || res.Details["parts_sent"] != parts || fmt.Sprint(len(all)) != fmt.Sprint(len(first)+mustAtoi(t, parts)-1) {
 		t.Fatalf("second attempt: %v, %d requests", res.Details, len(all))
 	}
-	if all[2].body != all[1].body {
+	if string(all[2].Body) != string(all[1].Body) {
 		t.Error("the retry did not start with the part that failed")
 	}
 	// A new execution of the same message starts from the beginning.
@@ -246,16 +246,16 @@ func TestTemplates(t *testing.T) {
 					t.Fatal(out.Err)
 				}
 				var text string
-				for _, r := range h.requests() {
-					if len(r.body) > 24<<10 {
-						t.Errorf("request of %d bytes", len(r.body))
+				for _, r := range h.Requests() {
+					if len(string(r.Body)) > 24<<10 {
+						t.Errorf("request of %d bytes", len(string(r.Body)))
 					}
 					if format == formatConnector {
-						card := decode(t, r.body)
+						card := decode(t, string(r.Body))
 						balanced(t, card["text"].(string))
 						text += html.UnescapeString(card["text"].(string))
 					} else {
-						_, texts := cardText(t, r.body)
+						_, texts := cardText(t, string(r.Body))
 						text += strings.NewReplacer(`\_`, "_", `\*`, "*", `\[`, "[", `\]`, "]").Replace(strings.Join(texts, "\n"))
 					}
 				}
