@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,59 +40,17 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the test instance received.
-type request struct {
-	method string
-	path   string
-	query  map[string][]string
-	header http.Header
-	body   []byte
-}
-
-type reply struct {
-	status int
-	header map[string]string
-	body   string
-}
-
 // instance is a loopback server answering as the ServiceNow Table API.
-type instance struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	reqs  []request
-	reply reply
-}
+type instance struct{ *sdktest.Server }
 
-func newInstance(t *testing.T, rep reply) *instance {
+// newInstance answers every request with rep, as JSON unless rep says
+// otherwise.
+func newInstance(t *testing.T, rep sdktest.Reply) *instance {
 	t.Helper()
-	in := &instance{reply: rep}
-	in.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		in.mu.Lock()
-		in.reqs = append(in.reqs, request{method: r.Method, path: r.URL.Path, query: r.URL.Query(), header: r.Header.Clone(), body: b})
-		rep := in.reply
-		in.mu.Unlock()
-		for k, v := range rep.header {
-			w.Header().Set(k, v)
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-		}
-		w.WriteHeader(rep.status)
-		_, _ = io.WriteString(w, rep.body)
-	}))
-	t.Cleanup(in.srv.Close)
-	return in
-}
-
-func (in *instance) only(t *testing.T) request {
-	t.Helper()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if len(in.reqs) != 1 {
-		t.Fatalf("instance got %d requests, want 1", len(in.reqs))
+	if _, ok := rep.Header["Content-Type"]; !ok {
+		rep = rep.WithHeader("Content-Type", "application/json;charset=UTF-8")
 	}
-	return in.reqs[0]
+	return &instance{sdktest.NewServer(t, rep)}
 }
 
 func conf(url string, kv ...any) map[string]any {
@@ -133,20 +90,18 @@ func noSecret(t *testing.T, out sdktest.Outcome) {
 
 func TestSampleConfig(t *testing.T) {
 	entries := sdktest.CheckSample(t, plugin, sampleConfig)
-	in := newInstance(t, reply{status: 201, body: created})
+	in := newInstance(t, sdktest.Reply{Status: 201, Body: created})
 	h := newHarness(t)
 	for _, e := range entries {
 		delete(e, "instance")
-		e["url"] = in.srv.URL
+		e["url"] = in.URL
 		h.MustConfigure("local", e)
 		if out := h.Execute("local", sdktest.Event(`{}`, sdk.Message{Title: "t", Description: "d"})); !out.OK() {
 			t.Fatalf("%s: %s", e["name"], out.Err)
 		}
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if len(in.reqs) != len(entries) || in.reqs[1].path != "/api/now/table/u_security_finding" {
-		t.Fatalf("requests %+v", in.reqs)
+	if reqs := in.Requests(); len(reqs) != len(entries) || reqs[1].Path != "/api/now/table/u_security_finding" {
+		t.Fatalf("requests %+v", reqs)
 	}
 }
 
@@ -216,9 +171,9 @@ func TestEndpoint(t *testing.T) {
 }
 
 func TestRequestFromMessage(t *testing.T) {
-	in := newInstance(t, reply{status: 201, body: created})
+	in := newInstance(t, sdktest.Reply{Status: 201, Body: created})
 	h := newHarness(t)
-	h.MustConfigure("sn", conf(in.srv.URL+"/sn/", "board", "u_findings"))
+	h.MustConfigure("sn", conf(in.URL+"/sn/", "board", "u_findings"))
 	msg := sdk.Message{
 		Title:         "alpine:3.18 vulnerability scan report",
 		Description:   "<p>2 critical</p>",
@@ -235,18 +190,18 @@ func TestRequestFromMessage(t *testing.T) {
 		t.Fatal(out.Err)
 	}
 	noSecret(t, out)
-	r := in.only(t)
-	if r.method != "POST" || r.path != "/sn/api/now/table/u_findings" {
-		t.Errorf("%s %s", r.method, r.path)
+	r := in.Only(t)
+	if r.Method != "POST" || r.Path != "/sn/api/now/table/u_findings" {
+		t.Errorf("%s %s", r.Method, r.Path)
 	}
-	if got := r.query["sysparm_fields"]; !reflect.DeepEqual(got, []string{"number,sys_id"}) {
+	if got := r.Query["sysparm_fields"]; !reflect.DeepEqual(got, []string{"number,sys_id"}) {
 		t.Errorf("sysparm_fields %v", got)
 	}
 	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPassword))
-	if r.header.Get("Authorization") != wantAuth || r.header.Get("Content-Type") != "application/json" || r.header.Get("Accept") != "application/json" {
-		t.Errorf("headers %v", r.header)
+	if r.Header.Get("Authorization") != wantAuth || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Accept") != "application/json" {
+		t.Errorf("headers %v", r.Header)
 	}
-	got := decodeBody(t, r.body)
+	got := decodeBody(t, r.Body)
 	want := map[string]any{
 		"short_description": msg.Title,
 		"work_notes":        "[code]<p>2 critical</p>[/code]",
@@ -270,11 +225,11 @@ func TestRequestFromMessage(t *testing.T) {
 			t.Errorf("unexpected field %s = %v", k, got[k]) // e.g. the original's state: 0
 		}
 	}
-	if !bytes.Contains(r.body, []byte("<p>")) {
+	if !bytes.Contains(r.Body, []byte("<p>")) {
 		t.Error("HTML in work_notes is escaped")
 	}
 	wantDetails := map[string]string{"number": "INC0010042", "sys_id": sysID, "table": "u_findings", "status_code": "201", "record_from": "message",
-		"record_url": in.srv.URL + "/sn/u_findings.do?sys_id=" + sysID}
+		"record_url": in.URL + "/sn/u_findings.do?sys_id=" + sysID}
 	for k, v := range wantDetails {
 		if out.Details[k] != v {
 			t.Errorf("detail %s = %q, want %q", k, out.Details[k], v)
@@ -286,13 +241,13 @@ func TestRequestFromMessage(t *testing.T) {
 }
 
 func TestMinimalMessage(t *testing.T) {
-	in := newInstance(t, reply{status: 201, body: created})
+	in := newInstance(t, sdktest.Reply{Status: 201, Body: created})
 	h := newHarness(t)
-	h.MustConfigure("sn", conf(in.srv.URL))
+	h.MustConfigure("sn", conf(in.URL))
 	if out := h.Execute("sn", sdktest.Event(`{}`, sdk.Message{Title: "t", Date: "not a date", Severity: "bogus"})); !out.OK() {
 		t.Fatal(out.Err)
 	}
-	got := decodeBody(t, in.only(t).body)
+	got := decodeBody(t, in.Only(t).Body)
 	want := map[string]any{"short_description": "t", "caller_id": testUser, "impact": json.Number("3"), "urgency": json.Number("3")}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("body %v, want %v", got, want)
@@ -325,9 +280,9 @@ func TestBundledTemplates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in := newInstance(t, reply{status: 201, body: created})
+			in := newInstance(t, sdktest.Reply{Status: 201, Body: created})
 			h := newHarness(t)
-			h.MustConfigure("sn", conf(in.srv.URL))
+			h.MustConfigure("sn", conf(in.URL))
 			out := h.Execute("sn", sdktest.Event(string(tc.event), msg))
 			if !out.OK() {
 				t.Fatal(out.Err)
@@ -335,7 +290,7 @@ func TestBundledTemplates(t *testing.T) {
 			if out.Details["record_from"] != "template" {
 				t.Errorf("record_from %q", out.Details["record_from"])
 			}
-			got := decodeBody(t, in.only(t).body)
+			got := decodeBody(t, in.Only(t).Body)
 			want := decodeBody(t, []byte(msg.Description))
 			want["caller_id"] = testUser
 			if !reflect.DeepEqual(got, want) {
@@ -383,35 +338,35 @@ func TestTemplateRecordFilledFromMessage(t *testing.T) {
 func TestResponses(t *testing.T) {
 	tests := []struct {
 		name      string
-		reply     reply
+		reply     sdktest.Reply
 		wantErr   string
 		retryable bool
 	}{
-		{"created", reply{status: 201, body: created}, "", false},
-		{"created without number", reply{status: 201, body: `{"result":{"sys_id":"` + sysID + `"}}`}, "", false},
-		{"bad request", reply{status: 400, body: `{"error":{"message":"Invalid table u_nope","detail":null},"status":"failure"}`},
+		{"created", sdktest.Reply{Status: 201, Body: created}, "", false},
+		{"created without number", sdktest.Reply{Status: 201, Body: `{"result":{"sys_id":"` + sysID + `"}}`}, "", false},
+		{"bad request", sdktest.Reply{Status: 400, Body: `{"error":{"message":"Invalid table u_nope","detail":null},"status":"failure"}`},
 			"POST 127.0.0.1 (table incident): status 400: Invalid table u_nope", false},
-		{"unauthenticated", reply{status: 401, body: `{"error":{"message":"User Not Authenticated","detail":"Required to provide Auth information"},"status":"failure"}`},
+		{"unauthenticated", sdktest.Reply{Status: 401, Body: `{"error":{"message":"User Not Authenticated","detail":"Required to provide Auth information"},"status":"failure"}`},
 			"status 401: User Not Authenticated: Required to provide Auth information", false},
-		{"forbidden", reply{status: 403, body: `{"error":{"message":"Operation Failed","detail":"ACL Exception Insert Failed due to security constraints"},"status":"failure"}`},
+		{"forbidden", sdktest.Reply{Status: 403, Body: `{"error":{"message":"Operation Failed","detail":"ACL Exception Insert Failed due to security constraints"},"status":"failure"}`},
 			"status 403: Operation Failed: ACL Exception Insert Failed due to security constraints", false},
-		{"not found", reply{status: 404, body: `{"error":{"message":"No Record found","detail":"Record doesn't exist or ACL restricts the record retrieval"},"status":"failure"}`},
+		{"not found", sdktest.Reply{Status: 404, Body: `{"error":{"message":"No Record found","detail":"Record doesn't exist or ACL restricts the record retrieval"},"status":"failure"}`},
 			"status 404: No Record found: Record doesn't exist", false},
-		{"rate limited", reply{status: 429, header: map[string]string{"Retry-After": "12"}, body: `{"error":{"message":"Rate limit exceeded","detail":"Too many requests"},"status":"failure"}`},
+		{"rate limited", sdktest.Reply{Status: 429, Header: map[string]string{"Retry-After": "12"}, Body: `{"error":{"message":"Rate limit exceeded","detail":"Too many requests"},"status":"failure"}`},
 			"status 429: Rate limit exceeded: Too many requests", true},
-		{"server error", reply{status: 500, body: `{"error":{"message":"Internal error","detail":"Transaction cancelled"},"status":"failure"}`},
+		{"server error", sdktest.Reply{Status: 500, Body: `{"error":{"message":"Internal error","detail":"Transaction cancelled"},"status":"failure"}`},
 			"status 500: Internal error: Transaction cancelled", true},
-		{"unavailable html", reply{status: 503, header: map[string]string{"Content-Type": "text/html"}, body: `<html>maintenance</html>`},
+		{"unavailable html", sdktest.Reply{Status: 503, Header: map[string]string{"Content-Type": "text/html"}, Body: `<html>maintenance</html>`},
 			"status 503 Service Unavailable: <html>maintenance</html>", true},
-		{"hibernating instance", reply{status: 200, header: map[string]string{"Content-Type": "text/html"}, body: `<html><title>Instance Hibernating page</title></html>`},
+		{"hibernating instance", sdktest.Reply{Status: 200, Header: map[string]string{"Content-Type": "text/html"}, Body: `<html><title>Instance Hibernating page</title></html>`},
 			"status 200 but the answer is not a created record", false},
-		{"empty result", reply{status: 201, body: `{"result":{}}`}, "not a created record", false},
+		{"empty result", sdktest.Reply{Status: 201, Body: `{"result":{}}`}, "not a created record", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := newInstance(t, tt.reply)
 			h := newHarness(t)
-			h.MustConfigure("sn", conf(in.srv.URL))
+			h.MustConfigure("sn", conf(in.URL))
 			out := h.Execute("sn", sdktest.Event(`{}`, sdk.Message{Title: "t", Description: "d"}))
 			noSecret(t, out)
 			if tt.wantErr == "" {
@@ -420,11 +375,11 @@ func TestResponses(t *testing.T) {
 				}
 				return
 			}
-			want := strings.Replace(tt.wantErr, "POST 127.0.0.1", "POST "+in.srv.URL, 1)
+			want := strings.Replace(tt.wantErr, "POST 127.0.0.1", "POST "+in.URL, 1)
 			if out.OK() || !strings.Contains(out.Err, want) || out.Retryable != tt.retryable {
 				t.Fatalf("outcome %+v\nwant error %q retryable=%v", out, want, tt.retryable)
 			}
-			if ra := tt.reply.header["Retry-After"]; ra != "" && out.Details["retry_after"] != ra {
+			if ra := tt.reply.Header["Retry-After"]; ra != "" && out.Details["retry_after"] != ra {
 				t.Errorf("retry_after %q, want %q", out.Details["retry_after"], ra)
 			}
 		})

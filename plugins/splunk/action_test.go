@@ -36,63 +36,21 @@ func newHarness(t *testing.T) *sdktest.Harness {
 	return h
 }
 
-// request is what the HEC test server received.
-type request struct {
-	method string
-	path   string
-	query  string
-	header http.Header
-	body   []byte
-}
-
-// reply is one answer of the test server.
-type reply struct {
-	status int
-	header map[string]string
-	body   string
-}
-
 // hec is a loopback server answering as Splunk HEC does: each request gets
 // the next queued reply, then the last one again.
-type hec struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	reqs    []request
-	replies []reply
-}
+type hec struct{ *sdktest.Server }
 
 const hecSuccess = `{"text":"Success","code":0}`
 
-func newHEC(t *testing.T, replies ...reply) *hec {
+func newHEC(t *testing.T, replies ...sdktest.Reply) *hec {
 	t.Helper()
 	if len(replies) == 0 {
-		replies = []reply{{status: 200, body: hecSuccess}}
+		replies = []sdktest.Reply{{Status: 200, Body: hecSuccess}}
 	}
-	h := &hec{replies: replies}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		h.mu.Lock()
-		h.reqs = append(h.reqs, request{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, header: r.Header.Clone(), body: b})
-		rep := h.replies[0]
-		if len(h.replies) > 1 {
-			h.replies = h.replies[1:]
-		}
-		h.mu.Unlock()
-		for k, v := range rep.header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		w.WriteHeader(rep.status)
-		_, _ = io.WriteString(w, rep.body)
-	}))
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-func (h *hec) requests() []request {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]request(nil), h.reqs...)
+	for i, r := range replies {
+		replies[i] = r.WithHeader("Content-Type", "application/json; charset=UTF-8")
+	}
+	return &hec{sdktest.NewServer(t, replies...)}
 }
 
 // objects splits a HEC body into its event objects.
@@ -150,13 +108,13 @@ func TestSampleConfig(t *testing.T) {
 	srv := newHEC(t)
 	h := newHarness(t)
 	for _, e := range entries {
-		e["url"] = srv.srv.URL
+		e["url"] = srv.URL
 		h.MustConfigure("local", e)
 		if out := h.Execute("local", sdktest.Event(`{"image":"alpine"}`, sdk.Message{Title: "t"})); !out.OK() {
 			t.Fatalf("%s: %s", e["name"], out.Err)
 		}
 	}
-	if n := len(srv.requests()); n != len(entries) {
+	if n := len(srv.Requests()); n != len(entries) {
 		t.Fatalf("%d requests for %d entries", n, len(entries))
 	}
 }
@@ -218,13 +176,13 @@ func TestEndpoint(t *testing.T) {
 	srv := newHEC(t)
 	h := newHarness(t)
 	for i, tt := range tests {
-		h.MustConfigure("s", conf(srv.srv.URL+tt.url))
+		h.MustConfigure("s", conf(srv.URL+tt.url))
 		if out := h.Execute("s", sdktest.Event(`{}`, sdk.Message{})); !out.OK() {
 			t.Fatalf("%s: %s", tt.url, out.Err)
 		}
-		got := srv.requests()[i]
-		if got.path != tt.wantPath || got.query != tt.wantQuery {
-			t.Errorf("url %q: posted to %s?%s, want %s?%s", tt.url, got.path, got.query, tt.wantPath, tt.wantQuery)
+		got := srv.Requests()[i]
+		if got.Path != tt.wantPath || got.RawQuery != tt.wantQuery {
+			t.Errorf("url %q: posted to %s?%s, want %s?%s", tt.url, got.Path, got.RawQuery, tt.wantPath, tt.wantQuery)
 		}
 	}
 }
@@ -263,27 +221,27 @@ func TestRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newHEC(t)
 			h := newHarness(t)
-			h.MustConfigure("s", conf(srv.srv.URL, tt.extra...))
+			h.MustConfigure("s", conf(srv.URL, tt.extra...))
 			out := h.Execute("s", sdktest.Event(string(event), msg))
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
 			noSecret(t, out)
-			reqs := srv.requests()
+			reqs := srv.Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("%d requests", len(reqs))
 			}
 			r := reqs[0]
-			if r.method != "POST" || r.path != "/services/collector/event" {
-				t.Errorf("%s %s", r.method, r.path)
+			if r.Method != "POST" || r.Path != "/services/collector/event" {
+				t.Errorf("%s %s", r.Method, r.Path)
 			}
-			if got := r.header.Get("Authorization"); got != "Splunk "+secretToken {
+			if got := r.Header.Get("Authorization"); got != "Splunk "+secretToken {
 				t.Errorf("Authorization %q", got)
 			}
-			if got := r.header.Get("Content-Type"); got != "application/json" {
+			if got := r.Header.Get("Content-Type"); got != "application/json" {
 				t.Errorf("Content-Type %q", got)
 			}
-			objs := objects(t, r.body)
+			objs := objects(t, r.Body)
 			if len(objs) != 1 {
 				t.Fatalf("%d objects", len(objs))
 			}
@@ -304,7 +262,7 @@ func TestRequest(t *testing.T) {
 			if len(o) != 2+len(tt.wantMeta) {
 				t.Errorf("unexpected keys in %v", o)
 			}
-			if out.Output != "sent the event to Splunk HEC at "+srv.srv.URL || out.Details["posts"] != "1" || out.Details["status_code"] != "200" {
+			if out.Output != "sent the event to Splunk HEC at "+srv.URL || out.Details["posts"] != "1" || out.Details["status_code"] != "200" {
 				t.Errorf("output %q details %v", out.Output, out.Details)
 			}
 		})
@@ -314,29 +272,29 @@ func TestRequest(t *testing.T) {
 func TestResponses(t *testing.T) {
 	tests := []struct {
 		name      string
-		reply     reply
+		reply     sdktest.Reply
 		wantErr   string
 		retryable bool
 	}{
-		{"success", reply{status: 200, body: hecSuccess}, "", false},
-		{"success with ack", reply{status: 200, body: `{"text":"Success","code":0,"ackId":7}`}, "", false},
-		{"invalid data", reply{status: 400, body: `{"text":"Invalid data format","code":6,"invalid-event-number":0}`},
+		{"success", sdktest.Reply{Status: 200, Body: hecSuccess}, "", false},
+		{"success with ack", sdktest.Reply{Status: 200, Body: `{"text":"Success","code":0,"ackId":7}`}, "", false},
+		{"invalid data", sdktest.Reply{Status: 400, Body: `{"text":"Invalid data format","code":6,"invalid-event-number":0}`},
 			"status 400: Invalid data format (HEC code 6, invalid event number 0)", false},
-		{"token required", reply{status: 401, body: `{"text":"Token is required","code":2}`}, "status 401: Token is required (HEC code 2)", false},
-		{"invalid token", reply{status: 403, body: `{"text":"Invalid token","code":4}`}, "status 403: Invalid token (HEC code 4)", false},
-		{"incorrect index", reply{status: 400, body: `{"text":"Incorrect index","code":7,"invalid-event-number":1}`}, "Incorrect index (HEC code 7, invalid event number 1)", false},
-		{"too large", reply{status: 413, body: `{"text":"Content too large","code":27}`}, "lower size-limit", false},
-		{"busy", reply{status: 503, body: `{"text":"Server is busy","code":9}`}, "status 503: Server is busy (HEC code 9)", true},
-		{"too many requests", reply{status: 429, header: map[string]string{"Retry-After": "30"}, body: ``}, "status 429 Too Many Requests", true},
-		{"bad gateway html", reply{status: 502, body: `<html>bad gateway</html>`}, "status 502 Bad Gateway: <html>bad gateway</html>", true},
-		{"200 not HEC", reply{status: 200, body: `<html>login</html>`}, "not HEC's success answer", false},
-		{"200 empty", reply{status: 200, body: ``}, "empty body", false},
+		{"token required", sdktest.Reply{Status: 401, Body: `{"text":"Token is required","code":2}`}, "status 401: Token is required (HEC code 2)", false},
+		{"invalid token", sdktest.Reply{Status: 403, Body: `{"text":"Invalid token","code":4}`}, "status 403: Invalid token (HEC code 4)", false},
+		{"incorrect index", sdktest.Reply{Status: 400, Body: `{"text":"Incorrect index","code":7,"invalid-event-number":1}`}, "Incorrect index (HEC code 7, invalid event number 1)", false},
+		{"too large", sdktest.Reply{Status: 413, Body: `{"text":"Content too large","code":27}`}, "lower size-limit", false},
+		{"busy", sdktest.Reply{Status: 503, Body: `{"text":"Server is busy","code":9}`}, "status 503: Server is busy (HEC code 9)", true},
+		{"too many requests", sdktest.Reply{Status: 429, Header: map[string]string{"Retry-After": "30"}, Body: ``}, "status 429 Too Many Requests", true},
+		{"bad gateway html", sdktest.Reply{Status: 502, Body: `<html>bad gateway</html>`}, "status 502 Bad Gateway: <html>bad gateway</html>", true},
+		{"200 not HEC", sdktest.Reply{Status: 200, Body: `<html>login</html>`}, "not HEC's success answer", false},
+		{"200 empty", sdktest.Reply{Status: 200, Body: ``}, "empty body", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newHEC(t, tt.reply)
 			h := newHarness(t)
-			h.MustConfigure("s", conf(srv.srv.URL+"/"))
+			h.MustConfigure("s", conf(srv.URL+"/"))
 			out := h.Execute("s", sdktest.Event(`{"image":"alpine"}`, sdk.Message{Title: "t"}))
 			noSecret(t, out)
 			if tt.wantErr == "" {
@@ -348,10 +306,10 @@ func TestResponses(t *testing.T) {
 			if out.OK() || !strings.Contains(out.Err, tt.wantErr) || out.Retryable != tt.retryable {
 				t.Fatalf("outcome %+v; want error %q retryable=%v", out, tt.wantErr, tt.retryable)
 			}
-			if !strings.HasPrefix(out.Err, "POST "+srv.srv.URL) {
+			if !strings.HasPrefix(out.Err, "POST "+srv.URL) {
 				t.Errorf("error does not name the host: %s", out.Err)
 			}
-			if ra := tt.reply.header["Retry-After"]; ra != "" && out.Details["retry_after"] != ra {
+			if ra := tt.reply.Header["Retry-After"]; ra != "" && out.Details["retry_after"] != ra {
 				t.Errorf("retry_after %q, want %q", out.Details["retry_after"], ra)
 			}
 		})
@@ -415,22 +373,22 @@ func TestSizeLimitSplits(t *testing.T) {
 	}
 	srv := newHEC(t)
 	h := newHarness(t)
-	h.MustConfigure("s", conf(srv.srv.URL, "size-limit", limit))
+	h.MustConfigure("s", conf(srv.URL, "size-limit", limit))
 	out := h.Execute("s", sdktest.Event(string(raw), sdk.Message{Title: "big scan"}))
 	if !out.OK() {
 		t.Fatal(out.Err)
 	}
-	reqs := srv.requests()
+	reqs := srv.Requests()
 	if len(reqs) < 3 || out.Details["posts"] != itoa(len(reqs)) || out.Details["posts_sent"] != itoa(len(reqs)) {
 		t.Fatalf("%d posts, details %v", len(reqs), out.Details)
 	}
 	var names []string
 	var all []map[string]any
 	for i, r := range reqs {
-		if len(r.body) > limit {
-			t.Errorf("post %d is %d bytes, over %d", i+1, len(r.body), limit)
+		if len(r.Body) > limit {
+			t.Errorf("post %d is %d bytes, over %d", i+1, len(r.Body), limit)
 		}
-		all = append(all, objects(t, r.body)...)
+		all = append(all, objects(t, r.Body)...)
 	}
 	for i, o := range all {
 		f := o["fields"].(map[string]any)
@@ -458,29 +416,29 @@ func TestOversizeEventSentAlone(t *testing.T) {
 	big := `{"log":"` + strings.Repeat("x", 3000) + `","list":["` + strings.Repeat("y", 2000) + `"]}`
 	srv := newHEC(t)
 	h := newHarness(t)
-	h.MustConfigure("s", conf(srv.srv.URL, "size-limit", 1000))
+	h.MustConfigure("s", conf(srv.URL, "size-limit", 1000))
 	out := h.Execute("s", sdktest.Event(big, sdk.Message{}))
 	if !out.OK() {
 		t.Fatal(out.Err)
 	}
-	reqs := srv.requests()
+	reqs := srv.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d posts", len(reqs))
 	}
-	objs := objects(t, reqs[0].body)
+	objs := objects(t, reqs[0].Body)
 	if len(objs) != 1 || !jsonEqual(t, objs[0]["event"], []byte(big)) {
-		t.Fatalf("not the whole event: %s", reqs[0].body)
+		t.Fatalf("not the whole event: %s", reqs[0].Body)
 	}
 }
 
 func TestNonJSONEventSentAsString(t *testing.T) {
 	srv := newHEC(t)
 	h := newHarness(t)
-	h.MustConfigure("s", conf(srv.srv.URL))
+	h.MustConfigure("s", conf(srv.URL))
 	if out := h.Execute("s", sdktest.Event("plain text", sdk.Message{})); !out.OK() {
 		t.Fatal(out.Err)
 	}
-	if o := objects(t, srv.requests()[0].body); o[0]["event"] != "plain text" {
+	if o := objects(t, srv.Requests()[0].Body); o[0]["event"] != "plain text" {
 		t.Fatalf("event %v", o[0]["event"])
 	}
 }
@@ -489,11 +447,11 @@ func TestNonJSONEventSentAsString(t *testing.T) {
 // same execution skips the posts HEC already accepted.
 func TestRetrySendsOnlyMissingPosts(t *testing.T) {
 	srv := newHEC(t,
-		reply{status: 200, body: hecSuccess},
-		reply{status: 503, body: `{"text":"Server is busy","code":9}`},
-		reply{status: 200, body: hecSuccess})
+		sdktest.Reply{Status: 200, Body: hecSuccess},
+		sdktest.Reply{Status: 503, Body: `{"text":"Server is busy","code":9}`},
+		sdktest.Reply{Status: 200, Body: hecSuccess})
 	a := newAction()
-	cfg := sdk.Config{Name: "s", Settings: sdk.NewSettings(conf(srv.srv.URL, "size-limit", 3000))}
+	cfg := sdk.Config{Name: "s", Settings: sdk.NewSettings(conf(srv.URL, "size-limit", 3000))}
 	if err := a.Configure(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -508,11 +466,11 @@ func TestRetrySendsOnlyMissingPosts(t *testing.T) {
 	if err != nil || res.Details["posts_already_sent"] != "1" || res.Details["posts_sent"] != res.Details["posts"] {
 		t.Fatalf("second attempt: %v %v", err, res.Details)
 	}
-	reqs := srv.requests()
+	reqs := srv.Requests()
 	if len(reqs) != posts+1 { // the failed post was sent twice
 		t.Fatalf("%d requests for %d posts", len(reqs), posts)
 	}
-	if !bytes.Equal(reqs[1].body, reqs[2].body) {
+	if !bytes.Equal(reqs[1].Body, reqs[2].Body) {
 		t.Error("the retry did not resend the failed post")
 	}
 	// A later execution of the same id starts over.
@@ -547,11 +505,11 @@ func TestBundledTemplate(t *testing.T) {
 			}
 			srv := newHEC(t)
 			h := newHarness(t)
-			h.MustConfigure("s", conf(srv.srv.URL, "size-limit", "1MB", "send-description", true))
+			h.MustConfigure("s", conf(srv.URL, "size-limit", "1MB", "send-description", true))
 			if out := h.Execute("s", sdktest.Event(string(tc.event), msg)); !out.OK() {
 				t.Fatal(out.Err)
 			}
-			o := objects(t, srv.requests()[0].body)[0]
+			o := objects(t, srv.Requests()[0].Body)[0]
 			f := o["fields"].(map[string]any)
 			if msg.Title == "" || f["postee_title"] != msg.Title || f["postee_description"] != msg.Description {
 				t.Errorf("fields %v do not carry the rendered message %q", f["postee_title"], msg.Title)
@@ -566,7 +524,7 @@ func TestBundledTemplate(t *testing.T) {
 func TestConcurrentExecutions(t *testing.T) {
 	srv := newHEC(t)
 	h := newHarness(t)
-	h.MustConfigure("s", conf(srv.srv.URL, "size-limit", 3000))
+	h.MustConfigure("s", conf(srv.URL, "size-limit", 3000))
 	event := string(testevents.AquaScan("alpine:3.18", 20))
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)
