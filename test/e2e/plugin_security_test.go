@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -276,4 +278,72 @@ actions:
 	if len(s.reqs) != 1 {
 		t.Errorf("sink got %d requests", len(s.reqs))
 	}
+}
+
+// Secrets given through the environment ($VAR, ${VAR}) reach the service
+// but never the debug log, /executions or the dead letters, even when the
+// call fails.
+func TestSecretsStayOutOfLogsE2E(t *testing.T) {
+	s, url := newSink(t)
+	s.status = 400
+	cfg := fmt.Sprintf(`
+routes:
+- name: all
+  template: raw
+  actions: [hook]
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: hook
+  type: http
+  enable: true
+  retry:
+    attempts: 1
+  url: %s/hook/${PATH_SECRET}?key=${QUERY_SECRET}
+  method: POST
+  headers:
+    X-Api-Key: ["$HEADER_SECRET"]
+`, strings.Replace(url, "http://", "http://user:${USERINFO_SECRET}@", 1))
+	secrets := map[string]string{
+		"PATH_SECRET": "path-s3cr3t-1", "QUERY_SECRET": "query-s3cr3t-2",
+		"HEADER_SECRET": "header-s3cr3t-3", "USERINFO_SECRET": "userinfo-s3cr3t-4",
+	}
+	var env []string
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+	p := start(t, cfg, opts{args: []string{"--debug", "--api-key", apiKey}, env: env})
+	p.mustPost("/", `{"image":"alpine"}`)
+	r := s.next(t)
+	if r.Path != "/hook/path-s3cr3t-1" || r.Header.Get("X-Api-Key") != "header-s3cr3t-3" {
+		t.Fatalf("the service got %s %v", r.Path, r.Header)
+	}
+	p.Stderr.waitFor(t, "the failure logged", 30*time.Second, func(s string) bool { return strings.Contains(s, "400") })
+	var views []string
+	for _, path := range []string{"/executions?limit=100", "/dead-letters"} {
+		views = append(views, getWithKey(t, p.URL+path))
+	}
+	p.stop()
+	views = append(views, p.Stderr.String(), p.Stdout.String())
+	for _, v := range views {
+		for name, secret := range secrets {
+			if strings.Contains(v, secret) {
+				t.Errorf("%s's value appears in:\n%s", name, v)
+			}
+		}
+	}
+}
+
+func getWithKey(t *testing.T, u string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("X-API-Key", apiKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
