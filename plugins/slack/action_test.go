@@ -39,8 +39,8 @@ func TestSampleConfig(t *testing.T) {
 	if out := h.Execute("local", sdktest.Event(testEvent, sdk.Message{Title: "t", Description: "d"})); !out.OK() {
 		t.Fatal(out.Err)
 	}
-	if got := f.only(t); got.method != http.MethodPost || got.path != hookPath || string(got.body) != `{"text":"*t*\nd"}` {
-		t.Fatalf("sent %s %s %s", got.method, got.path, got.body)
+	if got := f.Only(t); got.Method != http.MethodPost || got.Path != hookPath || string(got.Body) != `{"text":"*t*\nd"}` {
+		t.Fatalf("sent %s %s %s", got.Method, got.Path, got.Body)
 	}
 }
 
@@ -166,7 +166,7 @@ func TestMessages(t *testing.T) {
 				if out.OK() || out.Retryable || !strings.Contains(out.Err, tt.error) {
 					t.Fatalf("outcome %+v, want a permanent error %q", out, tt.error)
 				}
-				if n := len(f.requests()); n != 0 {
+				if n := len(f.Requests()); n != 0 {
 					t.Errorf("Slack got %d requests", n)
 				}
 				return
@@ -174,13 +174,13 @@ func TestMessages(t *testing.T) {
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
-			reqs := f.requests()
+			reqs := f.Requests()
 			if len(reqs) != len(tt.want) {
 				t.Fatalf("%d requests, want %d", len(reqs), len(tt.want))
 			}
 			for i, w := range tt.want {
-				if !jsonEqual(t, reqs[i].body, []byte(w)) {
-					t.Errorf("request %d:\n got %s\nwant %s", i+1, reqs[i].body, w)
+				if !jsonEqual(t, reqs[i].Body, []byte(w)) {
+					t.Errorf("request %d:\n got %s\nwant %s", i+1, reqs[i].Body, w)
 				}
 			}
 			if out.Output != "ok" || out.Details["status_code"] != "200" || out.Details["parts_total"] != "1" || out.Details["parts_sent"] != "1" {
@@ -230,10 +230,10 @@ func TestSlackAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d %s", tt.status, tt.body), func(t *testing.T) {
 			f := newFakeSlack(t)
-			f.setAnswer(func(int) reply {
-				r := reply{status: tt.status, body: tt.body}
+			f.setAnswer(func(int) sdktest.Reply {
+				r := sdktest.Reply{Status: tt.status, Body: tt.body}
 				if tt.retryAfter != "" {
-					r.header = map[string]string{"Retry-After": tt.retryAfter}
+					r.Header = map[string]string{"Retry-After": tt.retryAfter}
 				}
 				return r
 			})
@@ -249,7 +249,7 @@ func TestSlackAnswers(t *testing.T) {
 				}
 				return
 			}
-			want := "POST " + f.srv.URL + ": " + tt.wantErr
+			want := "POST " + f.URL + ": " + tt.wantErr
 			if out.OK() || out.Err != want || out.Retryable != tt.retryable {
 				t.Fatalf("err %q retryable %v, want %q retryable %v", out.Err, out.Retryable, want, tt.retryable)
 			}
@@ -319,7 +319,7 @@ func TestRedirect(t *testing.T) {
 	h := newHarness(t)
 	h.MustConfigure("moved", map[string]any{"url": moved.URL + hookPath})
 	out := h.Execute("moved", sdktest.Event(testEvent, sdk.Message{Title: "t"}))
-	if out.OK() || out.Retryable || !strings.Contains(out.Err, "status 302 Found (redirect to "+f.srv.URL+" not followed)") {
+	if out.OK() || out.Retryable || !strings.Contains(out.Err, "status 302 Found (redirect to "+f.URL+" not followed)") {
 		t.Fatalf("outcome %+v", out)
 	}
 	assertNoSecret(t, out)
@@ -327,8 +327,8 @@ func TestRedirect(t *testing.T) {
 	if out := h.Execute("kept", sdktest.Event(testEvent, sdk.Message{Title: "t"})); !out.OK() {
 		t.Fatal(out.Err)
 	}
-	if got := f.only(t); got.method != http.MethodPost || string(got.body) != `{"text":"*t*"}` {
-		t.Fatalf("after the 308: %s %s", got.method, got.body)
+	if got := f.Only(t); got.Method != http.MethodPost || string(got.Body) != `{"text":"*t*"}` {
+		t.Fatalf("after the 308: %s %s", got.Method, got.Body)
 	}
 }
 
@@ -351,7 +351,7 @@ func TestConcurrentExecutions(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got, want := len(f.requests()), n+(n+2)/3; got != want {
+	if got, want := len(f.Requests()), n+(n+2)/3; got != want {
 		t.Errorf("%d requests, want %d", got, want)
 	}
 }

@@ -44,12 +44,12 @@ func TestSplitBlocks(t *testing.T) {
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
-			reqs := f.requests()
+			reqs := f.Requests()
 			if len(reqs) != len(tt.sizes) {
 				t.Fatalf("%d messages, want %d", len(reqs), len(tt.sizes))
 			}
 			for i, r := range reqs {
-				m := r.payload(t)
+				m := payload(t, r)
 				if len(m.Blocks) != tt.sizes[i] {
 					t.Errorf("message %d has %d blocks, want %d", i+1, len(m.Blocks), tt.sizes[i])
 				}
@@ -111,7 +111,7 @@ func TestSplitLongSection(t *testing.T) {
 	if !out.OK() {
 		t.Fatal(out.Err)
 	}
-	blocks := f.only(t).payload(t).Blocks
+	blocks := payload(t, f.Only(t)).Blocks
 	if blocks[0]["type"] != "header" || blocks[len(blocks)-1]["type"] != "divider" {
 		t.Fatalf("first/last blocks %v %v", blocks[0], blocks[len(blocks)-1])
 	}
@@ -173,13 +173,13 @@ func TestSplitLongText(t *testing.T) {
 	if !out.OK() {
 		t.Fatal(out.Err)
 	}
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 4 {
 		t.Fatalf("%d messages, want 4", len(reqs))
 	}
 	var texts []string
 	for _, r := range reqs {
-		m := r.payload(t)
+		m := payload(t, r)
 		if textLen(m.Text) > maxMessageText || len(m.Blocks) != 0 {
 			t.Errorf("a message of %d characters, %d blocks", textLen(m.Text), len(m.Blocks))
 		}
@@ -243,14 +243,14 @@ func TestPartWayFailureResumes(t *testing.T) {
 	}
 
 	// Part 2 is rate limited.
-	f.setAnswer(func(n int) reply {
+	f.setAnswer(func(n int) sdktest.Reply {
 		if n == 1 {
-			return reply{status: 429, body: "rate_limited", header: map[string]string{"Retry-After": "3"}}
+			return sdktest.Reply{Status: 429, Body: "rate_limited", Header: map[string]string{"Retry-After": "3"}}
 		}
-		return reply{}
+		return sdktest.Reply{}
 	})
 	res, err := ex("exec-1", msg, 1)
-	want := "part 2 of 3: POST " + f.srv.URL + ": status 429 Too Many Requests: rate_limited"
+	want := "part 2 of 3: POST " + f.URL + ": status 429 Too Many Requests: rate_limited"
 	if err == nil || err.Error() != want || sdk.IsPermanent(err) {
 		t.Fatalf("err %v, want retryable %q", err, want)
 	}
@@ -267,12 +267,12 @@ func TestPartWayFailureResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 4 {
 		t.Fatalf("%d requests, want 4 (1, 2 failed, 2, 3)", len(reqs))
 	}
 	for i, wantFirst := range map[int]string{0: "Report", 1: "line 50", 2: "line 50", 3: "line 100"} {
-		b := reqs[i].payload(t).Blocks[0]
+		b := payload(t, reqs[i]).Blocks[0]
 		s := fmt.Sprint(b["text"].(map[string]any)["text"])
 		if s != wantFirst {
 			t.Errorf("request %d starts with %q, want %q", i+1, s, wantFirst)
@@ -288,30 +288,30 @@ func TestPartWayFailureResumes(t *testing.T) {
 
 	// A permanent failure of part 3; the retry resumes there, but a
 	// message that renders differently, or another execution, starts over.
-	f.setAnswer(func(n int) reply {
+	f.setAnswer(func(n int) sdktest.Reply {
 		if n == 6 {
-			return reply{status: 400, body: "invalid_blocks"}
+			return sdktest.Reply{Status: 400, Body: "invalid_blocks"}
 		}
-		return reply{}
+		return sdktest.Reply{}
 	})
 	_, err = ex("exec-2", msg, 1)
-	if err == nil || err.Error() != "part 3 of 3: POST "+f.srv.URL+": status 400 Bad Request: invalid_blocks" || !sdk.IsPermanent(err) {
+	if err == nil || err.Error() != "part 3 of 3: POST "+f.URL+": status 400 Bad Request: invalid_blocks" || !sdk.IsPermanent(err) {
 		t.Fatalf("err %v, want a permanent failure of part 3", err)
 	}
-	before := len(f.requests())
+	before := len(f.Requests())
 	if _, err := ex("exec-3", msg, 1); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(f.requests()) - before; n != 3 {
+	if n := len(f.Requests()) - before; n != 3 {
 		t.Errorf("another execution sent %d parts, want 3", n)
 	}
 	changed := msg
 	changed.Title = "Report v2"
-	before = len(f.requests())
+	before = len(f.Requests())
 	if _, err := ex("exec-2", changed, 2); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(f.requests()) - before; n != 3 {
+	if n := len(f.Requests()) - before; n != 3 {
 		t.Errorf("a changed message sent %d parts, want 3", n)
 	}
 }
@@ -320,7 +320,7 @@ func TestPartWayFailureResumes(t *testing.T) {
 // says no part number.
 func TestFirstPartFails(t *testing.T) {
 	f := newFakeSlack(t)
-	f.setAnswer(func(int) reply { return reply{status: 500, body: "oops"} })
+	f.setAnswer(func(int) sdktest.Reply { return sdktest.Reply{Status: 500, Body: "oops"} })
 	h := newHarness(t)
 	h.MustConfigure("slack", map[string]any{"url": f.url()})
 	out := h.Execute("slack", sdktest.Event(testEvent, sdk.Message{Title: "R", Description: blocksJSON(60)}))

@@ -85,7 +85,7 @@ func deliverIntact(t *testing.T, msg sdk.Message, types []string) {
 	if !out.OK() {
 		t.Fatalf("execute: %s", out.Err)
 	}
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(want) <= maxBlocks && len(reqs) != 1 {
 		t.Fatalf("%d blocks sent in %d messages, want 1", len(want), len(reqs))
 	}
@@ -94,11 +94,11 @@ func deliverIntact(t *testing.T, msg sdk.Message, types []string) {
 		gb, _ := json.Marshal(got)
 		t.Fatalf("blocks changed on the way:\n got %.600s\nwant %.600s", gb, msg.Description)
 	}
-	first := reqs[0].payload(t)
+	first := payload(t, reqs[0])
 	if wantText := escape(msg.Title); !strings.HasPrefix(first.Text, wantText) || first.Text == "" {
 		t.Errorf("text = %q, want the title %q", first.Text, wantText)
 	}
-	if ct := reqs[0].header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+	if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		t.Errorf("Content-Type = %q", ct)
 	}
 	seen := map[string]bool{}
@@ -125,7 +125,7 @@ func TestTraceeBlocksKeepEveryField(t *testing.T) {
 	if out := h.Execute("slack", sdktest.Event(string(testevents.Tracee("TRC-2", "node-7")), msg)); !out.OK() {
 		t.Fatal(out.Err)
 	}
-	m := f.only(t).payload(t)
+	m := payload(t, f.Only(t))
 	if m.Blocks[0]["type"] != "header" || m.Blocks[0]["text"].(map[string]any)["emoji"] != true {
 		t.Errorf("header block = %v", m.Blocks[0])
 	}
@@ -133,8 +133,8 @@ func TestTraceeBlocksKeepEveryField(t *testing.T) {
 	if last["type"] != "context" || len(last["elements"].([]any)) != 1 {
 		t.Errorf("context block = %v", last)
 	}
-	if !strings.Contains(string(f.only(t).body), "<https://attack.mitre.org/techniques/") {
-		t.Errorf("the MITRE link is not a Slack link:\n%s", f.only(t).body)
+	if !strings.Contains(string(f.Only(t).Body), "<https://attack.mitre.org/techniques/") {
+		t.Errorf("the MITRE link is not a Slack link:\n%s", f.Only(t).Body)
 	}
 	if m.Text != escape(msg.Title) {
 		t.Errorf("text %q, want %q", m.Text, escape(msg.Title))
