@@ -83,43 +83,43 @@ func TestFlow(t *testing.T) {
 		t.Fatalf("execute: %s", out.Err)
 	}
 	const publicID = "registry_example_com_5000_team_app_1_2_3"
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 3 {
 		t.Fatalf("%d requests, want lookup, create, scan: %v", len(reqs), f.kinds())
 	}
 	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPassword))
 	for _, r := range reqs {
-		if r.header.Get("Authorization") != wantAuth {
-			t.Errorf("%s %s: Authorization %q", r.method, r.path, r.header.Get("Authorization"))
+		if r.Header.Get("Authorization") != wantAuth {
+			t.Errorf("%s %s: Authorization %q", r.Method, r.Path, r.Header.Get("Authorization"))
 		}
-		if r.header.Get("Accept") != "application/json" {
-			t.Errorf("%s %s: Accept %q", r.method, r.path, r.header.Get("Accept"))
+		if r.Header.Get("Accept") != "application/json" {
+			t.Errorf("%s %s: Accept %q", r.Method, r.Path, r.Header.Get("Accept"))
 		}
 	}
 
 	lookup, create, scan := reqs[0], reqs[1], reqs[2]
-	if lookup.method != http.MethodGet || lookup.path != "/iq/api/v2/applications" || lookup.query != "publicId="+publicID || lookup.body != "" {
-		t.Errorf("lookup %s %s?%s %q", lookup.method, lookup.path, lookup.query, lookup.body)
+	if lookup.Method != http.MethodGet || lookup.Path != "/iq/api/v2/applications" || lookup.RawQuery != "publicId="+publicID || string(lookup.Body) != "" {
+		t.Errorf("lookup %s %s?%s %q", lookup.Method, lookup.Path, lookup.RawQuery, string(lookup.Body))
 	}
-	if lookup.header.Get("Content-Type") != "" {
-		t.Errorf("lookup has a Content-Type %q", lookup.header.Get("Content-Type"))
+	if lookup.Header.Get("Content-Type") != "" {
+		t.Errorf("lookup has a Content-Type %q", lookup.Header.Get("Content-Type"))
 	}
-	if create.method != http.MethodPost || create.path != "/iq/api/v2/applications" || create.header.Get("Content-Type") != "application/json" {
-		t.Errorf("create %s %s %s", create.method, create.path, create.header.Get("Content-Type"))
+	if create.Method != http.MethodPost || create.Path != "/iq/api/v2/applications" || create.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("create %s %s %s", create.Method, create.Path, create.Header.Get("Content-Type"))
 	}
 	var body map[string]string
-	if err := json.Unmarshal([]byte(create.body), &body); err != nil {
-		t.Fatalf("create body %q: %v", create.body, err)
+	if err := json.Unmarshal(create.Body, &body); err != nil {
+		t.Fatalf("create body %q: %v", create.Body, err)
 	}
 	if want := map[string]string{"publicId": publicID, "name": publicID, "organizationId": testOrg}; fmt.Sprint(body) != fmt.Sprint(want) {
 		t.Errorf("create body %v, want %v", body, want)
 	}
 	id := out.Details["application_id"]
-	if id == "" || scan.method != http.MethodPost || scan.path != "/iq/api/v2/scan/applications/"+id+"/sources/postee" {
-		t.Errorf("scan %s %s (application id %q)", scan.method, scan.path, id)
+	if id == "" || scan.Method != http.MethodPost || scan.Path != "/iq/api/v2/scan/applications/"+id+"/sources/postee" {
+		t.Errorf("scan %s %s (application id %q)", scan.Method, scan.Path, id)
 	}
-	if scan.header.Get("Content-Type") != "application/json" || scan.body != msg.Description {
-		t.Errorf("scan Content-Type %q, body differs from the description: %v", scan.header.Get("Content-Type"), scan.body != msg.Description)
+	if scan.Header.Get("Content-Type") != "application/json" || string(scan.Body) != msg.Description {
+		t.Errorf("scan Content-Type %q, body differs from the description: %v", scan.Header.Get("Content-Type"), string(scan.Body) != msg.Description)
 	}
 	if out.Details["public_id"] != publicID || out.Details["application_created"] != "true" ||
 		!strings.HasPrefix(out.Details["status_url"], "api/v2/scan/applications/"+id+"/status/") || out.Details["status_code"] != "202" {
@@ -244,18 +244,18 @@ func TestContentType(t *testing.T) {
 			h.MustConfigure("iq", settingsFor(f.url()))
 			out := execute(h, "app:1", tt.desc)
 			if tt.wantErr != "" {
-				if out.OK() || out.Retryable || !strings.Contains(out.Err, tt.wantErr) || len(f.requests()) != 0 {
-					t.Fatalf("%+v, %d requests; want a permanent %q without requests", out, len(f.requests()), tt.wantErr)
+				if out.OK() || out.Retryable || !strings.Contains(out.Err, tt.wantErr) || len(f.Requests()) != 0 {
+					t.Fatalf("%+v, %d requests; want a permanent %q without requests", out, len(f.Requests()), tt.wantErr)
 				}
 				return
 			}
 			if !out.OK() {
 				t.Fatal(out.Err)
 			}
-			reqs := f.requests()
+			reqs := f.Requests()
 			scan := reqs[len(reqs)-1]
-			if scan.header.Get("Content-Type") != tt.wantType || scan.body != tt.desc {
-				t.Errorf("Content-Type %q body %q", scan.header.Get("Content-Type"), scan.body)
+			if scan.Header.Get("Content-Type") != tt.wantType || string(scan.Body) != tt.desc {
+				t.Errorf("Content-Type %q body %q", scan.Header.Get("Content-Type"), string(scan.Body))
 			}
 		})
 	}

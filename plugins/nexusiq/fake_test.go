@@ -1,33 +1,25 @@
 package main
 
 import (
+	"github.com/postee-dev/postee/sdk/sdktest"
+
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// request is what the fake Nexus IQ received.
-type request struct {
-	method string
-	path   string
-	query  string
-	header http.Header
-	body   string
-}
-
 // kind names the API call of a request: lookup, create or scan.
-func (r request) kind() string {
+func kind(method, path string) string {
 	switch {
-	case r.method == http.MethodGet && strings.HasSuffix(r.path, "/api/v2/applications"):
+	case method == http.MethodGet && strings.HasSuffix(path, "/api/v2/applications"):
 		return "lookup"
-	case r.method == http.MethodPost && strings.HasSuffix(r.path, "/api/v2/applications"):
+	case method == http.MethodPost && strings.HasSuffix(path, "/api/v2/applications"):
 		return "create"
-	case r.method == http.MethodPost && strings.Contains(r.path, "/api/v2/scan/applications/"):
+	case method == http.MethodPost && strings.Contains(path, "/api/v2/scan/applications/"):
 		return "scan"
 	}
 	return "other"
@@ -41,15 +33,15 @@ type canned struct {
 }
 
 // fakeIQ answers like Nexus IQ's REST API v2 for applications and SBOM
-// scans, under an optional path prefix, with Basic authentication.
+// scans, under an optional path prefix, with Basic authentication. Its
+// sdktest.Server records the requests.
 type fakeIQ struct {
-	srv    *httptest.Server
+	*sdktest.Server
 	prefix string
 	user   string
 	pass   string
 
 	mu     sync.Mutex
-	reqs   []request
 	apps   map[string]map[string]string // id -> application
 	seq    int
 	forced map[string][]canned // by kind, consumed in order; the last one stays
@@ -58,13 +50,13 @@ type fakeIQ struct {
 func newFakeIQ(t *testing.T, prefix string) *fakeIQ {
 	t.Helper()
 	f := &fakeIQ{prefix: prefix, user: testUser, pass: testPassword, apps: map[string]map[string]string{}, forced: map[string][]canned{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.Server = sdktest.NewServer(t)
+	f.Handle(http.HandlerFunc(f.serve))
 	return f
 }
 
 // url is the base URL to configure.
-func (f *fakeIQ) url() string { return f.srv.URL + f.prefix }
+func (f *fakeIQ) url() string { return f.URL + f.prefix }
 
 // addApp adds an application as if created earlier; it returns its id.
 func (f *fakeIQ) addApp(publicID string) string {
@@ -93,30 +85,23 @@ func (f *fakeIQ) force(kind string, answers ...canned) {
 	f.forced[kind] = answers
 }
 
-func (f *fakeIQ) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.reqs...)
-}
-
 func (f *fakeIQ) kinds() []string {
 	var out []string
-	for _, r := range f.requests() {
-		out = append(out, r.kind())
+	for _, r := range f.Requests() {
+		out = append(out, kind(r.Method, r.Path))
 	}
 	return out
 }
 
 func (f *fakeIQ) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
-	req := request{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, header: r.Header.Clone(), body: string(b)}
+	k := kind(r.Method, r.URL.Path)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reqs = append(f.reqs, req)
-	if list := f.forced[req.kind()]; len(list) > 0 {
+	if list := f.forced[k]; len(list) > 0 {
 		c := list[0]
 		if len(list) > 1 {
-			f.forced[req.kind()] = list[1:]
+			f.forced[k] = list[1:]
 		}
 		for k, v := range c.header {
 			w.Header().Set(k, v)
