@@ -218,11 +218,12 @@ func (o *certsOptions) issue(stdout io.Writer, file, cn string, server bool) err
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"postee"}},
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.AddDate(0, 0, o.days),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		// The controller maps a runner's whole subject to its name: CN only.
+		Subject:     pkix.Name{CommonName: cn},
+		NotBefore:   now.Add(-5 * time.Minute),
+		NotAfter:    now.AddDate(0, 0, o.days),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}

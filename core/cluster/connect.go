@@ -60,6 +60,10 @@ func checkRunnerCertificate(name, certFile, keyFile string) error {
 	if err != nil {
 		return &PermanentError{Reason: "runner certificate " + certFile, Err: err}
 	}
+	if leaf.Subject.CommonName == name && leaf.Subject.String() != "CN="+name {
+		return &PermanentError{Reason: fmt.Sprintf("runner certificate %s has the subject %q: the controller maps the whole subject to a runner, "+
+			"so it must be exactly CN=%s (postee certs runner %s)", certFile, leaf.Subject.String(), name, name)}
+	}
 	if leaf.Subject.CommonName != name {
 		return &PermanentError{Reason: fmt.Sprintf("runner certificate %s has the subject CN %q, but --runner-name is %q: "+
 			"the controller knows a runner by its certificate's CN; issue a certificate with CN=%s (postee certs runner %s)",

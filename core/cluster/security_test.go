@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"net"
 	"os"
@@ -184,6 +186,15 @@ func TestRunnerConnectDiagnostics(t *testing.T) {
 		{"certificate CN is not the runner name", certEnv, func(s *RunnerSettings) {
 			s.TLSCert, s.TLSKey = certEnv.id.pki.Clients[runner2].Cert, certEnv.id.pki.Clients[runner2].Key
 		}, []string{`subject CN "postee-runner-2"`, `--runner-name is "postee-runner-1"`}},
+		{"certificate subject with more than the CN", certEnv, func(s *RunnerSettings) {
+			now := time.Now()
+			c := certEnv.id.pki.issue(t, "client-org", &x509.Certificate{
+				SerialNumber: serial(t), Subject: pkix.Name{CommonName: runner1, Organization: []string{"acme"}},
+				NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+				KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			})
+			s.TLSCert, s.TLSKey = c.Cert, c.Key
+		}, []string{"must be exactly CN=postee-runner-1"}},
 		{"unknown NKey", nkeyEnv, func(s *RunnerSettings) {
 			kp, _ := nkeys.CreateUser()
 			seed, _ := kp.Seed()

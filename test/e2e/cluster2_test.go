@@ -89,7 +89,8 @@ func TestRunnerSurvivesControllerRestart(t *testing.T) {
 }
 
 // runs-on: "@origin" runs an action on the runner the producer names (header
-// or field), or on the runner that received the event.
+// or field; at the controller only with the ingest token), or on the runner
+// that received the event.
 func TestNodeLocalActions(t *testing.T) {
 	s, url := newSink(t)
 	ctl, natsURL := startController(t, fmt.Sprintf(`
@@ -113,24 +114,35 @@ actions:
   method: POST
   headers:
     X-Marker: ["on-origin"]
-`, url), controllerOpts{})
+`, url), controllerOpts{args: []string{"--ingest-token", "node-local-token"}})
 	a := startRunner(t, "node-a", natsURL, opts{})
 	startRunner(t, "node-b", natsURL, opts{})
 
 	// Named by a header at the controller.
 	req, _ := http.NewRequest("POST", ctl.URL+"/", strings.NewReader(`{"SigMetadata":{"ID":"TRC-1"},"n":1}`))
 	req.Header.Set("X-Postee-Runner", "node-b")
+	req.Header.Set("Authorization", "Bearer node-local-token")
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	// Named by a field.
-	ctl.mustPost("/", `{"SigMetadata":{"ID":"TRC-2"},"postee_runner":"node-a","n":2}`)
+	req, _ = http.NewRequest("POST", ctl.URL+"/", strings.NewReader(`{"SigMetadata":{"ID":"TRC-2"},"postee_runner":"node-a","n":2}`))
+	req.Header.Set("Authorization", "Bearer node-local-token")
+	if resp, err = client.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST with the token: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	// Received by node-a itself: it runs it locally, the controller doesn't re-run it.
 	a.mustPost("/", `{"SigMetadata":{"ID":"TRC-3"},"n":3}`)
 	// Named by nobody at the controller: a failed execution, visible centrally.
-	ctl.mustPost("/", `{"SigMetadata":{"ID":"TRC-4"},"n":4}`)
+	req, _ = http.NewRequest("POST", ctl.URL+"/", strings.NewReader(`{"SigMetadata":{"ID":"TRC-4"},"n":4}`))
+	req.Header.Set("Authorization", "Bearer node-local-token")
+	if resp, err = client.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST with the token: %v %v", resp, err)
+	}
+	resp.Body.Close()
 
 	xs := ctl.waitExecutions(t, 4)
 	got := map[string]int{}

@@ -117,19 +117,25 @@ actions:
 	}
 	_ = r1
 
-	// Runner 2's certificate claiming to be runner 1: refused by the server's permissions.
+	// Runner 2's certificate claiming to be runner 1, plaintext (which the
+	// controller upgrades to TLS, with a certificate the runner cannot
+	// verify), and TLS without a client certificate: refused, and the
+	// runner exits at once saying why.
 	impostor := startRunner(t, "postee-runner-1", natsURL, opts{noWait: true,
 		args: []string{"--runner-ca-root", p.CAFile, "--runner-tls-cert", r2Cert, "--runner-tls-key", r2Key}})
-	impostor.Stderr.waitFor(t, "a permissions violation", 30*time.Second, func(s string) bool {
-		return strings.Contains(strings.ToLower(s), "permissions violation")
-	})
-	// Plaintext, and TLS without a client certificate: refused.
 	plain := startRunner(t, "postee-runner-1", strings.Replace(natsURL, "tls://", "nats://", 1), opts{noWait: true})
 	noCert := startRunner(t, "postee-runner-1", natsURL, opts{noWait: true, args: []string{"--runner-ca-root", p.CAFile}})
-	for _, r := range []*postee{plain, noCert} {
-		r.Stderr.waitFor(t, "a refused connection being retried", 30*time.Second, func(s string) bool {
-			return strings.Contains(s, "controller not reachable yet; retrying")
-		})
+	for r, reason := range map[*postee]string{
+		impostor: `has the subject CN "postee-runner-2", but --runner-name is "postee-runner-1"`,
+		plain:    "not signed by a CA this runner trusts",
+		noCert:   "requires a client certificate",
+	} {
+		if err := r.wait(30 * time.Second); err == nil {
+			t.Errorf("runner exited with status 0:\n%s", r.Stderr)
+		}
+		if !strings.Contains(r.Stderr.String(), reason) {
+			t.Errorf("runner log does not say %q:\n%s", reason, r.Stderr)
+		}
 	}
 	for name, r := range map[string]*postee{"impostor": impostor, "plaintext": plain, "no certificate": noCert} {
 		log := r.Stderr.String()
