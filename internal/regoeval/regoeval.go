@@ -1,17 +1,16 @@
 // Package regoeval holds what route and template evaluation share: the
 // evaluation options that cut per-event cost (no metrics, results kept as
-// OPA terms, no caches of an empty store, no cancellation goroutine) and
-// the line of an OPA error.
+// OPA terms, no caches of an empty store, a deadline without a goroutine
+// per evaluation), the policy user Rego is compiled and evaluated under
+// (restricted builtins, deadline) and the line of an OPA error.
 package regoeval
 
 import (
-	"context"
 	"errors"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // Options for every evaluation.
@@ -24,8 +23,6 @@ var (
 	NoBaseCache = rego.EvalBaseCache(noBaseCache{})
 	// NoVirtualCache: for modules whose rules are each evaluated once.
 	NoVirtualCache = rego.EvalVirtualCache(noVirtualCache{})
-
-	noCancel = rego.EvalExternalCancel(neverCancelled{})
 )
 
 type noBaseCache struct{}
@@ -40,23 +37,6 @@ func (noVirtualCache) Pop()                          {}
 func (noVirtualCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
 func (noVirtualCache) Put(ast.Ref, *ast.Term)        {}
 func (noVirtualCache) Keys() []ast.Ref               { return nil }
-
-// neverCancelled is the Cancel of evaluations whose context cannot end.
-type neverCancelled struct{}
-
-func (neverCancelled) Cancel()         {}
-func (neverCancelled) Cancelled() bool { return false }
-
-// CancelOption returns the option that stops an evaluation when ctx ends,
-// without the goroutine per evaluation that rego starts by default, and
-// the function that releases it.
-func CancelOption(ctx context.Context) (rego.EvalOption, func() bool) {
-	if ctx.Done() == nil {
-		return noCancel, func() bool { return true }
-	}
-	c := topdown.NewCancel()
-	return rego.EvalExternalCancel(c), context.AfterFunc(ctx, c.Cancel)
-}
 
 // FirstRow is the row of err's first located error, 0 when there is none.
 func FirstRow(err error) int {
