@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
@@ -81,7 +82,7 @@ func TestSampleConfig(t *testing.T) {
 func TestBundledTemplate(t *testing.T) {
 	hub, h := setup(t)
 	event := trivyASFF("registry.example.com/team/app:1.2.3", 3)
-	msg := render(t, "postee.rawmessage.json", event)
+	msg := testrender.Package(t, "postee.rawmessage.json", event)
 	out := h.Execute("hub", sdktest.Event(string(event), msg))
 	if !out.OK() {
 		t.Fatalf("execute: %s", out.Err)

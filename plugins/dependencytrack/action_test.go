@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postee-dev/postee/internal/testevents"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
@@ -88,7 +89,7 @@ func TestSampleConfig(t *testing.T) {
 	h := newHarness(t)
 	h.MustConfigure("local", entries[0])
 	ev := testevents.TrivyOperatorReport("prod", "web", 3)
-	out := h.Execute("local", sdktest.Event(string(ev), render(t, "postee.trivyoperator.dependencytrack", ev)))
+	out := h.Execute("local", sdktest.Event(string(ev), testrender.Package(t, "postee.trivyoperator.dependencytrack", ev)))
 	if !out.OK() {
 		t.Fatalf("sample run: %s", out.Err)
 	}
@@ -117,7 +118,7 @@ func TestBundledTemplates(t *testing.T) {
 			d := newDTServer(t)
 			h := newHarness(t)
 			configure(t, h, d.URL+"/dtrack/")
-			msg := render(t, tt.pkg, tt.event)
+			msg := testrender.Package(t, tt.pkg, tt.event)
 			out := h.Execute("dt", sdktest.Event(string(tt.event), msg))
 			if !out.OK() {
 				t.Fatalf("execute: %s", out.Err)

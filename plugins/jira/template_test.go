@@ -1,36 +1,14 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
-	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
-
-// render renders a bundled template (or legacy renderer) on raw as postee
-// does before calling the action.
-func render(t *testing.T, spec template.Spec, raw []byte) sdk.Message {
-	t.Helper()
-	spec.Name = "t"
-	r, err := template.Compile(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := event.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := r.Render(context.Background(), template.Input(v, "https://aqua.example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg
-}
 
 // TestBundledTemplates sends what the bundled Jira templates render for
 // realistic scanner reports and checks the summary and
@@ -54,7 +32,7 @@ func TestBundledTemplates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg := render(t, tt.spec, tt.event)
+			msg := testrender.Render(t, tt.spec, tt.event, testrender.AquaServer)
 			if msg.Title == "" || msg.Description == "" {
 				t.Fatalf("rendered nothing: %+v", msg)
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/postee-dev/postee/internal/testevents"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
@@ -60,7 +61,7 @@ func TestSampleConfig(t *testing.T) {
 	h := newHarness(t)
 	h.MustConfigure("local", entries[0])
 	ev := testevents.TrivyReport("alpine:3.18", 2)
-	if out := h.Execute("local", sdktest.Event(string(ev), render(t, "postee.vuls.cyclondx", ev))); !out.OK() {
+	if out := h.Execute("local", sdktest.Event(string(ev), testrender.Package(t, "postee.vuls.cyclondx", ev))); !out.OK() {
 		t.Fatalf("sample run: %s", out.Err)
 	}
 	if got := f.kinds(); !slices.Equal(got, []string{"lookup", "create", "scan"}) {
@@ -77,7 +78,7 @@ func TestFlow(t *testing.T) {
 	h.MustConfigure("iq", settingsFor(f.url()+"/"))
 
 	ev := testevents.TrivyReport("registry.example.com:5000/team/app:1.2.3", 4)
-	msg := render(t, "postee.vuls.cyclondx", ev)
+	msg := testrender.Package(t, "postee.vuls.cyclondx", ev)
 	out := h.Execute("iq", sdktest.Event(string(ev), msg))
 	if !out.OK() {
 		t.Fatalf("execute: %s", out.Err)

@@ -1,35 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
-	coreevent "github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
-	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
-
-// render renders bundled template pkg on raw as postee does.
-func render(t *testing.T, pkg string, raw []byte) sdk.Message {
-	t.Helper()
-	r, err := template.Compile(context.Background(), template.Spec{Name: pkg, RegoPackage: pkg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := coreevent.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := r.Render(context.Background(), template.Input(v, "https://aqua.example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // The bundled templates' output, delivered as PagerDuty events.
 func TestBundledTemplates(t *testing.T) {
@@ -53,7 +33,7 @@ func TestBundledTemplates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg := render(t, tt.pkg, tt.event)
+			msg := testrender.Render(t, template.Spec{RegoPackage: tt.pkg}, tt.event, testrender.AquaServer)
 			s := newServer(t)
 			h := newHarness(t)
 			h.MustConfigure("pd", settingsFor(s))
