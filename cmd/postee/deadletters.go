@@ -66,7 +66,7 @@ talk to the running postee: --url is its webhook address, the API key is
 		Short: "List the dead letters, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			body, code, err := call("GET", "/dead-letters")
+			body, code, err := call("GET", "/dead-letters?limit=1000")
 			if err := check(body, code, err, 200); err != nil {
 				return err
 			}

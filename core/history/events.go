@@ -3,6 +3,7 @@ package history
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,17 +48,30 @@ type eventView struct {
 	Event    json.RawMessage `json:"event"`
 }
 
-// Handler serves the events, newest first, as JSON.
+// Handler serves a page of the events, newest first, as JSON:
+// ?limit=&offset= (limit default 100, at most MaxPage).
 func (l *Events) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil || limit <= 0 {
+			limit = 100
+		}
+		limit = min(limit, MaxPage)
+		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		offset = max(offset, 0)
 		l.mu.Lock()
-		out := make([]eventView, 0, len(l.items))
-		for i := len(l.items) - 1; i >= 0; i-- {
+		out := make([]eventView, 0, min(limit, len(l.items)))
+		for i := len(l.items) - 1 - offset; i >= 0 && len(out) < limit; i-- {
 			ev := l.items[i]
 			out = append(out, eventView{ID: ev.ID, Received: ev.Received, Runner: ev.Runner, Event: ev.Raw})
 		}
+		more := len(l.items)-offset-len(out) > 0
 		l.mu.Unlock()
+		page := map[string]any{"events": out}
+		if more {
+			page["next_offset"] = offset + len(out)
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"events": out})
+		_ = json.NewEncoder(w).Encode(page)
 	})
 }

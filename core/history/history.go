@@ -65,15 +65,28 @@ func (l *Log) List(limit int, eventID, runner string) []engine.Execution {
 	return out
 }
 
-// Handler serves GET ?limit=&event=&runner= as JSON.
+// Handler serves GET ?limit=&offset=&event=&runner= as JSON: a page of
+// the matching executions, newest first (limit default 100, at most 1000).
 func (l *Log) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		limit, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || limit <= 0 || limit > l.max {
+		if err != nil || limit <= 0 {
 			limit = 100
 		}
+		limit = min(limit, MaxPage, l.max)
+		offset, _ := strconv.Atoi(q.Get("offset"))
+		offset = min(max(offset, 0), l.max)
+		xs := l.List(offset+limit, q.Get("event"), q.Get("runner"))
+		xs = xs[min(offset, len(xs)):]
+		page := map[string]any{"executions": xs}
+		if len(xs) == limit {
+			page["next_offset"] = offset + limit
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"executions": l.List(limit, q.Get("event"), q.Get("runner"))})
+		_ = json.NewEncoder(w).Encode(page)
 	})
 }
+
+// MaxPage is the largest page of a listing.
+const MaxPage = 1000

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/postee-dev/postee/core/engine"
@@ -56,5 +57,60 @@ func TestEventsBounded(t *testing.T) {
 	big.Add(&event.Event{ID: "b", Raw: []byte(`{"x":"0123456789"}`)})
 	if len(big.items) != 1 || big.items[0].ID != "b" {
 		t.Fatalf("byte bound: %+v", big.items)
+	}
+}
+
+// TestHandlerPages: the listing is served in pages of at most MaxPage.
+func TestHandlerPages(t *testing.T) {
+	l := New(5000)
+	for i := range 1500 {
+		l.Add(engine.Execution{ID: strconv.Itoa(i)})
+	}
+	get := func(q string) (ids []string, next any) {
+		w := httptest.NewRecorder()
+		l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/executions?"+q, nil))
+		var body struct {
+			Executions []engine.Execution `json:"executions"`
+			Next       any                `json:"next_offset"`
+		}
+		if err := json.NewDecoder(w.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range body.Executions {
+			ids = append(ids, x.ID)
+		}
+		return ids, body.Next
+	}
+	if ids, _ := get("limit=100000"); len(ids) != MaxPage {
+		t.Fatalf("limit=100000 gave %d", len(ids))
+	}
+	ids, next := get("limit=2&offset=3")
+	if len(ids) != 2 || ids[0] != "1496" || ids[1] != "1495" || next != float64(5) {
+		t.Fatalf("page %v, next %v", ids, next)
+	}
+	if ids, next := get("limit=10&offset=1495"); len(ids) != 5 || next != nil {
+		t.Fatalf("last page %v, next %v", ids, next)
+	}
+}
+
+// TestEventsPages: GET /events is served in pages.
+func TestEventsPages(t *testing.T) {
+	l := NewEvents(1000, 1<<20)
+	for i := range 5 {
+		l.Add(&event.Event{ID: strconv.Itoa(i), Raw: []byte(`{}`)})
+	}
+	w := httptest.NewRecorder()
+	l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/events?limit=2&offset=1", nil))
+	var body struct {
+		Events []struct {
+			ID string `json:"id"`
+		} `json:"events"`
+		Next any `json:"next_offset"`
+	}
+	if err := json.NewDecoder(w.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Events) != 2 || body.Events[0].ID != "3" || body.Events[1].ID != "2" || body.Next != float64(3) {
+		t.Fatalf("page %+v", body)
 	}
 }

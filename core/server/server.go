@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -385,8 +386,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-func (srv *Server) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
-	ds, err := srv.store.DeadLetters()
+// listDeadLetters serves a page of the dead letters, oldest first:
+// ?offset=&limit= (default 100, at most 1000).
+func (srv *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	offset = max(offset, 0)
+	ds, total, err := srv.store.DeadLettersPage(offset, limit)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
@@ -394,7 +404,11 @@ func (srv *Server) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
 	if ds == nil {
 		ds = []store.DeadLetter{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": ds})
+	page := map[string]any{"dead_letters": ds, "total": total, "dropped": srv.store.DeadLettersDropped()}
+	if offset+len(ds) < total {
+		page["next_offset"] = offset + len(ds)
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (srv *Server) showDeadLetter(w http.ResponseWriter, r *http.Request) {

@@ -27,11 +27,12 @@ var (
 type Store struct {
 	db   *bolt.DB
 	path string
+	dead deadState
 }
 
 // Open opens (or creates) the store file.
 func Open(path string) (*Store, error) {
-	db, err := OpenDB(path, uniqueBucket, aggrBucket, deadBucket, inboxBucket, execDoneBucket)
+	db, err := OpenDB(path, uniqueBucket, aggrBucket, deadBucket, deadTimeBucket, inboxBucket, execDoneBucket)
 	if err != nil {
 		return nil, err
 	}
