@@ -5,4 +5,9 @@
 // over gRPC (go-plugin, AutoMTLS, no net/rpc), and restarts a plugin process
 // that dies, re-configuring its actions and retrying the call that was in
 // flight.
+//
+// A plugin starts with a minimal environment (env.go), in its own process
+// group with a parent-death signal (proc_linux.go), only after its file and
+// directories are found safe and, when pinned, its sha256 matches
+// (secure.go).
 package pluginhost

@@ -108,8 +108,8 @@ actions:
 	if script == 0 || plugin == 0 {
 		t.Fatalf("pids: script %q plugin %q", scriptPID, pluginPID)
 	}
-	if pgid, _ := syscall.Getpgid(plugin); pgid == p.cmd.Process.Pid {
-		t.Errorf("the plugin is in postee's process group")
+	if pgid, _ := syscall.Getpgid(plugin); pgid != plugin {
+		t.Errorf("the plugin is in process group %d, not its own", pgid)
 	}
 	_ = p.cmd.Process.Kill() // SIGKILL postee alone, not its group
 	<-p.done
