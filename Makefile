@@ -20,6 +20,10 @@ bin/plugins/postee-action-%: FORCE
 	$(GO) build -o $@ ./plugins/$*
 
 # Start postee on the example config: HTTP on 127.0.0.1:8082, no external service.
+# With ingest and management authentication (docs/security.md):
+#   POSTEE_INGEST_TOKEN=ingest-secret POSTEE_API_KEY=admin-secret make run
+#   curl -H 'Authorization: Bearer ingest-secret' -d '{"image":"alpine"}' http://127.0.0.1:8082/
+#   curl -H 'X-Api-Key: admin-secret' http://127.0.0.1:8082/executions
 run: build
 	PATH_TO_DB=$(CURDIR)/.postee/webhooks.db bin/postee --cfgfile examples/cfg.yaml --url 127.0.0.1:8082 --tls ""
 
