@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postee-dev/postee/core/event"
-	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
@@ -67,21 +66,8 @@ func settingsFor(s *smtpServer, kv ...any) map[string]any {
 // template, as a route would.
 func renderVuls(t *testing.T) (sdk.Message, []byte) {
 	t.Helper()
-	ctx := context.Background()
-	r, err := template.Compile(ctx, template.Spec{Name: "t", RegoPackage: "postee.vuls.html"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	raw := testevents.TrivyReport("registry.example.test/shop/api:1.4.2", 4)
-	ev, err := event.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := r.Render(ctx, template.Input(ev, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, raw
+	return testrender.Package(t, "postee.vuls.html", raw), raw
 }
 
 func TestSampleConfig(t *testing.T) {

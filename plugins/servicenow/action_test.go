@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
@@ -268,18 +268,7 @@ func TestBundledTemplates(t *testing.T) {
 		{"insight", "postee.servicenow.insight", testevents.AquaInsight("INS-1042")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := template.Compile(context.Background(), template.Spec{Name: "t", RegoPackage: tc.pkg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, err := event.Parse(tc.event)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, err := r.Render(context.Background(), template.Input(v, "https://aqua.example.com"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			msg := testrender.Render(t, template.Spec{RegoPackage: tc.pkg}, tc.event, testrender.AquaServer)
 			in := newInstance(t, sdktest.Reply{Status: 201, Body: created})
 			h := newHarness(t)
 			h.MustConfigure("sn", conf(in.URL))

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
@@ -18,20 +18,8 @@ import (
 // postee does.
 func render(t *testing.T, spec template.Spec, raw []byte) (*template.Renderer, sdk.Message) {
 	t.Helper()
-	spec.Name = "t"
-	r, err := template.Compile(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := event.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := r.Render(context.Background(), template.Input(ev, "https://aqua.example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, m
+	r := testrender.Compile(t, spec)
+	return r, testrender.With(t, r, raw, testrender.AquaServer)
 }
 
 // The bundled Slack templates render arrays of Block Kit blocks; they are

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
+	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
@@ -491,18 +491,7 @@ func TestBundledTemplate(t *testing.T) {
 		{"postee.tracee.html", testevents.Tracee("TRC-3", "node-3")},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {
-			r, err := template.Compile(context.Background(), template.Spec{Name: "t", RegoPackage: tc.pkg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, err := event.Parse(tc.event)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, err := r.Render(context.Background(), template.Input(v, "https://aqua.example.com"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			msg := testrender.Render(t, template.Spec{RegoPackage: tc.pkg}, tc.event, testrender.AquaServer)
 			srv := newHEC(t)
 			h := newHarness(t)
 			h.MustConfigure("s", conf(srv.URL, "size-limit", "1MB", "send-description", true))
