@@ -87,7 +87,7 @@ actions:
 `, url), opts{})
 	p.mustPost("/", `{"a":1}`)
 	s.next(t)
-	if log := p.Stderr.String(); !strings.Contains(log, `action=pigeon`) || !strings.Contains(log, "disabled") {
+	if log := p.Stderr.String(); !strings.Contains(log, `action "pigeon" is not enabled`) {
 		t.Errorf("a warning about the disabled action is expected:\n%s", log)
 	}
 }
@@ -177,7 +177,7 @@ func TestReferenceExampleValidates(t *testing.T) {
 	os.WriteFile(path, []byte(cfg), 0o600)
 	out, err := runPostee(t, []string{"REGO_FILTERS_PATH=" + filepath.Join(dir, "no-such-dir")},
 		"validate", "--cfgfile", path, "--plugin-dir", filepath.Join(binDir, "plugins"))
-	if err != nil || !strings.Contains(out, "valid (3 routes, 7 templates, 17 actions; plugins: stdout)") {
+	if err != nil || !strings.Contains(out, "valid with 3 warnings (above) (3 routes, 7 templates, 17 actions; plugins: stdout)") {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}
 }

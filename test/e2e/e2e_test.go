@@ -209,9 +209,9 @@ func TestBadConfigExitsWithPlace(t *testing.T) {
 		cfg  string
 		want []string
 	}{
-		{"unknown key", "routes:\n- name: r\n  inputt: x\n", []string{"cfg.yaml:3", `route "r"`, `unknown key "inputt"`}},
+		{"wrong type", "routes:\n- name: r\n  serialize-actions: sometimes\n", []string{"cfg.yaml:3", `route "r"`, `serialize-actions must be true or false`}},
 		{"bad rego", "routes:\n- name: r\n  input: |\n    input.a ==\n  actions: []\n", []string{"cfg.yaml:4", `route "r"`}},
-		{"unknown template", "routes:\n- name: r\n  template: nope\n", []string{"cfg.yaml:2", `unknown template "nope"`}},
+		{"used template does not compile", "routes:\n- name: r\n  template: t\ntemplates:\n- name: t\n  body: |\n    package x\n    title := [\n", []string{"cfg.yaml:5", `template "t"`}},
 		{"missing plugin", "routes:\n- name: r\n  actions: [a]\n  template: t\ntemplates:\n- name: t\n  rego-package: postee.rawmessage.json\nactions:\n- name: a\n  type: carrier-pigeon\n  enable: true\n",
 			[]string{"cfg.yaml:10", `action "a"`, `no plugin for type "carrier-pigeon"`, "available types:", "exec", "http", "stdout"}},
 		{"plugin rejects setting", "routes:\n- name: r\n  actions: [a]\n  template: t\ntemplates:\n- name: t\n  rego-package: postee.rawmessage.json\nactions:\n- name: a\n  type: http\n  enable: true\n  method: POST\n  url: http://127.0.0.1:1/\n  colour: blue\n",
