@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -240,4 +242,71 @@ func TestRunnerUnknownNKeyExits(t *testing.T) {
 	startRunner(t, "r1", natsURL, opts{args: []string{"--runner-seed-file", filepath.Join(dir, "r1.seed")}})
 	ctl.mustPost("/", `{"image":"alpine"}`)
 	s.next(t)
+}
+
+// With --tls-client-ca, events over HTTPS need a client certificate from
+// that CA (or the ingest token); over plain HTTP, the token.
+func TestIngestMutualTLS(t *testing.T) {
+	p := newPKI(t)
+	srvCert, srvKey := p.issue(t, "webhook-server", true)
+	goodCert, goodKey := p.issue(t, "producer", false)
+	other := newPKI(t)
+	badCert, badKey := other.issue(t, "stranger", false)
+
+	pp := start(t, stdoutConfig, opts{args: []string{"--tls", "127.0.0.1:0", "--tls-cert", srvCert, "--tls-key", srvKey,
+		"--tls-client-ca", p.CAFile, "--ingest-token", "tok-mtls"}})
+	pp.Stderr.waitFor(t, "the https listener", 30*time.Second, func(s string) bool { return strings.Contains(s, "scheme=https") })
+	for _, m := range listenRe.FindAllStringSubmatch(pp.Stderr.String(), -1) {
+		if m[1] == "https" {
+			pp.TLSURL = "https://" + m[2]
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(p.ca)
+	clientWith := func(cert, key string) *http.Client {
+		cfg := &tls.Config{RootCAs: pool}
+		if cert != "" {
+			pair, err := tls.LoadX509KeyPair(cert, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Certificates = []tls.Certificate{pair}
+		}
+		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	}
+	post := func(c *http.Client, url, body string, headers map[string]string) int {
+		req, _ := http.NewRequest("POST", url+"/", strings.NewReader(body))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return -1 // the handshake was refused
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(clientWith(goodCert, goodKey), pp.TLSURL, `{"image":"mtls-ok"}`, nil); code != 200 {
+		t.Fatalf("with a client certificate: %d", code)
+	}
+	if code := post(clientWith("", ""), pp.TLSURL, `{"image":"no-cert"}`, nil); code != http.StatusUnauthorized {
+		t.Errorf("HTTPS without a certificate: %d, want 401", code)
+	}
+	if code := post(clientWith(badCert, badKey), pp.TLSURL, `{"image":"bad-cert"}`, nil); code == 200 {
+		t.Errorf("HTTPS with a certificate of another CA: %d", code)
+	}
+	if code := post(clientWith("", ""), pp.TLSURL, `{"image":"tls-token"}`, map[string]string{"Authorization": "Bearer tok-mtls"}); code != 200 {
+		t.Errorf("HTTPS with the token: %d", code)
+	}
+	if code := post(client, pp.URL, `{"image":"plain-none"}`, nil); code != http.StatusUnauthorized {
+		t.Errorf("HTTP without the token: %d, want 401", code)
+	}
+	pp.Stdout.waitFor(t, "the accepted events", 30*time.Second, func(s string) bool {
+		return strings.Contains(s, "mtls-ok") && strings.Contains(s, "tls-token")
+	})
+	for _, refused := range []string{"no-cert", "bad-cert", "plain-none"} {
+		if strings.Contains(pp.Stdout.String(), refused) {
+			t.Errorf("%s was processed", refused)
+		}
+	}
 }
