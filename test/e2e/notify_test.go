@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,9 +13,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/postee-dev/postee/core/event"
-	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
+	"github.com/postee-dev/postee/internal/testrender"
 )
 
 // delivery is one request (or mail) a service received.
@@ -113,18 +111,7 @@ func startSMTP(t *testing.T, s *services) string {
 // render is what a bundled template makes of an event.
 func render(t *testing.T, pkg string, raw []byte) (title, description string) {
 	t.Helper()
-	r, err := template.Compile(context.Background(), template.Spec{Name: pkg, RegoPackage: pkg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := event.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := r.Render(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testrender.Package(t, pkg, raw)
 	return m.Title, m.Description
 }
 
