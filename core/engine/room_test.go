@@ -53,4 +53,10 @@ func TestRefusedSubmitWritesNothing(t *testing.T) {
 	if len(list) != 2 {
 		t.Fatalf("store holds %d events, want the 2 accepted", len(list))
 	}
+	// The store is not even touched: with it failing, a full queue still
+	// answers "queue full", not "not stored".
+	_ = st.Close()
+	if err := e.Submit(context.Background(), mustEvent(t, `{"image":"ubuntu"}`), ""); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Submit with a full queue and a failing store = %v, want ErrQueueFull", err)
+	}
 }
