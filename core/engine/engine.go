@@ -226,6 +226,9 @@ func (e *Engine) LoadWithFilters(ctx context.Context, cfg *config.Config, filter
 	if err := p.ConfigureActions(ctx, e.opts.Executor); err != nil {
 		return err
 	}
+	if err := p.CheckActions(ctx, e.opts.Executor); err != nil {
+		return err
+	}
 	e.pipe.Store(p)
 	e.log.Info("configuration loaded", "file", cfg.File, "routes", len(p.routes), "actions", len(p.actionSpecs), "plugins", p.ActionTypes())
 	return nil

@@ -453,7 +453,26 @@ func routeError(rc *config.Route, filtersDir string, err error) error {
 // ConfigureActions has the executor start and configure this pipeline's
 // actions; plugin diagnostics are pointed at their key's line.
 func (p *Pipeline) ConfigureActions(ctx context.Context, ex Executor) error {
-	err := ex.Configure(ctx, p.actionSpecs)
+	return p.actionErrors(ex.Configure(ctx, p.actionSpecs))
+}
+
+// checker is an Executor that can run the actions' start-up checks.
+type checker interface {
+	Check(ctx context.Context) error
+}
+
+// CheckActions runs the start-up checks of the configured actions (those
+// that may do I/O; not for `postee validate`), when the executor has them.
+func (p *Pipeline) CheckActions(ctx context.Context, ex Executor) error {
+	c, ok := ex.(checker)
+	if !ok {
+		return nil
+	}
+	return p.actionErrors(c.Check(ctx))
+}
+
+// actionErrors points the executor's errors about actions at their lines.
+func (p *Pipeline) actionErrors(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -468,6 +487,9 @@ func (p *Pipeline) ConfigureActions(ctx context.Context, ex Executor) error {
 				msg := d.Message
 				if d.Key != "" {
 					msg = d.Key + ": " + msg
+				}
+				if ce.Check {
+					msg = "check failed: " + msg
 				}
 				out = append(out, fmt.Errorf("%s: action %q: %s", a.PosOf(d.Key), ce.Action, msg))
 			}

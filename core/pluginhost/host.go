@@ -92,6 +92,8 @@ type Diagnostic struct {
 type ConfigureError struct {
 	Action      string
 	Diagnostics []Diagnostic
+	// Check: the diagnostics come from the action's start-up check.
+	Check bool
 }
 
 func (e *ConfigureError) Error() string {
@@ -103,7 +105,11 @@ func (e *ConfigureError) Error() string {
 			parts[i] = d.Message
 		}
 	}
-	return fmt.Sprintf("action %q: %s", e.Action, strings.Join(parts, "; "))
+	what := ""
+	if e.Check {
+		what = "check failed: "
+	}
+	return fmt.Sprintf("action %q: %s%s", e.Action, what, strings.Join(parts, "; "))
 }
 
 // MissingPluginError says no plugin serves an action's type.
@@ -336,6 +342,53 @@ func (h *Host) Execute(ctx context.Context, req *Request) (Outcome, error) {
 	return p.execute(ctx, req)
 }
 
+// Check runs the start-up check (sdk.Checker) of every configured action:
+// checks may do I/O (a directory exists, a server answers), so postee runs
+// them when it starts serving or reloads, never for `postee validate`. A
+// plugin built before checks existed has nothing to check. Failures are
+// *ConfigureError values, joined.
+func (h *Host) Check(ctx context.Context) error {
+	h.mu.Lock()
+	procs := make([]*proc, 0, len(h.procs))
+	for _, p := range h.procs {
+		procs = append(procs, p)
+	}
+	h.mu.Unlock()
+	var errs []error
+	for _, p := range procs {
+		p.mu.Lock()
+		names := make([]string, 0, len(p.configs))
+		for name := range p.configs {
+			names = append(names, name)
+		}
+		p.mu.Unlock()
+		sort.Strings(names)
+		for _, name := range names {
+			rpc, _, err := p.conn(ctx)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("action %q: check: %w", name, err))
+				continue
+			}
+			resp, err := rpc.Check(ctx, &actionpb.CheckRequest{Action: name})
+			switch {
+			case status.Code(err) == codes.Unimplemented:
+				continue
+			case err != nil:
+				errs = append(errs, fmt.Errorf("action %q: check: %w", name, err))
+				continue
+			}
+			if len(resp.GetDiagnostics()) > 0 {
+				ce := &ConfigureError{Action: name, Check: true}
+				for _, d := range resp.GetDiagnostics() {
+					ce.Diagnostics = append(ce.Diagnostics, Diagnostic{Key: d.GetKey(), Message: d.GetMessage()})
+				}
+				errs = append(errs, ce)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Running lists the action types whose plugin process is running.
 func (h *Host) Running() []string {
 	h.mu.Lock()
@@ -385,6 +438,7 @@ type proc struct {
 	gen     int               // incremented at every start
 	configs map[string][]byte // action → settings, re-applied after a restart
 	stopped bool
+	crash   *crashLog // of the current process
 }
 
 func (p *proc) running() bool {
@@ -422,6 +476,7 @@ func (p *proc) startLocked(ctx context.Context) error {
 	logger := p.host.opts.Logger.Named(p.typ)
 	cmd := pluginCmd(real)
 	cmd.Env = pluginEnv(p.typ, p.refs, os.Environ())
+	crash := &crashLog{cmd: cmd}
 	var secure *plugin.SecureConfig
 	if p.sum != nil {
 		secure = &plugin.SecureConfig{Checksum: p.sum, Hash: sha256.New()}
@@ -437,6 +492,7 @@ func (p *proc) startLocked(ctx context.Context) error {
 		StartTimeout:     p.host.opts.StartTimeout,
 		Logger:           logger,
 		SyncStdout:       p.host.opts.Stdout,
+		Stderr:           crash,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(protocol.MaxMessageSize), grpc.MaxCallSendMsgSize(protocol.MaxMessageSize))},
 	})
@@ -477,7 +533,7 @@ func (p *proc) startLocked(ctx context.Context) error {
 			return fail(fmt.Errorf("restart plugin %s: %w", p.typ, err))
 		}
 	}
-	p.client, p.rpc, p.pid = client, rpc, pid
+	p.client, p.rpc, p.pid, p.crash = client, rpc, pid, crash
 	p.gen++
 	if p.gen > 1 {
 		p.host.log.Warn("plugin restarted", "type", p.typ, "pid", pid, "restarts", p.gen-1)
@@ -522,10 +578,14 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 		EventJson: req.Event, Attempt: int32(req.Attempt), Message: msgconv.ToPB(req.Message),
 	}
 	var lastErr error
+	crashes := 0
 	backoff := 50 * time.Millisecond
 	for restarts := 0; ; restarts++ {
 		rpc, gen, err := p.conn(ctx)
 		if err == nil {
+			p.mu.Lock()
+			crash, client := p.crash, p.client
+			p.mu.Unlock()
 			var resp *actionpb.ExecuteResponse
 			resp, err = rpc.Execute(ctx, in)
 			if err == nil {
@@ -551,7 +611,19 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 					}
 				}
 			case code == codes.Unavailable || code == codes.Canceled || p.exited(gen):
-				p.markDead(gen) // the process died or its connection broke
+				// The process died during the call, or its connection broke.
+				reason := crashReason(crash, client)
+				p.markDead(gen)
+				crashes++
+				p.host.log.Warn("plugin process ended during an execution", "type", p.typ, "action", req.Action,
+					"execution", req.ExecutionID, "reason", reason)
+				if crashes >= 2 {
+					// The same input took the plugin down twice: restarting
+					// it again would only repeat that. The record says why.
+					return Outcome{Err: fmt.Sprintf("plugin %s crashed twice running this execution; not retried: %s", p.typ, reason)}, nil
+				}
+				err = fmt.Errorf("%w (%s)", err, reason)
+				in.Resent = true // the action may have done part of its work
 			default:
 				return Outcome{}, fmt.Errorf("action %q: plugin %s: %w", req.Action, p.typ, err)
 			}
@@ -568,6 +640,24 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 		}
 		backoff *= 2
 	}
+}
+
+// crashReason waits a moment for a process whose call failed to finish
+// exiting, then says why it ended (exit status, the end of its stderr).
+func crashReason(c *crashLog, client *plugin.Client) string {
+	if c == nil {
+		return "plugin process unknown"
+	}
+	exited := false
+	if client != nil {
+		deadline := time.Now().Add(time.Second)
+		for !exited && time.Now().Before(deadline) {
+			if exited = client.Exited(); !exited {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	return c.reason(exited)
 }
 
 // markDead kills the process of generation gen if it is still current, so

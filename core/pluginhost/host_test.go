@@ -220,6 +220,9 @@ func TestCrashInFlightIsRetried(t *testing.T) {
 	if err != nil || out.Output != "p:after restart" {
 		t.Fatalf("crash-once: %+v %v", out, err)
 	}
+	if out.Details["resent"] != "true" {
+		t.Fatalf("the execution sent again after the crash must say so: %v", out.Details)
+	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatal("the plugin never crashed")
 	}
@@ -230,14 +233,47 @@ func TestCrashEveryTimeIsReported(t *testing.T) {
 	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := h.Execute(ctx(t), req("a", `{"do":"crash"}`, ""))
-	if err == nil || !strings.Contains(err.Error(), `action "a": plugin test failed 4 times`) {
-		t.Fatalf("err = %v", err)
+	// An input that takes the plugin down every time is run twice, not a
+	// dozen times, and its record says why, as a failure not worth retrying.
+	out, err := h.Execute(ctx(t), req("a", `{"do":"crash"}`, ""))
+	if err != nil || out.Retryable || !strings.Contains(out.Err, "crashed twice running this execution") ||
+		!strings.Contains(out.Err, "exit status 3") {
+		t.Fatalf("outcome %+v, err %v", out, err)
 	}
 	// The next event works on a fresh process.
-	out, err := h.Execute(ctx(t), req("a", `{}`, "ok"))
+	out, err = h.Execute(ctx(t), req("a", `{}`, "ok"))
 	if err != nil || out.Output != "ok" {
 		t.Fatalf("after crashes: %+v %v", out, err)
+	}
+}
+
+func TestPanicReasonIsRecorded(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Execute(ctx(t), req("a", `{"do":"panic"}`, ""))
+	if err != nil || !strings.Contains(out.Err, "panic: boom: crashed as asked") || !strings.Contains(out.Err, "exit status 2") {
+		t.Fatalf("outcome %+v, err %v", out, err)
+	}
+}
+
+func TestStartUpCheck(t *testing.T) {
+	h := newHost(t, nil)
+	specs := []Spec{
+		{Name: "good", Type: "test", Settings: []byte(`{}`)},
+		{Name: "bad", Type: "test", Settings: []byte(`{"check-fail":true}`)},
+	}
+	if err := h.Configure(ctx(t), specs); err != nil {
+		t.Fatalf("configure does no I/O check: %v", err)
+	}
+	err := h.Check(ctx(t))
+	var ce *ConfigureError
+	if !errors.As(err, &ce) || ce.Action != "bad" || !ce.Check || len(ce.Diagnostics) != 1 || ce.Diagnostics[0].Key != "check-fail" {
+		t.Fatalf("check: %v", err)
+	}
+	if strings.Contains(err.Error(), `"good"`) {
+		t.Fatalf("the good action failed its check: %v", err)
 	}
 }
 

@@ -379,19 +379,6 @@ func TestNetworkErrorIsRetryable(t *testing.T) {
 	}
 }
 
-func TestInvalidEventIsPermanent(t *testing.T) {
-	rec := newRecorder(t, http.StatusOK, "")
-	h := newHarness(t)
-	h.MustConfigure("hook", map[string]any{"url": rec.URL, "method": "POST", "body-content": "event.input.image"})
-	out := h.Execute("hook", sdktest.Event(`{"image":`, sdk.Message{}))
-	if out.OK() || out.Retryable || !strings.Contains(out.Err, "not valid JSON") {
-		t.Fatalf("err %q retryable %v, want a permanent JSON error", out.Err, out.Retryable)
-	}
-	if n := len(rec.Requests()); n != 0 {
-		t.Errorf("server got %d requests, want none", n)
-	}
-}
-
 func TestConnectionReuse(t *testing.T) {
 	var conns atomic.Int64
 	// A response larger than what is kept: it must be drained for the

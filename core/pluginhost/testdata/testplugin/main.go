@@ -1,6 +1,6 @@
 // Command testplugin is an action plugin whose behaviour each event chooses,
-// for the plugin host's tests: echo, print, fail, crash, crash-once, sleep,
-// pid, environ, child.
+// for the plugin host's tests: echo, print, fail, crash, crash-once, panic,
+// sleep, pid, environ, child. Its start-up check fails with check-fail.
 package main
 
 import (
@@ -16,8 +16,9 @@ import (
 )
 
 type settings struct {
-	Reject bool   `json:"reject"`
-	Prefix string `json:"prefix"`
+	Reject    bool   `json:"reject"`
+	Prefix    string `json:"prefix"`
+	CheckFail bool   `json:"check-fail"`
 }
 
 type action struct{ s settings }
@@ -28,6 +29,13 @@ func (a *action) Configure(_ context.Context, cfg sdk.Config) error {
 	}
 	if a.s.Reject {
 		return sdk.SettingsErrorf("reject", "rejected as asked")
+	}
+	return nil
+}
+
+func (a *action) Check(context.Context) error {
+	if a.s.CheckFail {
+		return sdk.SettingsErrorf("check-fail", "the check failed as asked")
 	}
 	return nil
 }
@@ -47,6 +55,9 @@ func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, er
 		return sdk.Result{}, sdk.Permanentf("failed for good")
 	case "crash":
 		os.Exit(3)
+	case "panic":
+		go panic("boom: crashed as asked") // outside the SDK's recover
+		<-ctx.Done()
 	case "crash-once":
 		if _, err := os.Stat(ev.Marker); err != nil {
 			_ = os.WriteFile(ev.Marker, []byte("x"), 0o600)
@@ -76,7 +87,7 @@ func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, er
 		go func() { _ = cmd.Wait() }()
 		return sdk.Result{Output: fmt.Sprint(cmd.Process.Pid)}, nil
 	}
-	return sdk.Result{Output: a.s.Prefix + ex.Message.Description, Details: map[string]string{"attempt": fmt.Sprint(ex.Attempt)}}, nil
+	return sdk.Result{Output: a.s.Prefix + ex.Message.Description, Details: map[string]string{"attempt": fmt.Sprint(ex.Attempt), "resent": fmt.Sprint(ex.Resent)}}, nil
 }
 
 func main() {
