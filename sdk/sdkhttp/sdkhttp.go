@@ -137,42 +137,15 @@ func (c Call) Do(ctx context.Context, req *http.Request) (sdk.Result, error) {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return res, nil
 	}
-	msg := statusText(resp.StatusCode)
+	msg := StatusText(resp.StatusCode)
 	if c.Note != nil {
 		msg += c.Note(resp)
 	}
-	err = fmt.Errorf("%s: %s%s", c.Describe, msg, excerpt(head))
+	err = fmt.Errorf("%s: %s%s", c.Describe, msg, Excerpt(head))
 	if !RetryableStatus(resp.StatusCode) {
 		err = sdk.Permanent(err)
 	}
 	return res, err
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("status %d %s", code, t)
-	}
-	return fmt.Sprintf("status %d", code)
-}
-
-// excerpt formats the start of a response body for an error message.
-func excerpt(body []byte) string {
-	cut := len(body) > MaxErrorBody
-	if cut {
-		n := MaxErrorBody
-		for n > 0 && body[n]&0xC0 == 0x80 {
-			n--
-		}
-		body = body[:n]
-	}
-	s := strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
-	if s == "" {
-		return ""
-	}
-	if cut {
-		s += "…"
-	}
-	return ": " + s
 }
 
 // drainClose reads what is left of a response body (up to MaxDrain) so that
