@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,8 +24,6 @@ const (
 	alertsPath = "/v2/alerts"
 	// defaultPriority is the priority without a `priority` setting.
 	defaultPriority = "P3"
-	// redacted replaces the token wherever a service's text repeats it.
-	redacted = "[redacted]"
 )
 
 // settings are the keys of an opsgenie action's entry.
@@ -88,7 +85,7 @@ func (a *opsgenieAction) Configure(_ context.Context, cfg sdk.Config) error {
 	u, err := sdkhttp.ParseURL("url", raw)
 	add(err)
 	if u != nil {
-		a.endpoint = endpoint(u)
+		a.endpoint = sdkhttp.Endpoint(u, alertsPath)
 		a.describe = "POST " + sdkhttp.Redact(u)
 	}
 
@@ -116,10 +113,10 @@ func (a *opsgenieAction) Configure(_ context.Context, cfg sdk.Config) error {
 	a.visibleTo, rerr = parseTargets("recipients", s.Recipients, visibleTypes)
 	add(rerr)
 
-	a.user = truncate(strings.TrimSpace(s.User), maxUser)
+	a.user = sdkhttp.Truncate(strings.TrimSpace(s.User), maxUser)
 	a.tags = cleanTags(s.Tags)
-	a.alias = truncate(strings.TrimSpace(s.Alias), maxAlias)
-	a.entity = truncate(strings.TrimSpace(s.Entity), maxEntity)
+	a.alias = sdkhttp.Truncate(strings.TrimSpace(s.Alias), maxAlias)
+	a.entity = sdkhttp.Truncate(strings.TrimSpace(s.Entity), maxEntity)
 
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -137,19 +134,6 @@ func normalizePriority(p string) (string, bool) {
 		return p, true
 	}
 	return p, false
-}
-
-// endpoint returns the alerts URL under base, keeping a path prefix (a
-// proxy's). A url that already names the endpoint is taken as it is.
-func endpoint(base *url.URL) string {
-	u := *base
-	p := strings.TrimRight(u.Path, "/")
-	if !strings.HasSuffix(p, alertsPath) {
-		p += alertsPath
-	}
-	u.Path, u.RawPath = p, ""
-	u.Fragment = ""
-	return u.String()
 }
 
 // Close releases the action's idle connections.
@@ -211,7 +195,7 @@ func (a *opsgenieAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Re
 			return res, a.redactErr(err)
 		}
 		code, _ := strconv.Atoi(status)
-		e := fmt.Errorf("%s: %s: %s", a.describe, statusText(code), a.redact(r.text()))
+		e := fmt.Errorf("%s: %s: %s", a.describe, sdkhttp.StatusText(code), a.redact(r.text()))
 		if sdk.IsPermanent(err) {
 			e = sdk.Permanent(e)
 		}
@@ -230,7 +214,7 @@ func (r answer) text() string {
 	if list := errorList(r.Errors); len(list) > 0 {
 		msg += " (" + strings.Join(list, "; ") + ")"
 	}
-	return oneLine(truncate(msg, sdkhttp.MaxErrorBody))
+	return oneLine(sdkhttp.Truncate(msg, sdkhttp.MaxErrorBody))
 }
 
 // errorList reads the errors of an answer: an object of field → message;
@@ -256,38 +240,16 @@ func errorList(raw json.RawMessage) []string {
 }
 
 // redact removes the token from a text coming from the service.
-func (a *opsgenieAction) redact(s string) string {
-	if a.token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, a.token, redacted)
-}
+func (a *opsgenieAction) redact(s string) string { return sdkhttp.RedactSecret(s, a.token) }
 
-func (a *opsgenieAction) redactErr(err error) error {
-	msg := err.Error()
-	if a.token == "" || !strings.Contains(msg, a.token) {
-		return err
-	}
-	e := errors.New(a.redact(msg))
-	if sdk.IsPermanent(err) {
-		return sdk.Permanent(e)
-	}
-	return e
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("status %d %s", code, t)
-	}
-	return fmt.Sprintf("status %d", code)
-}
+func (a *opsgenieAction) redactErr(err error) error { return sdkhttp.RedactSecretErr(err, a.token) }
 
 func excerpt(s string) string {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "empty body"
 	}
-	return oneLine(truncate(s, 200))
+	return oneLine(sdkhttp.Truncate(s, 200))
 }
 
 func oneLine(s string) string {

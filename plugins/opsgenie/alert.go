@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkhttp"
 )
 
 // Opsgenie's limits of the create-alert request (characters).
@@ -125,7 +126,7 @@ func expandTargets(list []target, event []byte) []target {
 			continue
 		}
 		for _, o := range sdk.ScopeOwners(event) {
-			add(target{Type: "user", Username: truncate(o, maxUser)})
+			add(target{Type: "user", Username: sdkhttp.Truncate(o, maxUser)})
 		}
 	}
 	return out
@@ -244,7 +245,7 @@ func cleanTags(tags []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, t := range tags {
-		t = truncate(strings.TrimSpace(t), maxTag)
+		t = sdkhttp.Truncate(strings.TrimSpace(t), maxTag)
 		if t == "" || seen[t] {
 			continue
 		}
@@ -266,7 +267,7 @@ func (a *opsgenieAction) buildAlert(ex *sdk.Execution) (alert, []string) {
 		Responders: expandTargets(a.responders, ex.Event),
 		VisibleTo:  expandTargets(a.visibleTo, ex.Event),
 		Entity:     a.entity,
-		Source:     truncate(source, maxSource),
+		Source:     sdkhttp.Truncate(source, maxSource),
 		Priority:   a.priority,
 		User:       a.user,
 	}
@@ -286,7 +287,7 @@ func (a *opsgenieAction) buildAlert(ex *sdk.Execution) (alert, []string) {
 			if p, valid := normalizePriority(f.priority); valid {
 				al.Priority = p
 			} else {
-				notes = append(notes, fmt.Sprintf("template priority %q is not P1-P5; %s sent", truncate(f.priority, 20), al.Priority))
+				notes = append(notes, fmt.Sprintf("template priority %q is not P1-P5; %s sent", sdkhttp.Truncate(f.priority, 20), al.Priority))
 			}
 		}
 		tags = append(tags, f.tags...)
@@ -304,10 +305,10 @@ func (a *opsgenieAction) buildAlert(ex *sdk.Execution) (alert, []string) {
 	if strings.TrimSpace(alias) == "" {
 		alias = defaultAlias(ex.EventID, ex.Route)
 	}
-	al.Message = truncate(messageOf(m, al.Description), maxMessage)
-	al.Alias = truncate(strings.TrimSpace(alias), maxAlias)
-	al.Description = truncate(al.Description, maxDescription)
-	al.Entity = truncate(al.Entity, maxEntity)
+	al.Message = sdkhttp.Truncate(messageOf(m, al.Description), maxMessage)
+	al.Alias = sdkhttp.Truncate(strings.TrimSpace(alias), maxAlias)
+	al.Description = sdkhttp.Truncate(al.Description, maxDescription)
+	al.Entity = sdkhttp.Truncate(al.Entity, maxEntity)
 	al.Tags = cleanTags(tags)
 	al.Details = cleanDetails(details)
 	return al, notes
@@ -354,20 +355,20 @@ func cleanDetails(in map[string]string) map[string]string {
 	out := map[string]string{}
 	size := 0
 	for _, k := range keys {
-		key := truncate(strings.TrimSpace(k), maxDetailKey)
+		key := sdkhttp.Truncate(strings.TrimSpace(k), maxDetailKey)
 		if key == "" {
 			continue
 		}
-		v := truncate(in[k], maxDetailValue)
-		room := maxDetailsSize - size - length(key)
+		v := sdkhttp.Truncate(in[k], maxDetailValue)
+		room := maxDetailsSize - size - sdkhttp.UTF16Len(key)
 		if room <= 0 {
 			break
 		}
-		if length(v) > room {
-			v = truncate(v, room)
+		if sdkhttp.UTF16Len(v) > room {
+			v = sdkhttp.Truncate(v, room)
 		}
 		out[key] = v
-		size += length(key) + length(v)
+		size += sdkhttp.UTF16Len(key) + sdkhttp.UTF16Len(v)
 	}
 	if len(out) == 0 {
 		return nil

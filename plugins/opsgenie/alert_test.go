@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkhttp"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
 
@@ -137,7 +138,7 @@ func TestLimits(t *testing.T) {
 		{"entity", a.Entity, maxEntity}, {"user", a.User, maxUser},
 	} {
 		// An emoji does not fit in the last unit: one less then.
-		if n := length(c.value); n > c.max || n < c.max-1 || !strings.HasSuffix(c.value, "…") {
+		if n := sdkhttp.UTF16Len(c.value); n > c.max || n < c.max-1 || !strings.HasSuffix(c.value, "…") {
 			t.Errorf("%s: %d units (ends %q), want %d ending with …", c.field, n, c.value[len(c.value)-3:], c.max)
 		}
 	}
@@ -148,13 +149,13 @@ func TestLimits(t *testing.T) {
 		t.Errorf("%d tags, want %d", len(a.Tags), maxTags)
 	}
 	for _, tag := range a.Tags {
-		if length(tag) != maxTag {
-			t.Errorf("tag %q is %d long", tag, length(tag))
+		if sdkhttp.UTF16Len(tag) != maxTag {
+			t.Errorf("tag %q is %d long", tag, sdkhttp.UTF16Len(tag))
 		}
 	}
 	size := 0
 	for k, v := range a.Details {
-		size += length(k) + length(v)
+		size += sdkhttp.UTF16Len(k) + sdkhttp.UTF16Len(v)
 	}
 	if size > maxDetailsSize || len(a.Details) != 3 {
 		t.Errorf("details: %d entries, %d characters", len(a.Details), size)
@@ -176,8 +177,8 @@ func TestTruncate(t *testing.T) {
 		{"abc", 0, ""},
 	}
 	for _, tt := range tests {
-		if got := truncate(tt.in, tt.max); got != tt.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		if got := sdkhttp.Truncate(tt.in, tt.max); got != tt.want {
+			t.Errorf("sdkhttp.Truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/testevents"
 	"github.com/postee-dev/postee/internal/testrender"
+	"github.com/postee-dev/postee/sdk/sdkhttp"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
 
@@ -78,8 +79,8 @@ func TestOpsgenieTemplate(t *testing.T) {
 			if msg.URL != "" && a.Details["url"] != msg.URL {
 				t.Errorf("details %v, want url %s", a.Details, msg.URL)
 			}
-			if length(a.Message) > maxMessage || length(a.Description) > maxDescription {
-				t.Errorf("over the limits: %d %d", length(a.Message), length(a.Description))
+			if sdkhttp.UTF16Len(a.Message) > maxMessage || sdkhttp.UTF16Len(a.Description) > maxDescription {
+				t.Errorf("over the limits: %d %d", sdkhttp.UTF16Len(a.Message), sdkhttp.UTF16Len(a.Description))
 			}
 		})
 	}
@@ -107,8 +108,8 @@ func TestOtherTemplates(t *testing.T) {
 				t.Fatalf("execute: %s", out.Err)
 			}
 			a := decode(t, s.Only(t))
-			want(t, "message", a.Message, truncate(strings.Join(strings.Fields(msg.Title), " "), maxMessage))
-			want(t, "description", a.Description, truncate(msg.Description, maxDescription))
+			want(t, "message", a.Message, sdkhttp.Truncate(strings.Join(strings.Fields(msg.Title), " "), maxMessage))
+			want(t, "description", a.Description, sdkhttp.Truncate(msg.Description, maxDescription))
 			want(t, "priority", a.Priority, "P3")
 			if !strings.HasPrefix(a.Alias, "postee-") {
 				t.Errorf("alias %q", a.Alias)

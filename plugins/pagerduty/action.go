@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +23,6 @@ const (
 	enqueuePath = "/v2/enqueue"
 	// accept is the media type the PagerDuty client libraries ask for.
 	accept = "application/vnd.pagerduty+json;version=2"
-	// redacted replaces the routing key wherever a service's text repeats it.
-	redacted = "[redacted]"
 )
 
 // settings are the keys of a pagerduty action's entry.
@@ -71,7 +68,7 @@ func (a *pagerdutyAction) Configure(_ context.Context, cfg sdk.Config) error {
 	if err != nil {
 		errs = append(errs, err)
 	} else {
-		a.endpoint = endpoint(u)
+		a.endpoint = sdkhttp.Endpoint(u, enqueuePath)
 		a.describe = "POST " + sdkhttp.Redact(u)
 	}
 
@@ -92,19 +89,6 @@ func (a *pagerdutyAction) Configure(_ context.Context, cfg sdk.Config) error {
 	a.timeout = s.TimeoutOr(sdkhttp.DefaultTimeout)
 	a.client = s.Client()
 	return nil
-}
-
-// endpoint returns the enqueue URL under base, keeping a path prefix (a
-// proxy's). A url that already names the endpoint is taken as it is.
-func endpoint(base *url.URL) string {
-	u := *base
-	p := strings.TrimRight(u.Path, "/")
-	if !strings.HasSuffix(p, enqueuePath) {
-		p += enqueuePath
-	}
-	u.Path, u.RawPath = p, ""
-	u.Fragment = ""
-	return u.String()
 }
 
 // Close releases the action's idle connections.
@@ -162,7 +146,7 @@ func (a *pagerdutyAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.R
 			return res, a.redactErr(err)
 		}
 		code, _ := strconv.Atoi(status)
-		e := fmt.Errorf("%s: %s: %s", a.describe, statusText(code), a.redact(r.text()))
+		e := fmt.Errorf("%s: %s: %s", a.describe, sdkhttp.StatusText(code), a.redact(r.text()))
 		if sdk.IsPermanent(err) {
 			e = sdk.Permanent(e)
 		}
@@ -190,7 +174,7 @@ func (r response) text() string {
 	if list := errorList(r.Errors); len(list) > 0 {
 		msg += " (" + strings.Join(list, "; ") + ")"
 	}
-	return oneLine(truncate(msg, sdkhttp.MaxErrorBody))
+	return oneLine(sdkhttp.Truncate(msg, sdkhttp.MaxErrorBody))
 }
 
 // errorList reads the errors of an answer: documented as a list of strings;
@@ -216,30 +200,10 @@ func errorList(raw json.RawMessage) []string {
 }
 
 // redact removes the routing key from a text coming from the service.
-func (a *pagerdutyAction) redact(s string) string {
-	if a.routingKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, a.routingKey, redacted)
-}
+func (a *pagerdutyAction) redact(s string) string { return sdkhttp.RedactSecret(s, a.routingKey) }
 
 func (a *pagerdutyAction) redactErr(err error) error {
-	msg := err.Error()
-	if !strings.Contains(msg, a.routingKey) {
-		return err
-	}
-	e := errors.New(a.redact(msg))
-	if sdk.IsPermanent(err) {
-		return sdk.Permanent(e)
-	}
-	return e
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("status %d %s", code, t)
-	}
-	return fmt.Sprintf("status %d", code)
+	return sdkhttp.RedactSecretErr(err, a.routingKey)
 }
 
 func excerpt(s string) string {
@@ -247,7 +211,7 @@ func excerpt(s string) string {
 	if s == "" {
 		return "empty body"
 	}
-	return oneLine(truncate(s, 200))
+	return oneLine(sdkhttp.Truncate(s, 200))
 }
 
 func oneLine(s string) string {

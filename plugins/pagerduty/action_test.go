@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkhttp"
 	"github.com/postee-dev/postee/sdk/sdktest"
 )
 
@@ -372,8 +373,8 @@ func TestTruncate(t *testing.T) {
 		{"", 5, ""},
 	}
 	for _, tt := range tests {
-		if got := truncate(tt.in, tt.max); got != tt.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		if got := sdkhttp.Truncate(tt.in, tt.max); got != tt.want {
+			t.Errorf("sdkhttp.Truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 		}
 	}
 }

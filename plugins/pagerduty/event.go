@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/sdk/sdkhttp"
 )
 
 const (
@@ -60,7 +61,7 @@ type link struct {
 func buildEvent(routingKey string, ex *sdk.Execution) event {
 	m := ex.Message
 	summary := summaryOf(m)
-	cut := truncate(summary, maxSummary)
+	cut := sdkhttp.Truncate(summary, maxSummary)
 	ev := event{
 		RoutingKey:  routingKey,
 		EventAction: "trigger",
@@ -71,7 +72,7 @@ func buildEvent(routingKey string, ex *sdk.Execution) event {
 			Source:    source,
 			Severity:  severity(m.Severity),
 			Timestamp: timestamp(m.Date),
-			Class:     truncate(strings.TrimSpace(m.Category), 256),
+			Class:     sdkhttp.Truncate(strings.TrimSpace(m.Category), 256),
 		},
 		Links:     links(m.URL),
 		truncated: cut != summary,
@@ -194,7 +195,7 @@ func customDetails(m sdk.Message) (json.RawMessage, bool) {
 		obj["description"] = d
 	}
 	if s := strings.TrimSpace(m.Summary); s != "" {
-		obj["summary"] = truncate(s, maxSummary)
+		obj["summary"] = sdkhttp.Truncate(s, maxSummary)
 	}
 	b, _ := json.Marshal(obj) // a map of strings always encodes
 	return b, cut
@@ -215,35 +216,4 @@ func cutBytes(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// truncate cuts s to at most max characters, ending with "…" when cut.
-// Characters are counted as UTF-16 units (a character outside the Basic
-// Multilingual Plane, an emoji, counts twice), which never undercounts
-// what a service's limit measures.
-func truncate(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	n := 0
-	for _, r := range s {
-		n += units(r)
-	}
-	if n <= max {
-		return s
-	}
-	budget := max - 1 // room for the ellipsis
-	used := 0
-	for i, r := range s {
-		if used+units(r) > budget {
-			return strings.TrimRight(s[:i], " \t\r\n") + "…"
-		}
-		used += units(r)
-	}
-	return s
-}
-
-func units(r rune) int {
-	if r >= 0x10000 {
-		return 2
-	}
-	return 1
 }
