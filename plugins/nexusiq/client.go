@@ -89,7 +89,7 @@ func (a *action) call(ctx context.Context, what, method, path string, query url.
 		details["retry_after"] = ra
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		err := &statusError{status: resp.StatusCode, err: fmt.Errorf("%s: %s%s", describe, statusText(resp.StatusCode), excerpt(answer))}
+		err := &statusError{status: resp.StatusCode, err: fmt.Errorf("%s: %s%s", describe, sdkhttp.StatusText(resp.StatusCode), sdkhttp.Excerpt(answer))}
 		if !sdkhttp.RetryableStatus(resp.StatusCode) {
 			return sdk.Permanent(err)
 		}
@@ -103,11 +103,11 @@ func (a *action) call(ctx context.Context, what, method, path string, query url.
 		return fmt.Errorf("%s: reading the answer: %w", describe, err)
 	}
 	if !isJSONObject(answer) {
-		return sdk.Permanentf("%s: unexpected answer (status %d), not a JSON object%s", describe, resp.StatusCode, excerpt(answer))
+		return sdk.Permanentf("%s: unexpected answer (status %d), not a JSON object%s", describe, resp.StatusCode, sdkhttp.Excerpt(answer))
 	}
 	if out != nil {
 		if err := json.Unmarshal(answer, out); err != nil {
-			return sdk.Permanentf("%s: unexpected answer: %v%s", describe, err, excerpt(answer))
+			return sdk.Permanentf("%s: unexpected answer: %v%s", describe, err, sdkhttp.Excerpt(answer))
 		}
 	}
 	return nil
@@ -116,33 +116,6 @@ func (a *action) call(ctx context.Context, what, method, path string, query url.
 func isJSONObject(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && b[0] == '{' && json.Valid(b)
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("status %d %s", code, t)
-	}
-	return fmt.Sprintf("status %d", code)
-}
-
-// excerpt formats the start of an answer for an error message.
-func excerpt(body []byte) string {
-	cut := len(body) > sdkhttp.MaxErrorBody
-	if cut {
-		n := sdkhttp.MaxErrorBody
-		for n > 0 && body[n]&0xC0 == 0x80 {
-			n--
-		}
-		body = body[:n]
-	}
-	s := strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
-	if s == "" {
-		return ""
-	}
-	if cut {
-		s += "…"
-	}
-	return ": " + s
 }
 
 // Close releases the action's idle connections.
