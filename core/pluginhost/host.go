@@ -589,7 +589,8 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 			var resp *actionpb.ExecuteResponse
 			resp, err = rpc.Execute(ctx, in)
 			if err == nil {
-				return Outcome{Output: resp.GetOutput(), Details: resp.GetDetails(), Err: resp.GetError(), Retryable: resp.GetRetryable()}, nil
+				return Outcome{Output: clip(resp.GetOutput(), MaxOutput), Details: clipDetails(resp.GetDetails()),
+					Err: clip(resp.GetError(), MaxOutput), Retryable: resp.GetRetryable()}, nil
 			}
 			if ctx.Err() != nil {
 				return Outcome{}, fmt.Errorf("action %q: %w", req.Action, ctx.Err())
@@ -640,6 +641,54 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 		}
 		backoff *= 2
 	}
+}
+
+// MaxOutput bounds a plugin's output and error text as postee keeps them,
+// whatever the plugin sends (a third-party plugin may not bound its own).
+const MaxOutput = 64 << 10
+
+// maxDetails bounds the number of details kept, and maxDetail each one.
+const (
+	maxDetails = 64
+	maxDetail  = 1 << 10
+)
+
+// clip cuts s to at most n bytes at a UTF-8 boundary, saying so.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("\n…[%d bytes cut]", len(s)-cut)
+}
+
+// clipDetails keeps at most maxDetails details (by key order), each cut to
+// maxDetail bytes.
+func clipDetails(d map[string]string) map[string]string {
+	if len(d) == 0 {
+		return d
+	}
+	keys := make([]string, 0, len(d))
+	over := false
+	for k, v := range d {
+		keys = append(keys, k)
+		over = over || len(k) > maxDetail || len(v) > maxDetail
+	}
+	if len(d) <= maxDetails && !over {
+		return d
+	}
+	sort.Strings(keys)
+	if len(keys) > maxDetails {
+		keys = keys[:maxDetails]
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[clip(k, maxDetail)] = clip(d[k], maxDetail)
+	}
+	return out
 }
 
 // crashReason waits a moment for a process whose call failed to finish

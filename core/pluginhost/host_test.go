@@ -347,3 +347,20 @@ func BenchmarkExecute(b *testing.B) {
 		}
 	})
 }
+
+func TestClip(t *testing.T) {
+	if got := clip("héllo", 2); got != "h\n…[5 bytes cut]" {
+		t.Fatalf("clip = %q", got)
+	}
+	if got := clip("short", 10); got != "short" {
+		t.Fatalf("clip = %q", got)
+	}
+	big := map[string]string{}
+	for i := 0; i < 100; i++ {
+		big[fmt.Sprintf("k%03d", i)] = strings.Repeat("v", 5000)
+	}
+	out := clipDetails(big)
+	if len(out) != maxDetails || len(out["k000"]) > maxDetail+32 {
+		t.Fatalf("%d details, first %d bytes", len(out), len(out["k000"]))
+	}
+}
