@@ -431,18 +431,6 @@ func TestOversizeEventSentAlone(t *testing.T) {
 	}
 }
 
-func TestNonJSONEventSentAsString(t *testing.T) {
-	srv := newHEC(t)
-	h := newHarness(t)
-	h.MustConfigure("s", conf(srv.URL))
-	if out := h.Execute("s", sdktest.Event("plain text", sdk.Message{})); !out.OK() {
-		t.Fatal(out.Err)
-	}
-	if o := objects(t, srv.Requests()[0].Body); o[0]["event"] != "plain text" {
-		t.Fatalf("event %v", o[0]["event"])
-	}
-}
-
 // TestRetrySendsOnlyMissingPosts runs the action directly: a retry of the
 // same execution skips the posts HEC already accepted.
 func TestRetrySendsOnlyMissingPosts(t *testing.T) {
