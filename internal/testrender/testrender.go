@@ -7,6 +7,7 @@ package testrender
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/template"
@@ -16,12 +17,20 @@ import (
 // AquaServer is the aqua-server the plugins' tests render with.
 const AquaServer = "https://aqua.example.com"
 
+// EvalTimeout bounds one evaluation when spec sets no rego-timeout: more
+// than postee's default (2s), which a large report can exceed under -race
+// on a loaded machine; the tests are about the output, not the deadline.
+const EvalTimeout = time.Minute
+
 // Compile compiles spec, named "t" when it has no name, failing t on an
 // error.
 func Compile(t testing.TB, spec template.Spec) *template.Renderer {
 	t.Helper()
 	if spec.Name == "" {
 		spec.Name = "t"
+	}
+	if spec.Policy.Timeout == 0 {
+		spec.Policy.Timeout = EvalTimeout
 	}
 	r, err := template.Compile(context.Background(), spec)
 	if err != nil {
