@@ -1,5 +1,5 @@
 // Package sdktest runs an action plugin inside `go test` through the real
-// gRPC encoding and go-plugin plumbing, without building a binary:
+// gRPC service and encoding postee uses, without building a binary:
 //
 //	h := sdktest.New(t, sdk.Plugin{Type: "mytype", New: newAction})
 //	h.MustConfigure("my-action", map[string]any{"url": srv.URL})

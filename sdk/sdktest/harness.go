@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -12,7 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/internal/bridge"
@@ -54,15 +56,29 @@ func New(t testing.TB, p sdk.Plugin) *Harness {
 	return h
 }
 
+// connect serves the plugin on a fresh gRPC server on a loopback port,
+// with the message limits postee uses, and dials it: the real protobuf
+// encoding, without go-plugin's process plumbing (and its debug log).
 func (h *Harness) connect() {
-	ps := protocol.VersionedPlugins(bridge.NewServer(h.p))[protocol.ProtocolVersion]
-	c, _ := plugin.TestPluginGRPCConn(h.t, false, ps)
-	raw, err := c.Dispense(protocol.PluginName)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		h.t.Fatalf("sdktest: dispense: %v", err)
+		h.t.Fatalf("sdktest: listen: %v", err)
 	}
-	h.client = raw.(actionpb.ActionClient)
-	h.closeFn = func() { _ = c.Close() } // its shutdown call stops srv too
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(protocol.MaxMessageSize), grpc.MaxSendMsgSize(protocol.MaxMessageSize))
+	actionpb.RegisterActionServer(srv, bridge.NewServer(h.p))
+	go func() { _ = srv.Serve(ln) }()
+	conn, err := grpc.NewClient(ln.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(protocol.MaxMessageSize), grpc.MaxCallSendMsgSize(protocol.MaxMessageSize)))
+	if err != nil {
+		srv.Stop()
+		h.t.Fatalf("sdktest: dial: %v", err)
+	}
+	h.client = actionpb.NewActionClient(conn)
+	h.closeFn = func() {
+		_ = conn.Close()
+		srv.Stop()
+	}
 }
 
 func (h *Harness) rpc() actionpb.ActionClient {
