@@ -194,8 +194,13 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		_, err = engine.Compile(ctx, cfg, engine.CompileOptions{FiltersDir: filtersDir(), TemplatesDir: o.templatesDir, HasStore: true})
-		if err != nil {
+		copts := engine.CompileOptions{FiltersDir: filtersDir(), TemplatesDir: o.templatesDir, HasStore: true}
+		if o.cluster.ControllerMode {
+			// As the controller will: actions with runs-on are the runners'
+			// (their secrets are in the runners' environment, not here).
+			copts.Local, copts.Remote = func(a *config.Action) bool { return a.RunsOn == "" }, true
+		}
+		if _, err = engine.Compile(ctx, cfg, copts); err != nil {
 			return err
 		}
 	}
