@@ -635,6 +635,7 @@ func htmlescape(_ rego.BuiltinContext, s *ast.Term) (*ast.Term, error) {
 var customFunctions = []func(*rego.Rego){
 	rego.Function1(jsonformatDecl, jsonformat),
 	rego.Function1(htmlescapeDecl, htmlescape),
+	rego.Function2(vulnlistDecl, vulnlist),
 }
 
 // customBuiltins are the declarations of postee's own builtins, for the
@@ -642,7 +643,7 @@ var customFunctions = []func(*rego.Rego){
 var customBuiltins = map[string]*ast.Builtin{}
 
 func init() {
-	for _, f := range []*rego.Function{jsonformatDecl, htmlescapeDecl} {
+	for _, f := range []*rego.Function{jsonformatDecl, htmlescapeDecl, vulnlistDecl} {
 		customBuiltins[f.Name] = &ast.Builtin{Name: f.Name, Description: f.Description, Decl: f.Decl}
 	}
 }

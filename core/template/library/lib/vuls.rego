@@ -200,68 +200,12 @@ title := sprintf("%s vulnerability scan report", [artifact])
 # ---------------------------------------------------------- vulnerabilities
 
 # vulnerabilities are every vulnerability of the report, the most severe
-# first, then by id and package.
-vulnerabilities := [v | some keyed in sort([[rank[v.severity], v.id, v.package, v.target, v] | some v in found]); v := keyed[4]]
+# first, then by id, package and target. vulnlist is postee's builtin that
+# reads the report: building the objects in Rego took some forty function
+# calls each, the most part of rendering a large report.
+vulnerabilities := vulnlist(input, format)
 
-found := [aqua(r, v) | some r in input.resources; some v in r.vulnerabilities] if format == "aqua"
-
-found := [trivy(r, v) | some r in input.Results; some v in r.Vulnerabilities] if format == "trivy"
-
-found := [operator(v) | some v in report.vulnerabilities] if format == "trivyoperator"
-
-default found := []
-
-aqua(r, v) := {
-	"id": id,
-	"package": util.str(res, "name"),
-	"installed": util.otherwise(util.first(v, ["version", "installed_version"]), util.str(res, "version")),
-	"fixed": util.str(v, "fix_version"),
-	"severity": normalize(util.first(v, ["aqua_severity", "nvd_severity", "vendor_severity", "severity"])),
-	"title": util.one_line(util.first(v, ["title", "description"])),
-	"description": util.str(v, "description"),
-	"link": links.vulnerability(id, util.first(v, ["nvd_url", "vendor_url"])),
-	"target": util.str(res, "path"),
-	"type": util.str(res, "format"),
-	"purl": "",
-	"license": util.str(res, "license"),
-} if {
-	res := object.get(r, "resource", {})
-	id := util.str(v, "name")
-}
-
-trivy(r, v) := {
-	"id": id,
-	"package": util.str(v, "PkgName"),
-	"installed": util.str(v, "InstalledVersion"),
-	"fixed": util.str(v, "FixedVersion"),
-	"severity": normalize(util.str(v, "Severity")),
-	"title": util.one_line(util.otherwise(util.str(v, "Title"), util.str(v, "Description"))),
-	"description": util.str(v, "Description"),
-	"link": links.vulnerability(id, util.str(v, "PrimaryURL")),
-	"target": util.str(r, "Target"),
-	"type": util.str(r, "Type"),
-	"purl": util.str(object.get(v, "PkgIdentifier", {}), "PURL"),
-	"license": "",
-} if {
-	id := util.str(v, "VulnerabilityID")
-}
-
-operator(v) := {
-	"id": id,
-	"package": util.str(v, "resource"),
-	"installed": util.str(v, "installedVersion"),
-	"fixed": util.str(v, "fixedVersion"),
-	"severity": normalize(util.str(v, "severity")),
-	"title": util.one_line(util.first(v, ["title", "description"])),
-	"description": util.first(v, ["description", "title"]),
-	"link": links.vulnerability(id, util.str(v, "primaryLink")),
-	"target": util.str(v, "target"),
-	"type": util.first(v, ["packageType", "pkgType"]),
-	"purl": util.str(v, "purl"),
-	"license": "",
-} if {
-	id := util.str(v, "vulnerabilityID")
-}
+default vulnerabilities := []
 
 # counts are the vulnerabilities by severity (every severity of order): the
 # report's own summary when it has one, else counted.
@@ -271,7 +215,15 @@ counts := aqua_counts if {
 } else := operator_counts if {
 	format == "trivyoperator"
 	is_object(report.summary)
-} else := count_by_severity(vulnerabilities)
+} else := counted
+
+# counted is count_by_severity(vulnerabilities) in one pass: in a rule (not
+# a function), a comprehension assigned on its own that compares a field
+# with a variable of the outer body is indexed by OPA.
+counted := {s: count(found) |
+	some s in order
+	found := [1 | some v in vulnerabilities; v.severity == s]
+}
 
 aqua_counts := {s: n |
 	some s in order
@@ -314,7 +266,7 @@ targets := [t |
 	t := util.first(r, ["Target"])
 ] if format == "trivy"
 
-targets := sort({v.target | some v in found}) if format != "trivy"
+targets := sort({v.target | some v in vulnerabilities}) if format != "trivy"
 
 # summary_text is a one-line summary of the counts, e.g. "2 critical,
 # 5 high, 3 medium, 0 low".
