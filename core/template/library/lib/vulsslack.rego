@@ -67,7 +67,14 @@ fix(v) := concat("", ["fixed in ", slack.escape(v.fixed)]) if {
 
 # body(lines) are the sections of lines (at most max_lines of them) and a
 # footer saying how many were left out and where to see more.
-body(lines) := array.concat(slack.sections(array.slice(lines, 0, max_lines), lines_per_section), footer(count(lines)))
+body(lines) := body_of(array.slice(lines, 0, max_lines), count(lines))
+
+# body_of(lines, n) is body for a message of n lines whose first max_lines
+# are lines: a template need not write the lines that are left out.
+body_of(lines, n) := array.concat(slack.sections(lines, lines_per_section), footer(n))
+
+# first_lines are the lines of the first max_lines vulnerabilities.
+first_lines := [line(v) | some v in array.slice(vuls.vulnerabilities, 0, max_lines)]
 
 footer(n) := [slack.context(text)] if {
 	text := util.join_nonempty(" ", [left_out(n), see_more])

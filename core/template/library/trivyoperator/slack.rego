@@ -16,4 +16,4 @@ title := sprintf("%s vulnerability scan report (%s)", [vuls.artifact, vuls.workl
 
 severity := vuls.top_severity
 
-result := array.concat(vulsslack.head, vulsslack.body([vulsslack.line(v) | some v in vuls.vulnerabilities]))
+result := array.concat(vulsslack.head, vulsslack.body_of(vulsslack.first_lines, count(vuls.vulnerabilities)))

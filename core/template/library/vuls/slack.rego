@@ -21,4 +21,4 @@ severity := vuls.top_severity
 
 aggregation_pkg := "postee.vuls.slack.aggregation"
 
-result := array.concat(vulsslack.head, vulsslack.body([vulsslack.line(v) | some v in vuls.vulnerabilities]))
+result := array.concat(vulsslack.head, vulsslack.body_of(vulsslack.first_lines, count(vuls.vulnerabilities)))
