@@ -59,7 +59,7 @@ proto:
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/protocol/actionpb/action.proto
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc -I . \
-		--go_out=. --go_opt=paths=source_relative internal/clusterpb/cluster.proto
+		--go_out=. --go_opt=paths=source_relative core/cluster/clusterpb/cluster.proto
 
 clean:
 	rm -rf bin

@@ -5,12 +5,12 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/postee-dev/postee/core/cluster/clusterpb"
 	"github.com/postee-dev/postee/core/engine"
-	"github.com/postee-dev/postee/internal/clusterpb"
 	"github.com/postee-dev/postee/sdk/protocol/msgconv"
 )
 
-// Work and outcomes travel as protobuf (internal/clusterpb): the event and
+// Work and outcomes travel as protobuf (clusterpb): the event and
 // the rendered message are kilobytes of text that JSON would escape and
 // unescape on every hop; decoding JSON was 40% of a runner's CPU.
 

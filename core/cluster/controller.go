@@ -277,11 +277,6 @@ func (c *Controller) Serve(submit func(ctx context.Context, ev *event.Event) err
 	return nil
 }
 
-type bootstrapReply struct {
-	Part  *Part  `json:"part,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
 func (c *Controller) handleBootstrap(m *nats.Msg) {
 	runner, _, ok := runnerFromSubject(m.Subject)
 	if !ok || !strings.HasPrefix(m.Reply, inboxPrefix(runner)+".") {
@@ -290,25 +285,32 @@ func (c *Controller) handleBootstrap(m *nats.Msg) {
 		c.log.Warn("bootstrap request with a foreign reply subject ignored", "subject", m.Subject, "reply", m.Reply)
 		return
 	}
-	reply := bootstrapReply{}
+	var (
+		part    *Part
+		refusal string
+	)
 	cfg := c.cfg.Load()
 	switch {
 	case !ok || cfg == nil:
-		reply.Error = "controller has no configuration yet"
+		refusal = "controller has no configuration yet"
 	case !(*c.runners.Load())[runner]:
-		reply.Error = fmt.Sprintf("runner %q is not in the controller's configuration (runs-on or runners:)", runner)
+		refusal = fmt.Sprintf("runner %q is not in the controller's configuration (runs-on or runners:)", runner)
 		c.log.Warn("bootstrap from an unknown runner refused", "runner", runner)
 	default:
-		part, err := PartFor(cfg, runner, c.s.ReadFilter)
+		p, err := PartFor(cfg, runner, c.s.ReadFilter)
 		if err != nil {
-			reply.Error = err.Error()
+			refusal = err.Error()
 		} else {
-			reply.Part = part
+			part = p
 			c.seen(runner)
 			c.log.Info("runner bootstrapped", "runner", runner, "actions", len(part.Config.Actions), "routes", len(part.Config.Routes))
 		}
 	}
-	data, _ := json.Marshal(reply)
+	data, err := encodeBootstrapReply(part, refusal)
+	if err != nil {
+		c.log.Error("runner's part not encodable", "runner", runner, "error", err)
+		data, _ = encodeBootstrapReply(nil, err.Error())
+	}
 	_ = m.Respond(data)
 }
 

@@ -249,17 +249,17 @@ func (r *Runner) requestPart(ctx context.Context) (*Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	var reply bootstrapReply
-	if err := json.Unmarshal(m.Data, &reply); err != nil {
+	part, refusal, err := decodeBootstrapReply(m.Data)
+	if err != nil {
 		return nil, fmt.Errorf("bad bootstrap reply: %w", err)
 	}
-	if reply.Error != "" {
-		return nil, &refusedError{reply.Error}
+	if refusal != "" {
+		return nil, &refusedError{refusal}
 	}
-	if reply.Part == nil || reply.Part.Config == nil {
+	if part == nil || part.Config == nil {
 		return nil, errors.New("empty bootstrap reply")
 	}
-	return reply.Part, nil
+	return part, nil
 }
 
 func (r *Runner) refreshLoop() {
