@@ -79,16 +79,16 @@ func vulnlist(_ rego.BuiltinContext, report, format *ast.Term) (*ast.Term, error
 	// Equal keys and objects are the same value: any order of them is
 	// the order of Rego's sort.
 	slices.SortFunc(sorted, func(a, b *vuln) int {
-		if c := vulnRank[a.f[fSeverity]] - vulnRank[b.f[fSeverity]]; c != 0 {
+		if c := vulnRank[a.s(fSeverity)] - vulnRank[b.s(fSeverity)]; c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.f[fID], b.f[fID]); c != 0 {
+		if c := strings.Compare(a.s(fID), b.s(fID)); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.f[fPackage], b.f[fPackage]); c != 0 {
+		if c := strings.Compare(a.s(fPackage), b.s(fPackage)); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.f[fTarget], b.f[fTarget]); c != 0 {
+		if c := strings.Compare(a.s(fTarget), b.s(fTarget)); c != 0 {
 			return c
 		}
 		return ast.Compare(a.obj, b.obj)
@@ -139,18 +139,29 @@ const (
 
 var fieldKeys = [nFields]string{"description", "fixed", "id", "installed", "license", "link", "package", "purl", "severity", "target", "title", "type"}
 
+// vuln is a vulnerability being built: its fields as terms (the event's
+// own terms where a field is a string of the event as it is).
 type vuln struct {
-	f   [nFields]string
+	f   [nFields]*ast.Term
 	obj ast.Object
 }
+
+// s is field i as a string.
+func (v *vuln) s(i int) string { return string(v.f[i].Value.(ast.String)) }
 
 func (v *vuln) object() ast.Object {
 	o := ast.NewObjectWithCapacity(nFields)
 	for i, k := range fieldKeys {
-		o.Insert(key(k), ast.StringTerm(v.f[i]))
+		t := v.f[i]
+		if t == nil {
+			t = emptyString
+		}
+		o.Insert(key(k), t)
 	}
 	return o
 }
+
+var emptyString = ast.InternedTerm("")
 
 func aquaItem(res, v ast.Value) vuln {
 	var x vuln
@@ -159,7 +170,7 @@ func aquaItem(res, v ast.Value) vuln {
 	x.f[fPackage] = str(res, "name")
 	x.f[fInstalled] = otherwise(first(v, "version", "installed_version"), str(res, "version"))
 	x.f[fFixed] = str(v, "fix_version")
-	x.f[fSeverity] = normalizeSeverity(first(v, "aqua_severity", "nvd_severity", "vendor_severity", "severity"))
+	x.f[fSeverity] = severityTerm(first(v, "aqua_severity", "nvd_severity", "vendor_severity", "severity"))
 	x.f[fTitle] = oneLine(first(v, "title", "description"))
 	x.f[fDescription] = str(v, "description")
 	x.f[fLink] = advisoryLink(id, first(v, "nvd_url", "vendor_url"))
@@ -176,7 +187,7 @@ func trivyItem(r, v ast.Object) vuln {
 	x.f[fPackage] = str(v, "PkgName")
 	x.f[fInstalled] = str(v, "InstalledVersion")
 	x.f[fFixed] = str(v, "FixedVersion")
-	x.f[fSeverity] = normalizeSeverity(str(v, "Severity"))
+	x.f[fSeverity] = severityTerm(str(v, "Severity"))
 	x.f[fTitle] = oneLine(otherwise(str(v, "Title"), str(v, "Description")))
 	x.f[fDescription] = str(v, "Description")
 	x.f[fLink] = advisoryLink(id, str(v, "PrimaryURL"))
@@ -195,7 +206,7 @@ func operatorItem(v ast.Value) vuln {
 	x.f[fPackage] = str(v, "resource")
 	x.f[fInstalled] = str(v, "installedVersion")
 	x.f[fFixed] = str(v, "fixedVersion")
-	x.f[fSeverity] = normalizeSeverity(str(v, "severity"))
+	x.f[fSeverity] = severityTerm(str(v, "severity"))
 	x.f[fTitle] = oneLine(first(v, "title", "description"))
 	x.f[fDescription] = first(v, "description", "title")
 	x.f[fLink] = advisoryLink(id, str(v, "primaryLink"))
@@ -227,51 +238,60 @@ func key(k string) *ast.Term {
 	return ast.StringTerm(k)
 }
 
-// str is util.str: the string at key in x, "" when there is none (for a
-// set, key itself when the set has it).
-func str(x ast.Value, name string) string {
-	var t *ast.Term
+// str is util.str: the string at name in x, "" when there is none (for a
+// set, name itself when the set has it).
+func str(x ast.Value, name string) *ast.Term {
 	switch c := x.(type) {
 	case ast.Object:
-		t = c.Get(key(name))
+		if t := c.Get(key(name)); t != nil {
+			if _, ok := t.Value.(ast.String); ok {
+				return t
+			}
+		}
 	case ast.Set:
-		if c.Contains(key(name)) {
-			return name
+		if t := key(name); c.Contains(t) {
+			return t
 		}
 	}
-	if t == nil {
-		return ""
-	}
-	s, _ := t.Value.(ast.String)
-	return string(s)
+	return emptyString
 }
 
 // first is util.first with keys that are single keys: the first non-empty
-// string among x's values at keys, "" when x is not an object.
-func first(x ast.Value, keys ...string) string {
+// string among x's values at names, "" when x is not an object.
+func first(x ast.Value, names ...string) *ast.Term {
 	obj, ok := x.(ast.Object)
 	if !ok {
-		return ""
+		return emptyString
 	}
-	for _, k := range keys {
+	for _, k := range names {
 		if t := obj.Get(key(k)); t != nil {
 			if s, ok := t.Value.(ast.String); ok && s != "" {
-				return string(s)
+				return t
 			}
 		}
 	}
-	return ""
+	return emptyString
 }
 
-func otherwise(s, fallback string) string {
-	if s != "" {
-		return s
+func isEmpty(t *ast.Term) bool { return t.Value.(ast.String) == "" }
+
+func otherwise(t, fallback *ast.Term) *ast.Term {
+	if !isEmpty(t) {
+		return t
 	}
 	return fallback
 }
 
 // oneLine is util.one_line.
-var oneLine = strings.NewReplacer("\n", " ", "\r", " ", "\t", " ").Replace
+func oneLine(t *ast.Term) *ast.Term {
+	s := string(t.Value.(ast.String))
+	if !strings.ContainsAny(s, "\n\r\t") {
+		return t
+	}
+	return ast.StringTerm(oneLineReplacer.Replace(s))
+}
+
+var oneLineReplacer = strings.NewReplacer("\n", " ", "\r", " ", "\t", " ")
 
 // vulnAliases is postee.lib.vuls.aliases.
 var vulnAliases = map[string]string{
@@ -283,24 +303,37 @@ var vulnAliases = map[string]string{
 // vulnRank is postee.lib.vuls.rank.
 var vulnRank = map[string]int{"critical": 0, "high": 1, "medium": 2, "low": 3, "negligible": 4, "unknown": 5}
 
-// normalizeSeverity is postee.lib.vuls.normalize on a string.
-func normalizeSeverity(s string) string {
-	if n, ok := vulnAliases[strings.ToLower(s)]; ok {
-		return n
+var severityTerms = map[string]*ast.Term{}
+
+func init() {
+	for s := range vulnRank {
+		severityTerms[s] = ast.StringTerm(s)
 	}
-	return "unknown"
+}
+
+// severityTerm is postee.lib.vuls.normalize on a string.
+func severityTerm(t *ast.Term) *ast.Term {
+	s := string(t.Value.(ast.String))
+	if n, ok := vulnAliases[s]; ok {
+		return severityTerms[n]
+	}
+	if n, ok := vulnAliases[strings.ToLower(s)]; ok {
+		return severityTerms[n]
+	}
+	return severityTerms["unknown"]
 }
 
 // advisoryLink is postee.lib.links.vulnerability on strings.
-func advisoryLink(id, given string) string {
-	l := strings.ToLower(given)
-	switch {
-	case strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "http://"):
-		return given
-	case strings.HasPrefix(id, "CVE-"):
-		return "https://nvd.nist.gov/vuln/detail/" + url.QueryEscape(id)
-	case strings.HasPrefix(id, "GHSA-"):
-		return "https://github.com/advisories/" + url.QueryEscape(id)
+func advisoryLink(idTerm, givenTerm *ast.Term) *ast.Term {
+	id, given := string(idTerm.Value.(ast.String)), string(givenTerm.Value.(ast.String))
+	if l := strings.ToLower(given); strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "http://") {
+		return givenTerm
 	}
-	return ""
+	switch {
+	case strings.HasPrefix(id, "CVE-"):
+		return ast.StringTerm("https://nvd.nist.gov/vuln/detail/" + url.QueryEscape(id))
+	case strings.HasPrefix(id, "GHSA-"):
+		return ast.StringTerm("https://github.com/advisories/" + url.QueryEscape(id))
+	}
+	return emptyString
 }
