@@ -105,7 +105,7 @@ severity_table(s) := concat("", [
 rows_by_severity := {s: rows |
 	some s in vuls.order
 	rows := [concat("", [
-		"<tr><td>", html.link(v.link, v.id),
+		"<tr><td>", advisory(v.link, v.id),
 		"</td><td>", htmlescape(v.package),
 		"</td><td>", htmlescape(v.installed),
 		"</td><td>", htmlescape(util.otherwise(v.fixed, "none")),
@@ -117,6 +117,12 @@ rows_by_severity := {s: rows |
 		v.severity == s
 	]
 }
+
+# advisory(link, id) is html.link(link, id) for a vulnerability's link,
+# which is "" or an http(s) URL (see postee.lib.links.vulnerability).
+advisory("", id) := htmlescape(id)
+
+advisory(link, id) := concat("", [`<a href="`, htmlescape(link), `">`, htmlescape(id), "</a>"]) if link != ""
 
 target_cell(t) := concat("", ["</td><td>", htmlescape(t)]) if {
 	vuls.format != "aqua"
