@@ -290,8 +290,15 @@ func locate(routeName string, src *source, err error) error {
 // such failure, for the log. Other evaluation errors (conflicting rule
 // values, cancellation, the policy's timeout) return false and the error.
 func (m *Matcher) Match(ctx context.Context, input ast.Value) (bool, error) {
+	i, err := m.match(ctx, input)
+	return i >= 0, err
+}
+
+// match is Match returning the index of the query that allowed the event
+// (-1: none; 0 when the route matches everything).
+func (m *Matcher) match(ctx context.Context, input ast.Value) (int, error) {
 	if len(m.queries) == 0 {
-		return true, nil
+		return 0, nil
 	}
 	cancel, stop := regoeval.Limit(ctx, m.timeout)
 	defer stop()
@@ -308,22 +315,22 @@ func (m *Matcher) Match(ctx context.Context, input ast.Value) (bool, error) {
 		rs, err := q.pq.Eval(ctx, o...)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
-				return false, fmt.Errorf("route %q: %w", m.route, ctxErr)
+				return -1, fmt.Errorf("route %q: %w", m.route, ctxErr)
 			}
 			if stop() {
-				return false, &Error{Route: m.route, Source: q.src.where, Message: regoeval.TimeoutMessage(m.timeout), Deadline: true}
+				return -1, &Error{Route: m.route, Source: q.src.where, Message: regoeval.TimeoutMessage(m.timeout), Deadline: true}
 			}
-			return false, locate(m.route, q.src, err)
+			return -1, locate(m.route, q.src, err)
 		}
 		if isTrue(rs) {
-			return true, nil
+			return i, nil
 		}
 		if len(builtinErrs) > 0 && firstBuiltinErr == nil {
 			firstBuiltinErr = locate(m.route, q.src, &builtinErrs[0])
 		}
 		builtinErrs = builtinErrs[:0]
 	}
-	return false, firstBuiltinErr
+	return -1, firstBuiltinErr
 }
 
 // MatchesAll reports whether the route matches every event without
