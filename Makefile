@@ -41,14 +41,14 @@ test-short:
 	cd sdk && $(GO) test -short ./...
 	$(GO) test -short ./...
 
-# The end-to-end load runs (standalone with and without durable ingest, then
-# controller → runner) before the Go benchmarks, whose disk writes (the ingest
-# benchmarks) would slow the fsyncs of the load runs;
-# figures go to docs/performance.md.
+# The end-to-end load suite in one run (tools/loadgen -suite): the bare relay,
+# standalone postee (durable, then --no-durable-ingest), controller → runner,
+# idle memory and start time, ending with a table of each figure beside its
+# goal. It runs before the Go benchmarks, whose disk writes (the ingest
+# benchmarks) would slow the fsyncs of the load runs. About 2 minutes, then
+# the Go benchmarks; figures go to docs/performance.md.
 bench: build
-	$(GO) run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins
-	$(GO) run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins -postee-args --no-durable-ingest
-	$(GO) run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins -dispatch
+	$(GO) run ./tools/loadgen -suite -postee bin/postee -plugin-dir bin/plugins -json bin/bench.json
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./plugins/... ./internal/...
 
 # Regenerate the committed protobuf code (needs protoc; the Go generators are installed here).

@@ -29,6 +29,10 @@ type options struct {
 	events            int
 	vulns             int
 	jsonOut           string
+	relay, suite      bool
+	strict            bool
+	startRuns         int
+	idleSettle        time.Duration
 	posteeArgs        string
 	dispatch          bool
 	runnerArgs        string
@@ -54,6 +58,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.events, "events", 0, "send this many measured events instead of running for -duration")
 	fs.IntVar(&o.vulns, "vulns", 20, "vulnerabilities per report (20: about 5 KB)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.BoolVar(&o.relay, "relay", false, "first measure the bare relay (decode, re-encode, forward) under the same load, then postee, and print the ratio")
+	fs.BoolVar(&o.suite, "suite", false, "the `make bench` suite: relay, standalone, --no-durable-ingest, dispatch, idle memory and start time, then a table of figures and goals")
+	fs.IntVar(&o.startRuns, "start-runs", 7, "with -suite: start postee this many times to time exec → ready (median)")
+	fs.DurationVar(&o.idleSettle, "idle-settle", 3*time.Second, "with -suite: how long postee is left alone before its idle memory is read")
+	fs.BoolVar(&o.strict, "strict", false, "with -suite: exit 1 when a goal is not met")
 	fs.BoolVar(&o.dispatch, "dispatch", false, "controller/runner: events at a controller, the http action run by a runner")
 	fs.StringVar(&o.runnerArgs, "runner-args", "", "with -dispatch: extra flags for the runner")
 	fs.StringVar(&o.posteeArgs, "postee-args", "", "extra postee flags, space-separated (e.g. \"--workers 8\")")
@@ -63,8 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 || o.senders < 1 || o.events < 0 || o.vulns < 0 || o.warmup < 0 ||
-		(o.events == 0 && o.duration <= 0) {
-		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments")
+		(o.events == 0 && o.duration <= 0) || (o.suite && (o.dispatch || o.startRuns < 1)) {
+		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments; -suite excludes -dispatch and needs -start-runs ≥ 1")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,24 +89,133 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// load performs one run. A nil report with an error is a setup failure.
+// load performs what the flags ask: one postee run, the relay and postee
+// (-relay), or the whole suite (-suite). A nil report with an error is a
+// setup failure.
 func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
-	bin, err := filepath.Abs(o.postee)
-	if err != nil {
-		return nil, err
-	}
-	pluginDir, err := filepath.Abs(o.pluginDir)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("postee binary: %w (run `make build`)", err)
-	}
-	if _, err := os.Stat(filepath.Join(pluginDir, "postee-action-http")); err != nil {
-		return nil, fmt.Errorf("http plugin: %w (run `make build`)", err)
-	}
-
 	c, err := newCorpus(o.vulns)
+	if err != nil {
+		return nil, err
+	}
+	if o.suite {
+		s, err := runSuite(ctx, o, c, stdout)
+		if s == nil {
+			return nil, err
+		}
+		return s.Standalone, err
+	}
+	if !o.relay {
+		return runPostee(ctx, o, c, o.dispatch, o.posteeArgs, stdout)
+	}
+	rel, err := runRelay(ctx, o, c, stdout)
+	if err != nil {
+		return rel, err
+	}
+	r, err := runPostee(ctx, o, c, o.dispatch, o.posteeArgs, stdout)
+	if r != nil {
+		fmt.Fprintf(stdout, "postee / relay: %.2f of the events/s, p99 %.1f× the relay's\n",
+			ratio(r.EventsPerSecond, rel.EventsPerSecond), ratio(r.Latency.P99, rel.Latency.P99))
+	}
+	return r, err
+}
+
+// ratio is a/b, 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// runRelay measures the bare relay (relay.go) under the same load.
+func runRelay(ctx context.Context, o options, c *corpus, stdout io.Writer) (*report, error) {
+	sk, err := startSink()
+	if err != nil {
+		return nil, err
+	}
+	defer sk.close()
+	rl, err := startRelay(sk.URL(), 2*o.senders)
+	if err != nil {
+		return nil, err
+	}
+	defer rl.close()
+	fmt.Fprintf(stdout, "bare relay listening on %s; sending...\n", rl.ln.Addr())
+	r := newReport(o, c)
+	r.Mode = "bare relay: decode, re-encode, forward (no disk)"
+	cpu0 := selfCPU()
+	missing := drive(ctx, o, c, rl.URL(), sk, nil, r)
+	r.LoadgenCPUPerEvent = perEvent(selfCPU()-cpu0, r.Delivered)
+	r.print(stdout)
+	if len(missing) > 0 {
+		return r, fmt.Errorf("relay: %d accepted events never reached the sink (e.g. id %d)", len(missing), missing[0])
+	}
+	if ctx.Err() != nil {
+		return r, errors.New("interrupted")
+	}
+	return r, nil
+}
+
+func newReport(o options, c *corpus) *report {
+	r := &report{Senders: o.senders, Warmup: o.warmup.String(), Vulns: o.vulns,
+		EventBytes: len(c.body(0)), CPUs: runtime.NumCPU()}
+	if o.events > 0 {
+		r.Events = o.events
+	} else {
+		r.Duration = o.duration.String()
+	}
+	return r
+}
+
+// drive sends the load to url (stopping early when stop is closed), waits
+// for the accepted events at sk and fills r's counts, rate and latency. It
+// returns the accepted events that never reached the sink.
+func drive(ctx context.Context, o options, c *corpus, url string, sk *sink, stop <-chan struct{}, r *report) []int {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	start := time.Now()
+	pl := plan{warmupEnd: start.Add(o.warmup)}
+	if o.events > 0 {
+		pl.events = int64(o.events)
+		pl.deadline = start.Add(o.timeout)
+	} else {
+		pl.end = pl.warmupEnd.Add(o.duration)
+	}
+	all := send(runCtx, url, c, o.senders, pl)
+	sendEnd := time.Now()
+
+	var want []int
+	for _, s := range all {
+		if s.outcome == accepted {
+			want = append(want, s.id)
+		}
+	}
+	drainCtx, drainCancel := context.WithTimeout(runCtx, o.drain)
+	missing := sk.waitFor(drainCtx, want)
+	drainCancel()
+
+	arrivals, dups, bad := sk.snapshot()
+	r.Duplicates, r.Unknown = dups, bad
+	windowEnd := pl.end
+	if windowEnd.IsZero() || sendEnd.Before(windowEnd) {
+		windowEnd = sendEnd // interrupted early
+	}
+	analyse(r, all, arrivals, pl.warmupEnd, windowEnd, o.events > 0)
+	return missing
+}
+
+// runPostee performs one postee run (standalone, or controller → runner
+// when dispatch is set) with extra postee flags posteeArgs.
+func runPostee(ctx context.Context, o options, c *corpus, dispatch bool, posteeArgs string, stdout io.Writer) (*report, error) {
+	bin, pluginDir, err := binaries(o)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +240,7 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 	var extra []string
 	env := []string{"PATH_TO_DB=" + filepath.Join(tmp, "postee", "webhooks.db")}
 	var natsAddr string
-	if o.dispatch {
+	if dispatch {
 		cfg += "  runs-on: " + benchRunner + "\n"
 		if natsAddr, err = freeAddr(); err != nil {
 			return nil, err
@@ -133,13 +251,13 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout, append(extra, strings.Fields(o.posteeArgs)...), env)
+	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout, append(extra, strings.Fields(posteeArgs)...), env)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stop(stopGrace) // no-op when already stopped below
 	var runner *postee
-	if o.dispatch {
+	if dispatch {
 		runner, err = startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "runner.log"), startTimeout,
 			append([]string{"--controller-url", "nats://" + natsAddr, "--runner-name", benchRunner}, strings.Fields(o.runnerArgs)...),
 			[]string{"PATH_TO_DB=" + filepath.Join(tmp, "runner", "webhooks.db")})
@@ -149,49 +267,21 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 		defer runner.stop(stopGrace)
 	}
 
-	// Stop sending if postee dies.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-p.done:
-			cancel()
-		case <-runCtx.Done():
-		}
-	}()
-
-	r := &report{
-		Senders: o.senders, Warmup: o.warmup.String(), Vulns: o.vulns,
-		EventBytes: len(c.body(0)), CPUs: runtime.NumCPU(),
-	}
-	start := time.Now()
-	pl := plan{warmupEnd: start.Add(o.warmup)}
-	if o.events > 0 {
-		r.Events = o.events
-		pl.events = int64(o.events)
-		pl.deadline = start.Add(o.timeout)
-	} else {
-		r.Duration = o.duration.String()
-		pl.end = pl.warmupEnd.Add(o.duration)
+	r := newReport(o, c)
+	if posteeArgs != "" {
+		r.Mode = "standalone, postee " + posteeArgs
 	}
 	fmt.Fprintf(stdout, "postee %s listening on %s; sending...\n", bin, p.addr)
-	all := send(runCtx, "http://"+p.addr+"/", c, o.senders, pl)
-	sendEnd := time.Now()
-
-	// Wait for every accepted event at the sink.
-	var want []int
-	for _, s := range all {
-		if s.outcome == accepted {
-			want = append(want, s.id)
-		}
-	}
-	drainCtx, drainCancel := context.WithTimeout(runCtx, o.drain)
-	missing := sk.waitFor(drainCtx, want)
-	drainCancel()
+	cpu0 := selfCPU()
+	missing := drive(ctx, o, c, "http://"+p.addr+"/", sk, p.done, r)
+	r.LoadgenCPUPerEvent = perEvent(selfCPU()-cpu0, r.Delivered)
 
 	// Peak memory, while postee and its plugins still run.
 	if rss, err := peakRSS(p.cmd.Process.Pid); err == nil {
 		r.PosteePeakRSS = rss
+	}
+	if cpu, err := cpuTime(p.cmd.Process.Pid); err == nil {
+		r.PosteeCPUPerEvent = perEvent(cpu, r.Delivered)
 	}
 	procs := children(p.cmd.Process.Pid)
 	if runner != nil {
@@ -201,22 +291,17 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 	}
 	for _, k := range procs {
 		rss, _ := peakRSS(k.pid)
-		r.Plugins = append(r.Plugins, pluginRSS{Name: k.name(), PID: k.pid, PeakRSS: rss})
-		r.PluginsRSS += rss
+		cpu, _ := cpuTime(k.pid)
+		r.Plugins = append(r.Plugins, pluginRSS{Name: k.name(), PID: k.pid, PeakRSS: rss, CPUPerEvent: perEvent(cpu, r.Delivered)})
+		if k.cmdline != "postee-runner" {
+			r.PluginsRSS += rss
+		}
 	}
 	died := p.exited()
 	stopErr := p.stop(stopGrace)
-
-	arrivals, dups, bad := sk.snapshot()
-	r.Duplicates, r.Unknown = dups, bad
-	windowEnd := pl.end
-	if windowEnd.IsZero() || sendEnd.Before(windowEnd) {
-		windowEnd = sendEnd // interrupted early
-	}
-	analyse(r, all, arrivals, pl.warmupEnd, windowEnd, o.events > 0)
 	r.print(stdout)
 
-	if o.jsonOut != "" {
+	if o.jsonOut != "" && !o.suite {
 		data, _ := json.MarshalIndent(r, "", "  ")
 		if err := os.WriteFile(o.jsonOut, append(data, '\n'), 0o644); err != nil {
 			return r, err
@@ -240,6 +325,24 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 		return r, fmt.Errorf("%w\n(config and postee log kept in %s)", err, tmp)
 	}
 	return r, nil
+}
+
+// binaries returns the absolute paths of postee and the plugin directory,
+// checked to hold what a run needs.
+func binaries(o options) (bin, pluginDir string, err error) {
+	if bin, err = filepath.Abs(o.postee); err != nil {
+		return "", "", err
+	}
+	if pluginDir, err = filepath.Abs(o.pluginDir); err != nil {
+		return "", "", err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", "", fmt.Errorf("postee binary: %w (run `make build`)", err)
+	}
+	if _, err := os.Stat(filepath.Join(pluginDir, "postee-action-http")); err != nil {
+		return "", "", fmt.Errorf("http plugin: %w (run `make build`)", err)
+	}
+	return bin, pluginDir, nil
 }
 
 // config is the postee config of the run: every alpine image report is

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -236,13 +235,63 @@ func cmdline(pid int) string {
 }
 
 // peakRSS is the process's peak resident set size (VmHWM) in bytes.
-func peakRSS(pid int) (int64, error) {
+func peakRSS(pid int) (int64, error) { return statusBytes(pid, "VmHWM:") }
+
+// currentRSS is the process's resident set size now (VmRSS) in bytes.
+func currentRSS(pid int) (int64, error) { return statusBytes(pid, "VmRSS:") }
+
+// cpuTime is the user+system CPU time the process has used (Linux
+// /proc/<pid>/stat, fields 14 and 15, in clock ticks of 1/100 s).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseCPU(b)
+}
+
+func parseCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("odd /proc/<pid>/stat")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// After "(comm)": state(3) ppid(4) ... utime(14) stime(15).
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/<pid>/stat")
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("odd /proc/<pid>/stat times")
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
+}
+
+// selfCPU is the CPU time loadgen itself has used (senders, sink, relay).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// splitArgs splits space-separated flags.
+func splitArgs(s string) []string { return strings.Fields(s) }
+
+// statusBytes reads a "<key> <n> kB" line of /proc/<pid>/status.
+func statusBytes(pid int, key string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
+	return parseStatus(b, key)
+}
+
+func parseStatus(b []byte, key string) (int64, error) {
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			f := strings.Fields(rest) // "123456 kB"
 			if len(f) == 2 && f[1] == "kB" {
 				kb, err := strconv.ParseInt(f[0], 10, 64)
@@ -253,7 +302,7 @@ func peakRSS(pid int) (int64, error) {
 			}
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+	return 0, fmt.Errorf("no %s line in /proc/<pid>/status", strings.TrimSuffix(key, ":"))
 }
 
 // tail returns the last n lines of a file.

@@ -39,6 +39,10 @@ type report struct {
 	EventsPerSecond   float64 `json:"events_per_second"`
 	Latency           latency `json:"latency_ms"`
 
+	// CPU time per delivered event (whole run, warm-up included), in µs.
+	PosteeCPUPerEvent  float64 `json:"postee_cpu_us_per_event,omitempty"`
+	LoadgenCPUPerEvent float64 `json:"loadgen_cpu_us_per_event,omitempty"` // senders + sink (+ relay)
+
 	PosteePeakRSS int64       `json:"postee_peak_rss_bytes"`
 	Plugins       []pluginRSS `json:"plugins"`
 	PluginsRSS    int64       `json:"plugins_peak_rss_bytes"` // sum over plugins
@@ -58,6 +62,16 @@ type pluginRSS struct {
 	Name    string `json:"name"`
 	PID     int    `json:"pid"`
 	PeakRSS int64  `json:"peak_rss_bytes"`
+	// CPU time per delivered event, in µs.
+	CPUPerEvent float64 `json:"cpu_us_per_event,omitempty"`
+}
+
+// perEvent is d spread over n events, in µs.
+func perEvent(d time.Duration, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
 }
 
 // percentile returns the p-th percentile (0 < p <= 100) of sorted by the
@@ -164,9 +178,16 @@ func (r *report) print(w io.Writer) {
 		r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.Samples)
 	fmt.Fprintf(tw, "  sent\t%d  (accepted %d, rejected 503 %d, other status %d, errors %d)\n", r.Sent, r.Accepted, r.Rejected, r.OtherStatus, r.Errors)
 	fmt.Fprintf(tw, "  delivered\t%d of %d accepted  (lost %d, duplicates %d, unrecognised %d)\n", r.Delivered, r.Accepted, r.Lost, r.Duplicates, r.Unknown)
-	fmt.Fprintf(tw, "  peak RSS postee\t%s\n", mb(r.PosteePeakRSS))
-	for _, p := range r.Plugins {
-		fmt.Fprintf(tw, "  peak RSS %s\t%s  (pid %d)\n", p.Name, mb(p.PeakRSS), p.PID)
+	if r.PosteePeakRSS > 0 {
+		fmt.Fprintf(tw, "  peak RSS postee\t%s  (CPU %.0f µs/event)\n", mb(r.PosteePeakRSS), r.PosteeCPUPerEvent)
 	}
+	for _, p := range r.Plugins {
+		fmt.Fprintf(tw, "  peak RSS %s\t%s  (pid %d, CPU %.0f µs/event)\n", p.Name, mb(p.PeakRSS), p.PID, p.CPUPerEvent)
+	}
+	who := "senders and sink"
+	if r.PosteePeakRSS == 0 {
+		who = "senders, sink and relay"
+	}
+	fmt.Fprintf(tw, "  CPU loadgen\t%.0f µs/event  (%s)\n", r.LoadgenCPUPerEvent, who)
 	_ = tw.Flush()
 }

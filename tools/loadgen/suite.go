@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// suite is what `make bench` measures in one invocation, so that every
+// ratio compares runs made minutes apart on the same machine.
+type suite struct {
+	Relay      *report `json:"relay,omitempty"`
+	Standalone *report `json:"standalone,omitempty"`
+	NoDurable  *report `json:"standalone_no_durable_ingest,omitempty"`
+	Dispatch   *report `json:"dispatch,omitempty"`
+
+	// Idle memory: postee on the load run's config, started and left alone.
+	IdlePosteeRSS  int64       `json:"idle_postee_rss_bytes"`
+	IdlePluginsRSS []pluginRSS `json:"idle_plugins_rss_bytes,omitempty"`
+
+	// Start: exec → "webhook listening" with four plugins, several runs.
+	StartMS     []float64 `json:"start_ms,omitempty"`
+	StartPlugin int       `json:"start_plugins"`
+
+	Goals  []goal   `json:"goals"`
+	Errors []string `json:"errors,omitempty"`
+}
+
+// goal is one row of the table: a measured figure against its target.
+type goal struct {
+	Name   string  `json:"name"`
+	Figure string  `json:"figure"`
+	Goal   string  `json:"goal"`
+	Value  float64 `json:"value"`
+	Known  bool    `json:"known"` // the figure was measured
+	Met    bool    `json:"met"`
+}
+
+// Targets.
+const (
+	goalRelayRatio    = 0.7 // standalone events/s ÷ relay events/s, at least
+	goalRelayP99      = 2.0 // standalone p99 ÷ relay p99, at most
+	goalDispatchRatio = 0.6 // dispatch events/s ÷ standalone events/s, at least
+	goalDispatchP99   = 100 // ms, under
+	goalPosteeMB      = 100 // standalone postee peak RSS, under
+	goalPluginMB      = 30  // each plugin's peak RSS, under
+	goalControllerMB  = 200 // controller peak RSS in dispatch, under
+	goalIdleMB        = 40  // idle postee RSS, under
+	goalStartMS       = 200 // exec → ready with four plugins, median, under
+	startPlugins      = 4
+)
+
+const mib = 1 << 20
+
+// runSuite measures the relay, standalone postee (durable, then with
+// --no-durable-ingest), controller → runner dispatch, idle memory and start
+// time, then prints the goals table. A failed part is reported and the rest
+// still run; the error joins every failure.
+func runSuite(ctx context.Context, o options, c *corpus, stdout io.Writer) (*suite, error) {
+	if _, _, err := binaries(o); err != nil {
+		return nil, err
+	}
+	s := &suite{StartPlugin: startPlugins}
+	var errs []error
+	fail := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+			s.Errors = append(s.Errors, what+": "+err.Error())
+		}
+	}
+	step := func(title string) { fmt.Fprintf(stdout, "\n== %s\n", title) }
+
+	step("bare relay")
+	r, err := runRelay(ctx, o, c, stdout)
+	s.Relay = r
+	fail("relay", err)
+
+	step("standalone postee, durable ingest (the default)")
+	r, err = runPostee(ctx, o, c, false, o.posteeArgs, stdout)
+	s.Standalone = r
+	fail("standalone", err)
+
+	if ctx.Err() == nil {
+		step("standalone postee, --no-durable-ingest (for comparison; no goal)")
+		r, err = runPostee(ctx, o, c, false, joinArgs(o.posteeArgs, "--no-durable-ingest"), stdout)
+		s.NoDurable = r
+		fail("standalone --no-durable-ingest", err)
+	}
+	if ctx.Err() == nil {
+		step("controller → runner dispatch, durable")
+		r, err = runPostee(ctx, o, c, true, o.posteeArgs, stdout)
+		s.Dispatch = r
+		fail("dispatch", err)
+	}
+	if ctx.Err() == nil {
+		step("idle memory")
+		fail("idle memory", s.measureIdle(ctx, o, stdout))
+	}
+	if ctx.Err() == nil {
+		step(fmt.Sprintf("start: exec → ready with %d plugins, %d runs", startPlugins, o.startRuns))
+		fail("start", s.measureStart(ctx, o, stdout))
+	}
+
+	s.Goals = s.evaluate()
+	fmt.Fprintln(stdout)
+	s.printTable(stdout)
+	if o.jsonOut != "" {
+		data, _ := json.MarshalIndent(s, "", "  ")
+		fail("json", os.WriteFile(o.jsonOut, append(data, '\n'), 0o644))
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, errors.New("interrupted"))
+	}
+	if o.strict {
+		var unmet []string
+		for _, g := range s.Goals {
+			if !g.Met {
+				unmet = append(unmet, g.Name)
+			}
+		}
+		if len(unmet) > 0 {
+			errs = append(errs, fmt.Errorf("goals not met: %q", unmet))
+		}
+	}
+	return s, errors.Join(errs...)
+}
+
+func joinArgs(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + " " + b
+}
+
+// measureIdle starts postee on the load run's config, lets it settle and
+// reads the resident memory of postee and its plugin.
+func (s *suite) measureIdle(ctx context.Context, o options, stdout io.Writer) error {
+	bin, pluginDir, _ := binaries(o)
+	tmp, err := os.MkdirTemp("", "postee-loadgen-idle-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cfgFile := filepath.Join(tmp, "cfg.yaml")
+	if err := os.WriteFile(cfgFile, []byte(config("http://127.0.0.1:9/")), 0o600); err != nil {
+		return err
+	}
+	p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout,
+		splitArgs(o.posteeArgs), []string{"PATH_TO_DB=" + filepath.Join(tmp, "webhooks.db")})
+	if err != nil {
+		return err
+	}
+	defer p.stop(stopGrace)
+	// Idle: what it holds once start-up's garbage could have been
+	// collected (a benchmark's settling time, not a synchronisation).
+	select {
+	case <-time.After(o.idleSettle):
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.done:
+		return fmt.Errorf("postee exited while idle (%v); its log:\n%s", p.waitErr, tail(p.logPath, 20))
+	}
+	rss, err := currentRSS(p.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	s.IdlePosteeRSS = rss
+	fmt.Fprintf(stdout, "  idle RSS postee\t%s  (after %s)\n", mb(rss), o.idleSettle)
+	for _, k := range children(p.cmd.Process.Pid) {
+		rss, _ := currentRSS(k.pid)
+		s.IdlePluginsRSS = append(s.IdlePluginsRSS, pluginRSS{Name: k.name(), PID: k.pid, PeakRSS: rss})
+		fmt.Fprintf(stdout, "  idle RSS %s\t%s\n", k.name(), mb(rss))
+	}
+	return p.stop(stopGrace)
+}
+
+// startConfig has one route to four actions of four plugin types, none of
+// which reaches anything at start.
+func startConfig() string {
+	return `name: loadgen-start
+routes:
+- name: all
+  input: contains(input.image, "alpine")
+  actions: [to-http, to-webhook, to-stdout, to-exec]
+  template: raw-json
+templates:
+- name: raw-json
+  rego-package: postee.rawmessage.json
+actions:
+- name: to-http
+  type: http
+  enable: true
+  method: POST
+  url: http://127.0.0.1:9/
+- name: to-webhook
+  type: webhook
+  enable: true
+  url: http://127.0.0.1:9/
+- name: to-stdout
+  type: stdout
+  enable: true
+- name: to-exec
+  type: exec
+  enable: true
+  exec-script: |
+    #!/bin/sh
+    true
+`
+}
+
+// startPluginTypes are the plugin binaries startConfig needs.
+var startPluginTypes = []string{"http", "webhook", "stdout", "exec"}
+
+// measureStart starts postee o.startRuns times on startConfig and records
+// the time from exec to its "webhook listening" line; each start must have
+// its four plugin processes running by then.
+func (s *suite) measureStart(ctx context.Context, o options, stdout io.Writer) error {
+	bin, pluginDir, _ := binaries(o)
+	for _, t := range startPluginTypes {
+		if _, err := os.Stat(filepath.Join(pluginDir, "postee-action-"+t)); err != nil {
+			return fmt.Errorf("plugin %s: %w (run `make build`)", t, err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "postee-loadgen-start-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cfgFile := filepath.Join(tmp, "cfg.yaml")
+	if err := os.WriteFile(cfgFile, []byte(startConfig()), 0o600); err != nil {
+		return err
+	}
+	for i := range o.startRuns {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		db := filepath.Join(tmp, fmt.Sprintf("run%d", i), "webhooks.db")
+		t0 := time.Now()
+		p, err := startPostee(bin, cfgFile, pluginDir, filepath.Join(tmp, "postee.log"), startTimeout,
+			splitArgs(o.posteeArgs), []string{"PATH_TO_DB=" + db})
+		d := time.Since(t0)
+		if err != nil {
+			return err
+		}
+		n := len(children(p.cmd.Process.Pid))
+		if err := p.stop(stopGrace); err != nil {
+			return err
+		}
+		if n < startPlugins {
+			return fmt.Errorf("run %d: %d plugin processes at ready, want %d", i+1, n, startPlugins)
+		}
+		s.StartMS = append(s.StartMS, float64(d.Microseconds())/1000)
+	}
+	fmt.Fprintf(stdout, "  exec → ready\t%s\n", formatMS(s.StartMS))
+	return nil
+}
+
+func formatMS(ms []float64) string {
+	out := ""
+	for i, v := range ms {
+		if i > 0 {
+			out += " "
+		}
+		out += fmt.Sprintf("%.0f", v)
+	}
+	return out + " ms"
+}
+
+// median of the values (0 for none).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// evaluate compares the measured figures with the targets. A figure that
+// could not be measured is not met.
+func (s *suite) evaluate() []goal {
+	var gs []goal
+	add := func(name, goalText string, known bool, value float64, figure string, met bool) {
+		if !known {
+			figure, met = "n/a", false
+		}
+		gs = append(gs, goal{Name: name, Figure: figure, Goal: goalText, Value: value, Known: known, Met: met})
+	}
+	measured := func(r *report) bool { return r != nil && r.EventsPerSecond > 0 }
+
+	ok := measured(s.Standalone) && measured(s.Relay)
+	var v float64
+	if ok {
+		v = s.Standalone.EventsPerSecond / s.Relay.EventsPerSecond
+	}
+	add("standalone ÷ relay, events/s", fmt.Sprintf("≥ %.2f", goalRelayRatio), ok, v,
+		fmt.Sprintf("%.2f", v)+eps(s.Standalone, s.Relay), v >= goalRelayRatio)
+
+	ok = measured(s.Standalone) && measured(s.Relay) && s.Relay.Latency.P99 > 0
+	v = 0
+	if ok {
+		v = s.Standalone.Latency.P99 / s.Relay.Latency.P99
+	}
+	add("standalone ÷ relay, p99", fmt.Sprintf("≤ %.1f", goalRelayP99), ok, v,
+		fmt.Sprintf("%.2f", v)+p99s(s.Standalone, s.Relay), v <= goalRelayP99)
+
+	ok = measured(s.Dispatch) && measured(s.Standalone)
+	v = 0
+	if ok {
+		v = s.Dispatch.EventsPerSecond / s.Standalone.EventsPerSecond
+	}
+	add("dispatch ÷ standalone, events/s", fmt.Sprintf("≥ %.2f", goalDispatchRatio), ok, v,
+		fmt.Sprintf("%.2f", v)+eps(s.Dispatch, s.Standalone), v >= goalDispatchRatio)
+
+	ok = measured(s.Dispatch)
+	v = 0
+	if ok {
+		v = s.Dispatch.Latency.P99
+	}
+	add("dispatch p99", fmt.Sprintf("< %d ms", goalDispatchP99), ok, v, fmt.Sprintf("%.1f ms", v), v < goalDispatchP99)
+
+	ok = s.Standalone != nil && s.Standalone.PosteePeakRSS > 0
+	v = 0
+	if ok {
+		v = float64(s.Standalone.PosteePeakRSS) / mib
+	}
+	add("postee peak RSS, standalone under load", fmt.Sprintf("< %d MB", goalPosteeMB), ok, v, fmt.Sprintf("%.0f MB", v), v < goalPosteeMB)
+
+	for _, run := range []struct {
+		name string
+		r    *report
+	}{{"standalone", s.Standalone}, {"dispatch (runner's)", s.Dispatch}} {
+		if run.r == nil {
+			add("plugin peak RSS, "+run.name, fmt.Sprintf("< %d MB each", goalPluginMB), false, 0, "", false)
+			continue
+		}
+		n := 0
+		for _, p := range run.r.Plugins {
+			if p.Name == "postee-runner" {
+				continue
+			}
+			n++
+			v := float64(p.PeakRSS) / mib
+			add(fmt.Sprintf("%s peak RSS, %s", p.Name, run.name), fmt.Sprintf("< %d MB", goalPluginMB), p.PeakRSS > 0, v,
+				fmt.Sprintf("%.0f MB", v), v < goalPluginMB)
+		}
+		if n == 0 {
+			add("plugin peak RSS, "+run.name, fmt.Sprintf("< %d MB each", goalPluginMB), false, 0, "", false)
+		}
+	}
+
+	ok = s.Dispatch != nil && s.Dispatch.PosteePeakRSS > 0
+	v = 0
+	if ok {
+		v = float64(s.Dispatch.PosteePeakRSS) / mib
+	}
+	add("controller peak RSS, dispatch", fmt.Sprintf("< %d MB", goalControllerMB), ok, v, fmt.Sprintf("%.0f MB", v), v < goalControllerMB)
+
+	ok = s.IdlePosteeRSS > 0
+	v = float64(s.IdlePosteeRSS) / mib
+	add("idle postee RSS", fmt.Sprintf("< %d MB", goalIdleMB), ok, v, fmt.Sprintf("%.0f MB", v), v < goalIdleMB)
+
+	ok = len(s.StartMS) > 0
+	v = median(s.StartMS)
+	add(fmt.Sprintf("start, exec → ready, %d plugins (median)", s.StartPlugin), fmt.Sprintf("< %d ms", goalStartMS), ok, v,
+		fmt.Sprintf("%.0f ms (%d runs)", v, len(s.StartMS)), v < goalStartMS)
+
+	lost, ran := 0, 0
+	for _, r := range []*report{s.Relay, s.Standalone, s.NoDurable, s.Dispatch} {
+		if r != nil {
+			lost += r.Lost
+			ran++
+		}
+	}
+	add("accepted events lost, all runs", "0", ran == 4, float64(lost), fmt.Sprintf("%d", lost), lost == 0)
+	return gs
+}
+
+func eps(a, b *report) string {
+	if a == nil || b == nil {
+		return ""
+	}
+	return fmt.Sprintf("  (%.0f / %.0f events/s)", a.EventsPerSecond, b.EventsPerSecond)
+}
+
+func p99s(a, b *report) string {
+	if a == nil || b == nil {
+		return ""
+	}
+	return fmt.Sprintf("  (%.1f / %.1f ms)", a.Latency.P99, b.Latency.P99)
+}
+
+func (s *suite) printTable(w io.Writer) {
+	fmt.Fprintln(w, "== figures and goals")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tmeasured\tgoal\tmet?")
+	met := 0
+	for _, g := range s.Goals {
+		yes := "no"
+		if g.Met {
+			yes, met = "yes", met+1
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Name, g.Figure, g.Goal, yes)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "%d of %d goals met\n", met, len(s.Goals))
+	for _, r := range []struct {
+		name string
+		r    *report
+	}{{"relay", s.Relay}, {"standalone", s.Standalone}, {"--no-durable-ingest", s.NoDurable}, {"dispatch", s.Dispatch}} {
+		if r.r != nil {
+			fmt.Fprintf(w, "  %-20s %5.0f events/s  p50 %5.1f ms  p99 %5.1f ms  lost %d\n",
+				r.name, r.r.EventsPerSecond, r.r.Latency.P50, r.r.Latency.P99, r.r.Lost)
+		}
+	}
+	for _, e := range s.Errors {
+		fmt.Fprintln(w, "  error:", e)
+	}
+}
