@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 // TestEndToEnd runs a controller and a runner in each identity mode: the
@@ -47,12 +47,12 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatal(err)
 				}
 				x := awaitOutcome(t, ch)
-				if x.ID != "x1" || x.Runner != runner1 || x.Status != engine.StatusOK || x.Output != "done by "+runner1 ||
+				if x.ID != "x1" || x.Runner != runner1 || x.Status != record.StatusOK || x.Output != "done by "+runner1 ||
 					x.EventID != "ev-x1" || x.Action != "action-1" || x.Route != "route-all" {
 					t.Fatalf("outcome = %+v", x)
 				}
 				// The central view got it too.
-				e.outcomes.mustAwait(t, "x1 in OnExecution", func(x engine.Execution) bool { return x.ID == "x1" && x.Runner == runner1 })
+				e.outcomes.mustAwait(t, "x1 in OnExecution", func(x record.Execution) bool { return x.ID == "x1" && x.Runner == runner1 })
 			})
 
 			t.Run("failed execution", func(t *testing.T) {
@@ -64,7 +64,7 @@ func TestEndToEnd(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if x := awaitOutcome(t, ch); x.Status != engine.StatusFailed || x.Err != "boom" || x.Runner != runner1 {
+				if x := awaitOutcome(t, ch); x.Status != record.StatusFailed || x.Err != "boom" || x.Runner != runner1 {
 					t.Fatalf("outcome = %+v", x)
 				}
 			})
@@ -124,7 +124,7 @@ func TestEndToEnd(t *testing.T) {
 
 			t.Run("report an event", func(t *testing.T) {
 				ev := &event.Event{ID: "ev-at-runner", Raw: []byte(`{"kind":"at-runner"}`), Runner: "producer-hint"}
-				xs := []engine.Execution{{ID: "local-x", EventID: ev.ID, Route: "route-all", Action: "action-1", Started: time.Now()}}
+				xs := []record.Execution{{ID: "local-x", EventID: ev.ID, Route: "route-all", Action: "action-1", Started: time.Now()}}
 				r1.ReportEvent(ev, xs)
 				// The controller keeps runners' event ids in a namespace of
 				// their own, and the execution ids that follow from them.
@@ -133,8 +133,8 @@ func TestEndToEnd(t *testing.T) {
 				if got.Origin != runner1 || got.Runner != "producer-hint" || string(got.Raw) != string(ev.Raw) {
 					t.Errorf("event = %+v", got)
 				}
-				x := e.outcomes.mustAwait(t, "the local outcome", func(x engine.Execution) bool { return x.EventID == nsID })
-				if x.Runner != runner1 || x.ID != engine.ExecutionID(nsID, "route-all", "action-1") || x.Status != engine.StatusOK {
+				x := e.outcomes.mustAwait(t, "the local outcome", func(x record.Execution) bool { return x.EventID == nsID })
+				if x.Runner != runner1 || x.ID != record.ExecutionID(nsID, "route-all", "action-1") || x.Status != record.StatusOK {
 					t.Errorf("outcome = %+v", x)
 				}
 				// Reported again (e.g. after a restart): handed over once.
@@ -189,7 +189,7 @@ func TestOfflineRunnerGetsQueuedWork(t *testing.T) {
 	if x.ID != "queued-1" || x.Runner != runner2 {
 		t.Fatalf("outcome = %+v", x)
 	}
-	e.outcomes.mustAwait(t, "queued-2", func(x engine.Execution) bool { return x.ID == "queued-2" && x.Runner == runner2 })
+	e.outcomes.mustAwait(t, "queued-2", func(x record.Execution) bool { return x.ID == "queued-2" && x.Runner == runner2 })
 	if got := r2.executed.all(); !slices.Equal(got, []string{"queued-1", "queued-2"}) {
 		t.Errorf("executed %v", got)
 	}
@@ -292,7 +292,7 @@ func TestControllerRestart(t *testing.T) {
 
 	e.stop()
 	ev := &event.Event{ID: "ev-while-down", Raw: []byte(`{"kind":"down"}`)}
-	r1.ReportEvent(ev, []engine.Execution{{ID: "x-while-down", EventID: ev.ID, Action: "action-1"}})
+	r1.ReportEvent(ev, []record.Execution{{ID: "x-while-down", EventID: ev.ID, Action: "action-1"}})
 
 	e.start(t)
 	nsID := NamespacedEventID(runner1, ev.ID)
@@ -300,7 +300,7 @@ func TestControllerRestart(t *testing.T) {
 	if got.Origin != runner1 {
 		t.Errorf("event origin = %q", got.Origin)
 	}
-	e.outcomes.mustAwait(t, "the outcome reported while down", func(x engine.Execution) bool { return x.EventID == nsID })
+	e.outcomes.mustAwait(t, "the outcome reported while down", func(x record.Execution) bool { return x.EventID == nsID })
 	ch, err = e.ctl.Dispatch(ctx, work(runner1, "after-restart"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -463,7 +463,7 @@ func TestDispatchFlowControl(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := 0
-		for _, ch := range []<-chan engine.Execution{ch2, ch1} {
+		for _, ch := range []<-chan record.Execution{ch2, ch1} {
 			select {
 			case <-ch:
 				got++

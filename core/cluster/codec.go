@@ -6,7 +6,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/postee-dev/postee/core/cluster/clusterpb"
-	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/record"
+	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/protocol/msgconv"
 )
 
@@ -14,25 +15,25 @@ import (
 // the rendered message are kilobytes of text that JSON would escape and
 // unescape on every hop; decoding JSON was 40% of a runner's CPU.
 
-func encodeWork(w *engine.Work) ([]byte, error) {
+func encodeWork(w *record.Work) ([]byte, error) {
 	return proto.Marshal(&clusterpb.Work{
 		Runner: w.Runner, ExecutionId: w.ExecutionID, EventId: w.EventID, Route: w.Route, Action: w.Action,
-		Origin: w.Origin, EventJson: w.Event, Message: msgconv.ToPB(w.Message),
+		Origin: w.Origin, EventJson: w.Event, Message: msgconv.ToPB(sdk.Message(w.Message)),
 	})
 }
 
-func decodeWork(data []byte) (*engine.Work, error) {
+func decodeWork(data []byte) (*record.Work, error) {
 	var pb clusterpb.Work
 	if err := proto.Unmarshal(data, &pb); err != nil {
 		return nil, err
 	}
-	return &engine.Work{
+	return &record.Work{
 		Runner: pb.GetRunner(), ExecutionID: pb.GetExecutionId(), EventID: pb.GetEventId(), Route: pb.GetRoute(),
-		Action: pb.GetAction(), Origin: pb.GetOrigin(), Event: pb.GetEventJson(), Message: msgconv.FromPB(pb.GetMessage()),
+		Action: pb.GetAction(), Origin: pb.GetOrigin(), Event: pb.GetEventJson(), Message: record.Message(msgconv.FromPB(pb.GetMessage())),
 	}, nil
 }
 
-func encodeOutcome(x engine.Execution) ([]byte, error) {
+func encodeOutcome(x record.Execution) ([]byte, error) {
 	return proto.Marshal(&clusterpb.Outcome{
 		ExecutionId: x.ID, EventId: x.EventID, Route: x.Route, Action: x.Action,
 		StartedUnixNano: x.Started.UnixNano(), DurationNanos: int64(x.Duration),
@@ -42,12 +43,12 @@ func encodeOutcome(x engine.Execution) ([]byte, error) {
 
 // decodeOutcome reads an outcome; the runner is set by the caller from the
 // subject (identity never comes from a payload).
-func decodeOutcome(data []byte) (engine.Execution, error) {
+func decodeOutcome(data []byte) (record.Execution, error) {
 	var pb clusterpb.Outcome
 	if err := proto.Unmarshal(data, &pb); err != nil {
-		return engine.Execution{}, err
+		return record.Execution{}, err
 	}
-	return engine.Execution{
+	return record.Execution{
 		ID: pb.GetExecutionId(), EventID: pb.GetEventId(), Route: pb.GetRoute(), Action: pb.GetAction(),
 		Started: time.Unix(0, pb.GetStartedUnixNano()), Duration: time.Duration(pb.GetDurationNanos()),
 		Output: pb.GetOutput(), Details: pb.GetDetails(), Err: pb.GetError(),

@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/postee-dev/postee/core/config"
-	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 // DefaultRetention is how long work waits for a runner that is away, and
@@ -44,7 +44,7 @@ type ControllerSettings struct {
 	ReadFilter func(name string) (string, error)
 	Logger     hclog.Logger
 	// OnExecution receives runners' outcomes (the central view).
-	OnExecution func(engine.Execution)
+	OnExecution func(record.Execution)
 	// MaxInFlight bounds the executions dispatched to a runner that is
 	// online and not yet reported back (default DefaultMaxInFlight): past it,
 	// Dispatch waits, so producers are slowed to the pace of the runner
@@ -81,7 +81,7 @@ type Controller struct {
 	origin atomic.Pointer[map[string]bool]
 
 	mu      sync.Mutex
-	waiters map[string][]chan engine.Execution
+	waiters map[string][]chan record.Execution
 	// pending maps dispatched executions not yet reported to their runner
 	// (flow control counts only these).
 	pending map[string]string
@@ -105,7 +105,7 @@ func StartController(ctx context.Context, s ControllerSettings) (*Controller, er
 	if s.MaxInFlight <= 0 {
 		s.MaxInFlight = DefaultMaxInFlight
 	}
-	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string][]chan engine.Execution{}, pending: map[string]string{}, owners: map[string]string{}, flows: map[string]*flow{}}
+	c := &Controller{s: s, log: s.Logger.Named("controller"), waiters: map[string][]chan record.Execution{}, pending: map[string]string{}, owners: map[string]string{}, flows: map[string]*flow{}}
 	empty, none := map[string]bool{}, map[string]bool{}
 	c.runners.Store(&empty)
 	c.origin.Store(&none)
@@ -351,7 +351,7 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 			// An action the runner ran for an event that arrived at it:
 			// its ids live in the runner's namespace.
 			x.EventID = NamespacedEventID(runner, x.EventID)
-			x.ID = engine.ExecutionID(x.EventID, x.Route, x.Action)
+			x.ID = record.ExecutionID(x.EventID, x.Route, x.Action)
 		}
 		c.seen(runner)
 		c.recordOutcome(x, dispatched)
@@ -399,7 +399,7 @@ const (
 )
 
 // clipOutcome bounds what a runner reported.
-func clipOutcome(x *engine.Execution) {
+func clipOutcome(x *record.Execution) {
 	x.Output = clipText(x.Output, MaxReportedOutput)
 	x.Err = clipText(x.Err, MaxReportedOutput)
 	x.Action = clipText(x.Action, 256)
@@ -431,7 +431,7 @@ func clipText(s string, max int) string {
 // known here (dispatched before the controller restarted, or reported a
 // second time) must carry the id of its event, route and action, and be of
 // an action that runs on runner.
-func (c *Controller) mayReport(runner string, x engine.Execution) error {
+func (c *Controller) mayReport(runner string, x record.Execution) error {
 	c.mu.Lock()
 	owner, known := c.owners[x.ID]
 	c.mu.Unlock()
@@ -441,7 +441,7 @@ func (c *Controller) mayReport(runner string, x engine.Execution) error {
 		}
 		return nil
 	}
-	if x.ID != engine.ExecutionID(x.EventID, x.Route, x.Action) {
+	if x.ID != record.ExecutionID(x.EventID, x.Route, x.Action) {
 		return errors.New("not an execution dispatched to this runner")
 	}
 	cfg := c.cfg.Load()
@@ -461,13 +461,13 @@ func (c *Controller) mayReport(runner string, x engine.Execution) error {
 	return fmt.Errorf("no action %q in the configuration", x.Action)
 }
 
-func (c *Controller) recordOutcome(x engine.Execution, dispatched bool) {
+func (c *Controller) recordOutcome(x record.Execution, dispatched bool) {
 	if x.Err != "" {
-		x.Status = engine.StatusFailed
+		x.Status = record.StatusFailed
 		c.log.Error("runner action failed", "runner", x.Runner, "action", x.Action, "route", x.Route, "event", x.EventID,
 			"execution", x.ID, "duration", x.Duration, "error", x.Err)
 	} else {
-		x.Status = engine.StatusOK
+		x.Status = record.StatusOK
 		c.log.Info("runner action done", "runner", x.Runner, "action", x.Action, "route", x.Route, "event", x.EventID,
 			"execution", x.ID, "duration", x.Duration)
 	}
@@ -491,8 +491,8 @@ func (c *Controller) recordOutcome(x engine.Execution, dispatched bool) {
 	}
 }
 
-// Dispatch queues w for its runner (engine.Dispatcher).
-func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<-chan engine.Execution, error) {
+// Dispatch queues w for its runner (the engine's Dispatcher).
+func (c *Controller) Dispatch(ctx context.Context, w *record.Work, wait bool) (<-chan record.Execution, error) {
 	if !(*c.runners.Load())[w.Runner] {
 		return nil, fmt.Errorf("unknown runner %q (declare it in runs-on or runners:)", w.Runner)
 	}
@@ -506,12 +506,12 @@ func (c *Controller) Dispatch(ctx context.Context, w *engine.Work, wait bool) (<
 	if err := c.acquire(ctx, w.Runner); err != nil {
 		return nil, err
 	}
-	var ch chan engine.Execution
+	var ch chan record.Execution
 	c.mu.Lock()
 	prevOwner, hadOwner := c.owners[w.ExecutionID]
 	c.owners[w.ExecutionID] = w.Runner
 	if wait {
-		ch = make(chan engine.Execution, 1)
+		ch = make(chan record.Execution, 1)
 		c.waiters[w.ExecutionID] = append(c.waiters[w.ExecutionID], ch)
 	}
 	c.mu.Unlock()
@@ -554,7 +554,7 @@ func (c *Controller) isOriginAction(name string) bool {
 	return false
 }
 
-func (c *Controller) dropWaiterLocked(id string, ch chan engine.Execution) {
+func (c *Controller) dropWaiterLocked(id string, ch chan record.Execution) {
 	list := c.waiters[id]
 	for i, x := range list {
 		if x == ch {
@@ -654,5 +654,3 @@ func clientTLS(caRoot, cert, key string) ([]nats.Option, error) {
 	}
 	return opts, nil
 }
-
-var _ engine.Dispatcher = (*Controller)(nil)

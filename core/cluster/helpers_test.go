@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/postee-dev/postee/core/config"
-	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 const (
@@ -338,7 +338,7 @@ type env struct {
 	// events are the events handed to the controller's submit func;
 	// outcomes are the outcomes reported by runners.
 	events   *collector[*event.Event]
-	outcomes *collector[engine.Execution]
+	outcomes *collector[record.Execution]
 	// reject makes submit refuse events while set; rejected are their ids.
 	reject   atomic.Bool
 	rejected *collector[string]
@@ -372,7 +372,7 @@ func prepareEnv(t *testing.T, o envOptions) *env {
 		listen:   "127.0.0.1:" + strconv.Itoa(o.port),
 		storeDir: t.TempDir(),
 		events:   newCollector[*event.Event](),
-		outcomes: newCollector[engine.Execution](),
+		outcomes: newCollector[record.Execution](),
 		rejected: newCollector[string](),
 	}
 	if o.port != 0 {
@@ -508,9 +508,9 @@ func (e *env) runnerSettings(t *testing.T, name, storePath string) (RunnerSettin
 			parts.add(p)
 			return nil
 		},
-		Execute: func(_ context.Context, w *engine.Work) engine.Execution {
+		Execute: func(_ context.Context, w *record.Work) record.Execution {
 			executed.add(w.ExecutionID)
-			x := engine.Execution{
+			x := record.Execution{
 				ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action,
 				Started: time.Now(), Duration: time.Millisecond, Output: "done by " + name,
 			}
@@ -554,8 +554,8 @@ func (h *runnerHandle) start() error {
 }
 
 // work is a dispatchable work item for runner.
-func work(runner, execID string) *engine.Work {
-	return &engine.Work{
+func work(runner, execID string) *record.Work {
+	return &record.Work{
 		Runner: runner, ExecutionID: execID, EventID: "ev-" + execID, Route: "route-all",
 		Action: map[string]string{runner1: "action-1", runner2: "action-2"}[runner],
 		Event:  []byte(`{"kind":"test"}`),
@@ -563,14 +563,14 @@ func work(runner, execID string) *engine.Work {
 }
 
 // awaitOutcome waits for the outcome on a Dispatch channel.
-func awaitOutcome(t *testing.T, ch <-chan engine.Execution) engine.Execution {
+func awaitOutcome(t *testing.T, ch <-chan record.Execution) record.Execution {
 	t.Helper()
 	select {
 	case x := <-ch:
 		return x
 	case <-time.After(waitLong):
 		t.Fatal("timed out waiting for the outcome")
-		return engine.Execution{}
+		return record.Execution{}
 	}
 }
 

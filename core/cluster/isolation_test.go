@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
-	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 // authenticatedModes are the ways runners can prove their names.
@@ -84,7 +84,7 @@ func consumerInfo(t *testing.T, e *env, runner string) *jetstream.ConsumerInfo {
 // (for requests) fails.
 func testDenied(t *testing.T, e *env) {
 	upEvent, _ := json.Marshal(upstreamEvent{ID: "forged-event", Event: json.RawMessage(`{"kind":"forged"}`)})
-	upOutcome, _ := encodeOutcome(engine.Execution{ID: "forged-outcome", Action: "action-1"})
+	upOutcome, _ := encodeOutcome(record.Execution{ID: "forged-outcome", Action: "action-1"})
 	type op func(ctx context.Context, c *rawClient) error
 	request := func(subject string, data []byte) op {
 		return func(ctx context.Context, c *rawClient) error {
@@ -235,7 +235,7 @@ func testSubscribeDenied(t *testing.T, e *env) {
 func testForgedReports(t *testing.T, e *env) {
 	c := e.mustDialAs(t, runner2)
 	ev, _ := json.Marshal(upstreamEvent{ID: "forged-ev", Event: json.RawMessage(`{"kind":"forged"}`)})
-	out, _ := encodeOutcome(engine.Execution{ID: "forged-x", Action: "action-1"})
+	out, _ := encodeOutcome(record.Execution{ID: "forged-x", Action: "action-1"})
 	if err := c.nc.Publish(eventSubject(runner1), ev); err != nil {
 		t.Fatal(err)
 	}
@@ -272,13 +272,13 @@ func (e *env) syncUpstream(t *testing.T, c *rawClient, runner, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	for _, x := range []string{id + "-1", id + "-2"} {
-		data, _ := encodeOutcome(engine.Execution{ID: x, EventID: x, Action: "sync"})
+		data, _ := encodeOutcome(record.Execution{ID: x, EventID: x, Action: "sync"})
 		if _, err := js.Publish(ctx, localSubject(runner), data, jetstream.WithMsgID("local:"+x)); err != nil {
 			t.Fatalf("publish %s as %s: %v", x, runner, err)
 		}
 	}
 	last := NamespacedEventID(runner, id+"-2")
-	e.outcomes.mustAwait(t, id+"-2", func(x engine.Execution) bool { return x.EventID == last })
+	e.outcomes.mustAwait(t, id+"-2", func(x record.Execution) bool { return x.EventID == last })
 }
 
 // knownReplySpoofingBug: the controller answers a bootstrap request on
@@ -304,7 +304,7 @@ func testSpoofedReplies(t *testing.T, e *env) {
 		}
 	}
 	ev, _ := json.Marshal(upstreamEvent{ID: "spoof-ack-ev", Event: json.RawMessage(`{"kind":"spoof"}`)})
-	out, _ := encodeOutcome(engine.Execution{ID: "spoof-ack-x"})
+	out, _ := encodeOutcome(record.Execution{ID: "spoof-ack-x"})
 	next := "$JS.API.CONSUMER.MSG.NEXT.POSTEE_WORK.postee-runner-2"
 	info := "$JS.API.CONSUMER.INFO.POSTEE_WORK.postee-runner-2"
 	pull := []byte(`{"batch":1,"no_wait":true}`)
@@ -517,12 +517,12 @@ func testOwnSubjects(t *testing.T, e *env) {
 		if _, err := e.ctl.Dispatch(ctx, work(runner2, "own-x"), false); err != nil {
 			t.Fatal(err)
 		}
-		out, _ := encodeOutcome(engine.Execution{ID: "own-x", Runner: runner1})
+		out, _ := encodeOutcome(record.Execution{ID: "own-x", Runner: runner1})
 		if _, err := js.Publish(ctx, outcomeSubject(runner2), out, jetstream.WithMsgID("outcome:own-x")); err != nil {
 			t.Fatal(err)
 		}
-		x := e.outcomes.mustAwait(t, "runner-2's outcome", func(x engine.Execution) bool { return x.ID == "own-x" })
-		if x.Runner != runner2 || x.Status != engine.StatusOK {
+		x := e.outcomes.mustAwait(t, "runner-2's outcome", func(x record.Execution) bool { return x.ID == "own-x" })
+		if x.Runner != runner2 || x.Status != record.StatusOK {
 			t.Errorf("outcome = %+v", x)
 		}
 	})

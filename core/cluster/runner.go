@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 // RunnerSettings configure a runner.
@@ -47,7 +47,7 @@ type RunnerSettings struct {
 	// Load applies the runner's part of the configuration.
 	Load func(ctx context.Context, p *Part) error
 	// Execute runs one dispatched execution.
-	Execute func(ctx context.Context, w *engine.Work) engine.Execution
+	Execute func(ctx context.Context, w *record.Work) record.Execution
 }
 
 // Runner is a connected runner.
@@ -364,21 +364,21 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 }
 
 // outcomeReport reports the outcome of a dispatched execution.
-func (r *Runner) outcomeReport(x engine.Execution) outgoing {
+func (r *Runner) outcomeReport(x record.Execution) outgoing {
 	data, _ := encodeOutcome(x)
 	return outgoing{Subject: outcomeSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "outcome", x.ID), Data: data}
 }
 
 // localReport reports an action the runner ran for an event that arrived
 // at it (the controller did not dispatch it).
-func (r *Runner) localReport(x engine.Execution) outgoing {
+func (r *Runner) localReport(x record.Execution) outgoing {
 	data, _ := encodeOutcome(x)
 	return outgoing{Subject: localSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "local", x.ID), Data: data}
 }
 
 // ReportEvent queues an event that arrived at this runner, and the outcomes
 // of the actions it ran for it, for the controller: once per event.
-func (r *Runner) ReportEvent(ev *event.Event, xs []engine.Execution) {
+func (r *Runner) ReportEvent(ev *event.Event, xs []record.Execution) {
 	data, _ := json.Marshal(upstreamEvent{ID: ev.ID, Runner: ev.Runner, Event: ev.Raw})
 	reports := []outgoing{{Subject: eventSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "event", ev.ID), Data: data}}
 	for _, x := range xs {

@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
-	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 func TestIsLoopback(t *testing.T) {
@@ -237,7 +237,7 @@ func TestOutcomeOnlyFromItsRunner(t *testing.T) {
 			// Dispatched to runner-1 (which is not running), with its
 			// consistent id, as the engine does.
 			w := work(runner1, "")
-			w.ExecutionID = engine.ExecutionID(w.EventID, w.Route, w.Action)
+			w.ExecutionID = record.ExecutionID(w.EventID, w.Route, w.Action)
 			ch, err := e.ctl.Dispatch(ctx, w, true)
 			if err != nil {
 				t.Fatal(err)
@@ -247,7 +247,7 @@ func TestOutcomeOnlyFromItsRunner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			forged, _ := encodeOutcome(engine.Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Output: "forged by runner-2"})
+			forged, _ := encodeOutcome(record.Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Output: "forged by runner-2"})
 			if _, err := js.Publish(ctx, outcomeSubject(runner2), forged, jetstream.WithMsgID("forged")); err != nil {
 				t.Fatal(err)
 			}
@@ -255,8 +255,8 @@ func TestOutcomeOnlyFromItsRunner(t *testing.T) {
 			// longer knows where it dispatched: action-1 runs on runner-1.
 			w2 := work(runner1, "")
 			w2.EventID = "ev-other"
-			w2.ExecutionID = engine.ExecutionID(w2.EventID, w2.Route, w2.Action)
-			forged2, _ := encodeOutcome(engine.Execution{ID: w2.ExecutionID, EventID: w2.EventID, Route: w2.Route, Action: w2.Action})
+			w2.ExecutionID = record.ExecutionID(w2.EventID, w2.Route, w2.Action)
+			forged2, _ := encodeOutcome(record.Execution{ID: w2.ExecutionID, EventID: w2.EventID, Route: w2.Route, Action: w2.Action})
 			if _, err := js.Publish(ctx, outcomeSubject(runner2), forged2, jetstream.WithMsgID("forged2")); err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +298,7 @@ func TestRunnerEventIDsNamespaced(t *testing.T) {
 		if _, err := js.Publish(ctx, eventSubject(r), data, jetstream.WithMsgID("event:"+r)); err != nil {
 			t.Fatal(err)
 		}
-		local, _ := encodeOutcome(engine.Execution{ID: "x", EventID: "same", Route: "route-all", Action: "action-1", Output: r})
+		local, _ := encodeOutcome(record.Execution{ID: "x", EventID: "same", Route: "route-all", Action: "action-1", Output: r})
 		if _, err := js.Publish(ctx, localSubject(r), local, jetstream.WithMsgID("local:"+r)); err != nil {
 			t.Fatal(err)
 		}
@@ -309,8 +309,8 @@ func TestRunnerEventIDsNamespaced(t *testing.T) {
 		if ev.Origin != r || !strings.Contains(string(ev.Raw), r) {
 			t.Errorf("event = %+v", ev)
 		}
-		x := e.outcomes.mustAwait(t, "the local outcome of "+r, func(x engine.Execution) bool { return x.EventID == id })
-		if x.Output != r || x.ID != engine.ExecutionID(id, "route-all", "action-1") || x.Runner != r {
+		x := e.outcomes.mustAwait(t, "the local outcome of "+r, func(x record.Execution) bool { return x.EventID == id })
+		if x.Output != r || x.ID != record.ExecutionID(id, "route-all", "action-1") || x.Runner != r {
 			t.Errorf("outcome = %+v", x)
 		}
 	}
@@ -331,13 +331,13 @@ func TestRunnerOutputClipped(t *testing.T) {
 	for i := range 100 {
 		details["k"+strconv.Itoa(i)] = strings.Repeat("d", 4<<10)
 	}
-	big := engine.Execution{ID: "x", EventID: "big", Route: "route-all", Action: "action-1",
+	big := record.Execution{ID: "x", EventID: "big", Route: "route-all", Action: "action-1",
 		Output: strings.Repeat("o", 1<<20), Err: strings.Repeat("e", 1<<20), Details: details}
 	data, _ := encodeOutcome(big)
 	if _, err := js.Publish(ctx, localSubject(runner1), data, jetstream.WithMsgID("local:big")); err != nil {
 		t.Fatal(err)
 	}
-	x := e.outcomes.mustAwait(t, "the clipped outcome", func(x engine.Execution) bool { return x.EventID == NamespacedEventID(runner1, "big") })
+	x := e.outcomes.mustAwait(t, "the clipped outcome", func(x record.Execution) bool { return x.EventID == NamespacedEventID(runner1, "big") })
 	if len(x.Output) > MaxReportedOutput || len(x.Err) > MaxReportedOutput || !strings.HasSuffix(x.Output, "(clipped)") {
 		t.Errorf("output %d bytes, error %d bytes", len(x.Output), len(x.Err))
 	}

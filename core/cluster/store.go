@@ -12,7 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 )
 
@@ -43,7 +43,7 @@ type outgoing struct {
 
 type doneRecord struct {
 	At      time.Time        `json:"at"`
-	Outcome engine.Execution `json:"outcome"`
+	Outcome record.Execution `json:"outcome"`
 }
 
 func openRunnerStore(path string) (*runnerStore, error) {
@@ -81,7 +81,7 @@ func (s *runnerStore) msgID(runner, kind, id string) string {
 }
 
 // done returns the outcome of an execution already finished here.
-func (s *runnerStore) done(execID string) (engine.Execution, bool) {
+func (s *runnerStore) done(execID string) (record.Execution, bool) {
 	var rec doneRecord
 	found := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
@@ -95,7 +95,7 @@ func (s *runnerStore) done(execID string) (engine.Execution, bool) {
 
 // finish records an execution as done and queues its outcome report, in
 // one transaction.
-func (s *runnerStore) finish(x engine.Execution, report outgoing) error {
+func (s *runnerStore) finish(x record.Execution, report outgoing) error {
 	rec, err := json.Marshal(doneRecord{At: time.Now(), Outcome: x})
 	if err != nil {
 		return err

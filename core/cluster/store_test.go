@@ -10,7 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/record"
 )
 
 func openTestStore(t *testing.T, path string) *runnerStore {
@@ -52,8 +52,8 @@ func TestRunnerStoreDone(t *testing.T) {
 	if _, ok := s.done("x1"); ok {
 		t.Fatal("unknown execution reported done")
 	}
-	x := engine.Execution{
-		ID: "x1", EventID: "e1", Route: "r", Action: "a", Runner: "postee-runner-1", Status: engine.StatusOK,
+	x := record.Execution{
+		ID: "x1", EventID: "e1", Route: "r", Action: "a", Runner: "postee-runner-1", Status: record.StatusOK,
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Duration: 42 * time.Millisecond,
 		Output: "out", Details: map[string]string{"k": "v"}, Err: "",
 	}
@@ -106,7 +106,7 @@ func TestRunnerStoreOutboxOrder(t *testing.T) {
 	if err := s.enqueue(report(1), report(2), report(3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.finish(engine.Execution{ID: "x4"}, report(4)); err != nil {
+	if err := s.finish(record.Execution{ID: "x4"}, report(4)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.enqueue(report(5)); err != nil {
@@ -194,7 +194,7 @@ func TestRunnerStoreForget(t *testing.T) {
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for id, at := range records {
-			rec, _ := json.Marshal(doneRecord{At: at, Outcome: engine.Execution{ID: id}})
+			rec, _ := json.Marshal(doneRecord{At: at, Outcome: record.Execution{ID: id}})
 			if err := tx.Bucket(doneBucket).Put([]byte(id), rec); err != nil {
 				return err
 			}
@@ -204,7 +204,7 @@ func TestRunnerStoreForget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.finish(engine.Execution{ID: "fresh"}, report(1)); err != nil {
+	if err := s.finish(record.Execution{ID: "fresh"}, report(1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(doneBucket).Put([]byte("garbage"), []byte("{")) }); err != nil {

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/sdk"
@@ -63,7 +62,7 @@ type Options struct {
 	// Compile says how configs are compiled.
 	Compile CompileOptions
 	// OnExecution, when set, receives every execution record.
-	OnExecution func(Execution)
+	OnExecution func(record.Execution)
 	// Observer, when set, receives each finished attempt's measurements.
 	Observer Observer
 
@@ -75,7 +74,7 @@ type Options struct {
 	Dispatcher Dispatcher
 	// AfterProcess, when set, is called once per event after its actions
 	// (a runner reports the event upstream there).
-	AfterProcess func(ev *event.Event, xs []Execution)
+	AfterProcess func(ev *event.Event, xs []record.Execution)
 	// Store keeps the state of route plugins (de-duplication keys, pending
 	// aggregations); nil: routes with plugins do not load.
 	Store *store.Store
@@ -92,51 +91,8 @@ type Options struct {
 type Dispatcher interface {
 	// Dispatch returns once w is durably queued for w.Runner. With wait,
 	// the returned channel receives the execution's outcome.
-	Dispatch(ctx context.Context, w *Work, wait bool) (<-chan Execution, error)
+	Dispatch(ctx context.Context, w *record.Work, wait bool) (<-chan record.Execution, error)
 }
-
-// Work is one execution for a runner.
-type Work struct {
-	Runner      string `json:"runner"`
-	ExecutionID string `json:"execution_id"`
-	EventID     string `json:"event_id"`
-	Route       string `json:"route"`
-	Action      string `json:"action"`
-	Origin      string `json:"origin,omitempty"`
-	// Event is the event's JSON, carried as is (no base64).
-	Event   json.RawMessage `json:"event"`
-	Message sdk.Message     `json:"message"`
-}
-
-// Execution statuses.
-const (
-	StatusOK         = "ok"
-	StatusFailed     = "failed"
-	StatusDispatched = "dispatched" // queued for a runner; its outcome comes later
-)
-
-// Execution records one run of one action on one event.
-type Execution struct {
-	ID      string `json:"id"`
-	EventID string `json:"event_id"`
-	Route   string `json:"route"`
-	Action  string `json:"action"`
-	// Runner ran (or will run) it; empty: the controller or standalone node.
-	Runner   string            `json:"runner,omitempty"`
-	Status   string            `json:"status"`
-	Started  time.Time         `json:"started"`
-	Duration time.Duration     `json:"duration_ns"`
-	Output   string            `json:"output,omitempty"`
-	Details  map[string]string `json:"details,omitempty"`
-	// Err is empty on success.
-	Err string `json:"error,omitempty"`
-	// Attempt counts from 1.
-	Attempt int `json:"attempt,omitempty"`
-	// Retryable: the error says a retry may help.
-	Retryable bool `json:"-"`
-}
-
-func (x Execution) retryable() bool { return x.Err != "" && x.Retryable }
 
 // Stats are running counters.
 type Stats struct {
@@ -428,11 +384,11 @@ func (e *Engine) requeue(ctx context.Context, j job) error {
 
 // Process runs one event through p synchronously (every route, or only
 // routeName) and returns the executions.
-func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, routeName string) []Execution {
+func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, routeName string) []record.Execution {
 	var (
 		tmplInput ast.Value
 		rendered  map[string]renderResult
-		out       []Execution
+		out       []record.Execution
 	)
 	value, err := ev.Parse()
 	if err != nil {
@@ -494,7 +450,7 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			continue
 		}
 		if r.aggregates() {
-			batch, err := e.opts.Store.Aggregate(r.Name, store.Item{EventID: ev.ID, Message: res.msg}, r.aggrCount, time.Now())
+			batch, err := e.opts.Store.Aggregate(r.Name, store.Item{EventID: ev.ID, Message: record.Message(res.msg)}, r.aggrCount, time.Now())
 			if err != nil {
 				e.log.Error("aggregation store failed; sending the event on its own", "route", r.Name, "event", ev.ID, "error", err)
 			} else {
@@ -514,7 +470,7 @@ type renderResult struct {
 	err error
 }
 
-func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg sdk.Message) []Execution {
+func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg sdk.Message) []record.Execution {
 	if r.Serialize && r.hasRemote && e.opts.Dispatcher != nil {
 		// The chain waits for runners' outcomes, possibly for long (a
 		// runner may be away): it runs beside the workers, bounded.
@@ -536,7 +492,7 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 		}()
 		return nil
 	}
-	out := make([]Execution, 0, len(r.Actions))
+	out := make([]record.Execution, 0, len(r.Actions))
 	if r.Serialize || len(r.Actions) == 1 {
 		for i, a := range r.Actions {
 			x, ran := e.runOne(ctx, r, i, a, ev, msg, false)
@@ -544,7 +500,7 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 				continue
 			}
 			out = append(out, x)
-			if x.retryable() && !r.remote[i] {
+			if x.MayRetry() && !r.remote[i] {
 				// The retries, then the route's next actions, continue in
 				// the background: the worker moves on.
 				e.retryLater(ctx, r, i, ev, msg, x, true)
@@ -556,7 +512,7 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 		}
 		return out
 	}
-	results := make([]Execution, len(r.Actions))
+	results := make([]record.Execution, len(r.Actions))
 	ran := make([]bool, len(r.Actions))
 	var wg sync.WaitGroup
 	for i, a := range r.Actions {
@@ -616,11 +572,11 @@ func (e *Engine) placement(a *config.Action, remote bool, ev *event.Event) (runn
 }
 
 // runOne runs or dispatches action i of r; ran is false when it was skipped.
-func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, ev *event.Event, msg sdk.Message, wait bool) (x Execution, ran bool) {
+func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, ev *event.Event, msg sdk.Message, wait bool) (x record.Execution, ran bool) {
 	runner, skip, err := e.placement(a, r.remote[i], ev)
 	switch {
 	case skip:
-		return Execution{}, false
+		return record.Execution{}, false
 	case err != nil:
 		x = newExecution(ev, r, a, "")
 		x.Err = err.Error()
@@ -632,11 +588,11 @@ func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, 
 	return e.attempt(ctx, r, a, ev, msg, 1), true
 }
 
-func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) Execution {
+func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) record.Execution {
 	x := newExecution(ev, r, a, runner)
-	outcome, err := e.opts.Dispatcher.Dispatch(ctx, &Work{
+	outcome, err := e.opts.Dispatcher.Dispatch(ctx, &record.Work{
 		Runner: runner, ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name,
-		Origin: ev.Origin, Event: ev.Raw, Message: msg,
+		Origin: ev.Origin, Event: ev.Raw, Message: record.Message(msg),
 	}, wait)
 	if err != nil {
 		x.Err = "dispatch to runner " + runner + ": " + err.Error()
@@ -644,7 +600,7 @@ func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runne
 		return x
 	}
 	if !wait {
-		x.Status = StatusDispatched
+		x.Status = record.StatusDispatched
 		x.Duration = time.Since(x.Started)
 		if e.opts.OnExecution != nil {
 			e.opts.OnExecution(x)
@@ -664,17 +620,17 @@ func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runne
 }
 
 // finish counts, logs and reports a finished execution.
-func (e *Engine) finish(x *Execution, ev *event.Event) {
+func (e *Engine) finish(x *record.Execution, ev *event.Event) {
 	if x.Duration == 0 {
 		x.Duration = time.Since(x.Started)
 	}
 	if x.Err != "" {
-		x.Status = StatusFailed
+		x.Status = record.StatusFailed
 		e.execFailed.Add(1)
 		e.log.Error("action failed", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID,
 			"runner", x.Runner, "duration", x.Duration, "error", x.Err, "output", clip(x.Output, 512))
 	} else {
-		x.Status = StatusOK
+		x.Status = record.StatusOK
 		e.execOK.Add(1)
 		if e.log.IsDebug() {
 			e.log.Debug("action done", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID, "duration", x.Duration)
@@ -695,7 +651,7 @@ func (e *Engine) finish(x *Execution, ev *event.Event) {
 // Observer receives the engine's measurements (core/metrics implements it).
 type Observer interface {
 	// ExecutionDone is called once per finished attempt: outcome is
-	// StatusOK, StatusFailed or StatusDispatched; attempt is the attempt's
+	// record.StatusOK, record.StatusFailed or record.StatusDispatched; attempt is the attempt's
 	// time, sinceAccepted the time since the event was accepted (0 when
 	// unknown).
 	ExecutionDone(route, action, outcome string, attempt, sinceAccepted time.Duration)
@@ -769,7 +725,7 @@ func (e *Engine) flushLoop() {
 }
 
 // flush sends one aggregated message to every action of its route.
-func (e *Engine) flush(ctx context.Context, p *Pipeline, b *store.Batch) []Execution {
+func (e *Engine) flush(ctx context.Context, p *Pipeline, b *store.Batch) []record.Execution {
 	r := p.byName[b.Route]
 	if r == nil || len(b.Items) == 0 {
 		e.log.Warn("aggregation for a route that no longer exists dropped", "route", b.Route, "messages", len(b.Items))
@@ -778,19 +734,19 @@ func (e *Engine) flush(ctx context.Context, p *Pipeline, b *store.Batch) []Execu
 	msgs := make([]sdk.Message, len(b.Items))
 	ids := make([]string, len(b.Items))
 	for i, it := range b.Items {
-		msgs[i], ids[i] = it.Message, it.EventID
+		msgs[i], ids[i] = sdk.Message(it.Message), it.EventID
 	}
 	msg, err := aggregate(ctx, r, msgs)
 	if err != nil {
 		e.log.Error("aggregation rendering failed; the messages are sent on their own", "route", r.Name, "error", err)
-		var out []Execution
+		var out []record.Execution
 		for i, m := range msgs {
 			out = append(out, e.runActions(ctx, r, &event.Event{ID: ids[i], Raw: []byte(`{}`)}, m)...)
 		}
 		return out
 	}
 	raw, _ := json.Marshal(map[string]any{"aggregated_events": ids})
-	id := "aggr-" + ExecutionID(strings.Join(ids, ","), r.Name, "")
+	id := "aggr-" + record.ExecutionID(strings.Join(ids, ","), r.Name, "")
 	if e.log.IsDebug() {
 		e.log.Debug("sending an aggregated message", "route", r.Name, "messages", len(msgs), "id", id)
 	}
@@ -830,30 +786,19 @@ func runnerField(v ast.Value) string {
 }
 
 // newExecution starts the record of a on ev for route r, run by runner.
-func newExecution(ev *event.Event, r *Route, a *config.Action, runner string) Execution {
-	return Execution{ID: ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name,
+func newExecution(ev *event.Event, r *Route, a *config.Action, runner string) record.Execution {
+	return record.Execution{ID: record.ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name,
 		Runner: runner, Started: time.Now()}
 }
 
-// ExecutionID is stable for one event, route and action.
-func ExecutionID(eventID, routeName, actionName string) string {
-	h := sha256.New()
-	h.Write([]byte(eventID))
-	h.Write([]byte{0})
-	h.Write([]byte(routeName))
-	h.Write([]byte{0})
-	h.Write([]byte(actionName))
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
 // attempt runs one attempt of a local action.
-func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) Execution {
+func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) record.Execution {
 	x := newExecution(ev, r, a, e.opts.Self)
 	x.Attempt = n
 	if ev.Replayed && e.opts.Durable {
 		if e.opts.Store.IsDone(x.ID) {
 			e.replaySkipped.Add(1)
-			x.Status, x.Output = StatusOK, "already done before the restart"
+			x.Status, x.Output = record.StatusOK, "already done before the restart"
 			return x
 		}
 		e.replayedExecutions.Add(1)
@@ -888,7 +833,7 @@ func clip(s string, n int) string {
 // ExecuteWork runs one execution dispatched to this node (a runner) by the
 // controller, with the action of the current pipeline, retrying it per the
 // action's policy; the outcome is the last attempt's.
-func (e *Engine) ExecuteWork(ctx context.Context, w *Work) Execution {
+func (e *Engine) ExecuteWork(ctx context.Context, w *record.Work) record.Execution {
 	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin}
 	p := e.pipe.Load()
 	var a *config.Action
@@ -897,15 +842,15 @@ func (e *Engine) ExecuteWork(ctx context.Context, w *Work) Execution {
 	}
 	r := &Route{Name: w.Route}
 	if a == nil || !a.Enable {
-		x := Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Runner: e.opts.Self, Started: time.Now(),
+		x := record.Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Runner: e.opts.Self, Started: time.Now(),
 			Err: fmt.Sprintf("action %q is not configured on this runner", w.Action), Attempt: 1}
 		e.finish(&x, ev)
 		return x
 	}
-	x := e.attempt(ctx, r, a, ev, w.Message, 1)
+	x := e.attempt(ctx, r, a, ev, sdk.Message(w.Message), 1)
 	x.ID = w.ExecutionID // the controller's id, whatever the route's name
 	if x.Err != "" {
-		x = e.retry(ctx, r, a, ev, w.Message, x)
+		x = e.retry(ctx, r, a, ev, sdk.Message(w.Message), x)
 		x.ID = w.ExecutionID
 	}
 	return x

@@ -15,6 +15,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/internal/testevents"
 )
@@ -171,7 +172,7 @@ func TestProcessRoutes(t *testing.T) {
 			var got []string
 			for _, x := range xs {
 				got = append(got, x.Route+"/"+x.Action)
-				if x.Err != "" || x.ID != ExecutionID(x.EventID, x.Route, x.Action) {
+				if x.Err != "" || x.ID != record.ExecutionID(x.EventID, x.Route, x.Action) {
 					t.Errorf("execution %+v", x)
 				}
 			}
@@ -213,7 +214,7 @@ actions:
 func TestSerializeWaitsForEachAction(t *testing.T) {
 	rec := &recorder{started: make(chan string, 10), block: make(chan struct{})}
 	e := load(t, testConfig, rec, Options{})
-	done := make(chan []Execution)
+	done := make(chan []record.Execution)
 	go func() {
 		done <- e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"serial":true,"image":"x"}`), "serial")
 	}()
@@ -240,7 +241,7 @@ func TestSerializeWaitsForEachAction(t *testing.T) {
 func TestConcurrentActionsStartTogether(t *testing.T) {
 	rec := &recorder{started: make(chan string, 10), block: make(chan struct{})}
 	e := load(t, testConfig, rec, Options{})
-	done := make(chan []Execution)
+	done := make(chan []record.Execution)
 	go func() {
 		done <- e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"image":"alpine"}`), "alpine")
 	}()
@@ -260,8 +261,8 @@ func TestConcurrentActionsStartTogether(t *testing.T) {
 func TestFailuresAreRecorded(t *testing.T) {
 	rec := &recorder{fail: map[string]string{"a1": "boom"}}
 	var mu sync.Mutex
-	var seen []Execution
-	e := load(t, testConfig, rec, Options{OnExecution: func(x Execution) { mu.Lock(); seen = append(seen, x); mu.Unlock() }})
+	var seen []record.Execution
+	e := load(t, testConfig, rec, Options{OnExecution: func(x record.Execution) { mu.Lock(); seen = append(seen, x); mu.Unlock() }})
 	e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"image":"alpine"}`), "alpine")
 	if len(seen) != 2 {
 		t.Fatalf("seen %v", seen)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 func warnings(p *Pipeline) string {
@@ -52,15 +53,15 @@ func TestRouteWithoutTemplateFailsExecutions(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
-			var got []Execution
+			var got []record.Execution
 			e := load(t, "routes:\n- name: r\n  actions: [a, b]\n"+tt.template+"actions:\n- name: a\n  type: test\n  enable: true\n- name: b\n  type: test\n  enable: true\n",
-				rec, Options{OnExecution: func(x Execution) { got = append(got, x) }})
+				rec, Options{OnExecution: func(x record.Execution) { got = append(got, x) }})
 			xs := e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"image":"alpine"}`), "")
 			if len(xs) != 2 || len(got) != 2 || len(rec.actions()) != 0 {
 				t.Fatalf("executions %+v, recorded %+v, calls %v", xs, got, rec.actions())
 			}
 			for i, x := range got {
-				if x.Status != StatusFailed || x.Action != []string{"a", "b"}[i] || x.Route != "r" || !strings.Contains(x.Err, tt.reason) {
+				if x.Status != record.StatusFailed || x.Action != []string{"a", "b"}[i] || x.Route != "r" || !strings.Contains(x.Err, tt.reason) {
 					t.Errorf("execution %d = %+v", i, x)
 				}
 			}

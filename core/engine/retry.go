@@ -12,6 +12,7 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/sdk"
 )
@@ -93,7 +94,7 @@ func RetryAfter(details map[string]string, now time.Time) time.Duration {
 // With rest, the route's following actions (serialize-actions) run after
 // it, in order. The goroutine counts against MaxChains; when those are all
 // busy the worker waits, which is the backpressure.
-func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Event, msg sdk.Message, first Execution, rest bool) {
+func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Event, msg sdk.Message, first record.Execution, rest bool) {
 	select {
 	case e.chains <- struct{}{}:
 	case <-ctx.Done():
@@ -109,7 +110,7 @@ func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Even
 		}
 		for j := i + 1; j < len(r.Actions); j++ {
 			x, ran := e.runOne(ctx, r, j, r.Actions[j], ev, msg, true)
-			if ran && x.retryable() && !r.remote[j] {
+			if ran && x.MayRetry() && !r.remote[j] {
 				e.retry(ctx, r, r.Actions[j], ev, msg, x)
 			}
 		}
@@ -118,7 +119,7 @@ func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Even
 
 // retry runs attempts 2.. of a failed execution until one succeeds, the
 // error is permanent, or the attempts are spent (then: dead letter).
-func (e *Engine) retry(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, last Execution) Execution {
+func (e *Engine) retry(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, last record.Execution) record.Execution {
 	policy := e.pipe.Load().retries[a.Name]
 	for last.Err != "" && last.Retryable && last.Attempt < policy.Attempts {
 		wait := max(policy.delay(last.Attempt+1), RetryAfter(last.Details, time.Now()))
@@ -136,13 +137,13 @@ func (e *Engine) retry(ctx context.Context, r *Route, a *config.Action, ev *even
 }
 
 // deadLetter records a final failure where it survives restarts.
-func (e *Engine) deadLetter(r *Route, a *config.Action, ev *event.Event, msg sdk.Message, x Execution) {
+func (e *Engine) deadLetter(r *Route, a *config.Action, ev *event.Event, msg sdk.Message, x record.Execution) {
 	if e.opts.Store == nil {
 		return
 	}
 	err := e.opts.Store.PutDeadLetter(store.DeadLetter{
 		ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name, Attempts: x.Attempt,
-		Error: x.Err, Output: clip(x.Output, 4096), At: time.Now(), Event: ev.Raw, Message: msg,
+		Error: x.Err, Output: clip(x.Output, 4096), At: time.Now(), Event: ev.Raw, Message: record.Message(msg),
 	})
 	if err != nil {
 		e.log.Error("dead letter not recorded", "execution", x.ID, "error", err)
@@ -155,10 +156,10 @@ func (e *Engine) deadLetter(r *Route, a *config.Action, ev *event.Event, msg sdk
 // Replay runs a dead-lettered execution again, once, with the action's
 // current configuration. On success the dead letter is deleted; otherwise
 // it is updated with the new error.
-func (e *Engine) Replay(ctx context.Context, d store.DeadLetter) (Execution, error) {
+func (e *Engine) Replay(ctx context.Context, d store.DeadLetter) (record.Execution, error) {
 	p := e.pipe.Load()
 	if p == nil {
-		return Execution{}, ErrNotLoaded
+		return record.Execution{}, ErrNotLoaded
 	}
 	r := p.byName[d.Route]
 	if r == nil {
@@ -176,10 +177,10 @@ func (e *Engine) Replay(ctx context.Context, d store.DeadLetter) (Execution, err
 		}
 	}
 	if a == nil {
-		return Execution{}, fmt.Errorf("action %q is not run by this node any more (a runner's dead letters are replayed on that runner)", d.Action)
+		return record.Execution{}, fmt.Errorf("action %q is not run by this node any more (a runner's dead letters are replayed on that runner)", d.Action)
 	}
 	ev := &event.Event{ID: d.EventID, Raw: d.Event}
-	x := e.attempt(ctx, r, a, ev, d.Message, d.Attempts+1)
+	x := e.attempt(ctx, r, a, ev, sdk.Message(d.Message), d.Attempts+1)
 	x.ID = d.ExecutionID
 	if x.Err == "" {
 		return x, e.opts.Store.DeleteDeadLetter(d.ExecutionID)

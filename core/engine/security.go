@@ -8,6 +8,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/sdk"
 )
@@ -85,8 +86,8 @@ func envRefs(a *config.Action) []string {
 // action of the route, with the reason: in the log and in /executions. It
 // is not retried nor dead-lettered: the same event would take as long
 // again.
-func (e *Engine) failActions(r *Route, ev *event.Event, reason string) []Execution {
-	out := make([]Execution, 0, len(r.Actions))
+func (e *Engine) failActions(r *Route, ev *event.Event, reason string) []record.Execution {
+	out := make([]record.Execution, 0, len(r.Actions))
 	for _, a := range r.Actions {
 		x := newExecution(ev, r, a, "")
 		x.Attempt = 1

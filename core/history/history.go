@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/record"
 )
 
 // Log is a bounded, concurrency-safe record of executions, newest last. A
@@ -17,7 +17,7 @@ import (
 type Log struct {
 	mu    sync.Mutex
 	max   int
-	items []engine.Execution
+	items []record.Execution
 	index map[string]int // execution id → position in items
 	start int            // ring start
 }
@@ -31,7 +31,7 @@ func New(max int) *Log {
 }
 
 // Add records x.
-func (l *Log) Add(x engine.Execution) {
+func (l *Log) Add(x record.Execution) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if i, ok := l.index[x.ID]; ok && l.items[i].ID == x.ID {
@@ -51,10 +51,10 @@ func (l *Log) Add(x engine.Execution) {
 
 // List returns up to limit executions, newest first, matching event (when
 // not empty) and runner (when not empty).
-func (l *Log) List(limit int, eventID, runner string) []engine.Execution {
+func (l *Log) List(limit int, eventID, runner string) []record.Execution {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := []engine.Execution{}
+	out := []record.Execution{}
 	n := len(l.items)
 	for k := 0; k < n && len(out) < limit; k++ {
 		x := l.items[(l.start+n-1-k)%n]

@@ -7,16 +7,16 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
 )
 
 func TestLogKeepsTheLastAndReplacesByID(t *testing.T) {
 	l := New(3)
 	for i := 0; i < 5; i++ {
-		l.Add(engine.Execution{ID: fmt.Sprint(i), EventID: "e", Status: engine.StatusDispatched})
+		l.Add(record.Execution{ID: fmt.Sprint(i), EventID: "e", Status: record.StatusDispatched})
 	}
-	l.Add(engine.Execution{ID: "3", EventID: "e", Runner: "r1", Status: engine.StatusOK})
+	l.Add(record.Execution{ID: "3", EventID: "e", Runner: "r1", Status: record.StatusOK})
 	got := l.List(10, "", "")
 	if len(got) != 3 || got[0].ID != "4" || got[1].ID != "3" || got[1].Status != "ok" || got[2].ID != "2" {
 		t.Fatalf("list %+v", got)
@@ -26,7 +26,7 @@ func TestLogKeepsTheLastAndReplacesByID(t *testing.T) {
 	}
 	w := httptest.NewRecorder()
 	l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/executions?limit=2", nil))
-	var body struct{ Executions []engine.Execution }
+	var body struct{ Executions []record.Execution }
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || len(body.Executions) != 2 {
 		t.Fatalf("handler: %v %s", err, w.Body)
 	}
@@ -64,13 +64,13 @@ func TestEventsBounded(t *testing.T) {
 func TestHandlerPages(t *testing.T) {
 	l := New(5000)
 	for i := range 1500 {
-		l.Add(engine.Execution{ID: strconv.Itoa(i)})
+		l.Add(record.Execution{ID: strconv.Itoa(i)})
 	}
 	get := func(q string) (ids []string, next any) {
 		w := httptest.NewRecorder()
 		l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/executions?"+q, nil))
 		var body struct {
-			Executions []engine.Execution `json:"executions"`
+			Executions []record.Execution `json:"executions"`
 			Next       any                `json:"next_offset"`
 		}
 		if err := json.NewDecoder(w.Body).Decode(&body); err != nil {

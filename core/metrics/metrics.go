@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/record"
 )
 
 // Buckets of the latency histograms, in seconds: actions take from a
@@ -75,7 +76,7 @@ func (m *Metrics) Runners(f RunnerStats) {
 // ExecutionDone implements engine.Observer.
 func (m *Metrics) ExecutionDone(route, action, outcome string, attempt, sinceAccepted time.Duration) {
 	m.executions.WithLabelValues(route, action, outcome).Inc()
-	if outcome == engine.StatusDispatched {
+	if outcome == record.StatusDispatched {
 		return // its time is the runner's
 	}
 	m.attempt.WithLabelValues(action).Observe(attempt.Seconds())

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/record"
 )
 
 func TestExposition(t *testing.T) {
 	m := New(func() engine.Stats { return engine.Stats{Accepted: 7, Pending: 2, ExecutionsFailed: 1} })
 	m.Runners(func() []Runner { return []Runner{{Name: "r1", Online: true, Backlog: 3}, {Name: "r2"}} })
-	m.ExecutionDone("critical", "slack", engine.StatusOK, 40*time.Millisecond, 120*time.Millisecond)
-	m.ExecutionDone("critical", "slack", engine.StatusFailed, 2*time.Second, 3*time.Second)
-	m.ExecutionDone("critical", "scan", engine.StatusDispatched, 0, 0)
+	m.ExecutionDone("critical", "slack", record.StatusOK, 40*time.Millisecond, 120*time.Millisecond)
+	m.ExecutionDone("critical", "slack", record.StatusFailed, 2*time.Second, 3*time.Second)
+	m.ExecutionDone("critical", "scan", record.StatusDispatched, 0, 0)
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

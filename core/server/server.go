@@ -30,6 +30,7 @@ import (
 	"github.com/postee-dev/postee/core/history"
 	"github.com/postee-dev/postee/core/metrics"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/core/webhook"
 )
@@ -306,7 +307,7 @@ func (srv *Server) startRunner(ctx context.Context, opts engine.Options) error {
 	s, c := srv.s, srv.s.Cluster
 	var r *cluster.Runner
 	opts.Self = c.RunnerName
-	opts.AfterProcess = func(ev *event.Event, xs []engine.Execution) {
+	opts.AfterProcess = func(ev *event.Event, xs []record.Execution) {
 		if r != nil {
 			r.ReportEvent(ev, xs)
 		}
@@ -322,7 +323,7 @@ func (srv *Server) startRunner(ctx context.Context, opts engine.Options) error {
 		Load: func(ctx context.Context, p *cluster.Part) error {
 			return srv.engine.LoadWithFilters(ctx, p.Config, p.Filters)
 		},
-		Execute: func(ctx context.Context, w *engine.Work) engine.Execution { return srv.engine.ExecuteWork(ctx, w) },
+		Execute: func(ctx context.Context, w *record.Work) record.Execution { return srv.engine.ExecuteWork(ctx, w) },
 	})
 	if err != nil {
 		return err

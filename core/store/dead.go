@@ -10,7 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/core/record"
 )
 
 var (
@@ -41,7 +41,7 @@ type DeadLetter struct {
 	Output      string          `json:"output,omitempty"`
 	At          time.Time       `json:"at"`
 	Event       json.RawMessage `json:"event"`
-	Message     sdk.Message     `json:"message"`
+	Message     record.Message  `json:"message"`
 }
 
 // ErrNotFound: no such dead letter.

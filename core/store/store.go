@@ -15,7 +15,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/core/record"
 )
 
 var (
@@ -101,8 +101,8 @@ func (s *Store) Seen(route, key string, ttl time.Duration, now time.Time) (bool,
 
 // Item is one message waiting in an aggregation.
 type Item struct {
-	EventID string      `json:"event_id"`
-	Message sdk.Message `json:"message"`
+	EventID string         `json:"event_id"`
+	Message record.Message `json:"message"`
 }
 
 // Batch is a flushed aggregation.

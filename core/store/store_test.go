@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postee-dev/postee/sdk"
+	"github.com/postee-dev/postee/core/record"
 )
 
 func open(t *testing.T, path string) *Store {
@@ -52,7 +52,7 @@ func TestAggregationByCountTimeAndRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	s := open(t, path)
 	now := time.Unix(1000, 0)
-	item := func(i int) Item { return Item{EventID: fmt.Sprint(i), Message: sdk.Message{Title: fmt.Sprint(i)}} }
+	item := func(i int) Item { return Item{EventID: fmt.Sprint(i), Message: record.Message{Title: fmt.Sprint(i)}} }
 	for i := 0; i < 2; i++ {
 		if b, err := s.Aggregate("r", item(i), 3, now); err != nil || b != nil {
 			t.Fatalf("item %d: %v %v", i, b, err)
