@@ -10,11 +10,15 @@
 // (rego-file), inline Rego (body) or Rego fetched once from an https URL
 // (url; see Spec). User Rego may use the old v0 syntax: it is compiled as
 // v1 first and, when that fails, as v0. It is compiled together with the
-// library's helper packages (postee.lib.*). Every template can call two
+// library's helper packages (postee.lib.*). Every template can call three
 // builtins of postee: jsonformat(x), which returns x as indented JSON (two
-// spaces, keys sorted, HTML characters not escaped), and htmlescape(s),
+// spaces, keys sorted, HTML characters not escaped), htmlescape(s),
 // which replaces & < > " ' by HTML entities (also available as
-// postee.lib.html.escape).
+// postee.lib.html.escape), and vulnlist(report, format), which returns the
+// vulnerabilities of an Aqua, Trivy or Trivy Operator report in the shape
+// of postee.lib.vuls.vulnerabilities (what that rule is made of; in Go
+// because building those objects in Rego was most of the time of a large
+// report).
 //
 // A legacy-scan-renderer template (html, slack or jira) is a Go renderer
 // of Aqua image scans instead of Rego; Render and Aggregate work the same
