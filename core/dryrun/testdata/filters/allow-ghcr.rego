@@ -1,0 +1,5 @@
+package postee.test.ghcr
+
+default allow := false
+
+allow if input.registry == "ghcr.io"

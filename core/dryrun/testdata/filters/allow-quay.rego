@@ -1,0 +1,5 @@
+package postee.test.quay
+
+default allow := false
+
+allow if input.registry == "quay.io"

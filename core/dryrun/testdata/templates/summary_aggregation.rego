@@ -1,0 +1,5 @@
+package postee.test.summary.aggregation
+
+title := sprintf("%d images", [count(input)])
+
+result := concat(", ", [item.description | some item in input])
