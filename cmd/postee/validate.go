@@ -15,6 +15,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/pluginhost"
+	"github.com/postee-dev/postee/core/server"
 )
 
 func newValidateCmd(o *options, stdout, stderr io.Writer) *cobra.Command {
@@ -65,7 +66,7 @@ func validate(ctx context.Context, o *options, strict bool, stdout, stderr io.Wr
 		return err
 	}
 	host := pluginhost.New(pluginhost.Options{Dir: o.pluginDir, Logger: log, Checksums: sums})
-	err = p.ConfigureActions(ctx, host)
+	err = p.ConfigureActions(ctx, server.HostExecutor(host))
 	// Stopped before the verdict, so that no log line follows it.
 	host.Close()
 	if err != nil {

@@ -17,18 +17,11 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
-	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/sdk"
 )
-
-// Executor runs actions; *pluginhost.Host is one.
-type Executor interface {
-	Configure(ctx context.Context, specs []pluginhost.Spec) error
-	Execute(ctx context.Context, req *pluginhost.Request) (pluginhost.Outcome, error)
-}
 
 // Defaults for Options; see docs/configuration.md for why.
 const (
@@ -803,7 +796,7 @@ func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *ev
 		}
 		e.replayedExecutions.Add(1)
 	}
-	outcome, err := e.opts.Executor.Execute(ctx, &pluginhost.Request{
+	outcome, err := e.opts.Executor.Execute(ctx, &Request{
 		Action: a.Name, Route: r.Name, ExecutionID: x.ID, EventID: ev.ID, Event: ev.Raw, Message: msg, Attempt: n,
 	})
 	x.Duration = time.Since(x.Started)

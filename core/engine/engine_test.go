@@ -14,7 +14,6 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
-	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/internal/testevents"
@@ -24,21 +23,21 @@ import (
 // call until it is closed.
 type recorder struct {
 	mu      sync.Mutex
-	specs   []pluginhost.Spec
-	calls   []*pluginhost.Request
+	specs   []ActionSpec
+	calls   []*Request
 	started chan string
 	block   chan struct{}
 	fail    map[string]string
 }
 
-func (r *recorder) Configure(_ context.Context, specs []pluginhost.Spec) error {
+func (r *recorder) Configure(_ context.Context, specs []ActionSpec) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.specs = specs
 	return nil
 }
 
-func (r *recorder) Execute(ctx context.Context, req *pluginhost.Request) (pluginhost.Outcome, error) {
+func (r *recorder) Execute(ctx context.Context, req *Request) (Outcome, error) {
 	if r.started != nil {
 		r.started <- req.Action
 	}
@@ -46,16 +45,16 @@ func (r *recorder) Execute(ctx context.Context, req *pluginhost.Request) (plugin
 		select {
 		case <-r.block:
 		case <-ctx.Done():
-			return pluginhost.Outcome{}, ctx.Err()
+			return Outcome{}, ctx.Err()
 		}
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, req)
 	r.mu.Unlock()
 	if msg := r.fail[req.Action]; msg != "" {
-		return pluginhost.Outcome{Err: msg, Retryable: true}, nil
+		return Outcome{Err: msg, Retryable: true}, nil
 	}
-	return pluginhost.Outcome{Output: "ok"}, nil
+	return Outcome{Output: "ok"}, nil
 }
 
 func (r *recorder) actions() []string {
@@ -341,9 +340,9 @@ templates:
 
 type nopExecutor struct{}
 
-func (nopExecutor) Configure(context.Context, []pluginhost.Spec) error { return nil }
-func (nopExecutor) Execute(context.Context, *pluginhost.Request) (pluginhost.Outcome, error) {
-	return pluginhost.Outcome{}, nil
+func (nopExecutor) Configure(context.Context, []ActionSpec) error { return nil }
+func (nopExecutor) Execute(context.Context, *Request) (Outcome, error) {
+	return Outcome{}, nil
 }
 
 // BenchmarkProcess measures one 20-vulnerability Trivy event through parse,
@@ -492,16 +491,16 @@ type flaky struct {
 	done     chan string
 }
 
-func (f *flaky) Execute(ctx context.Context, req *pluginhost.Request) (pluginhost.Outcome, error) {
+func (f *flaky) Execute(ctx context.Context, req *Request) (Outcome, error) {
 	f.mu.Lock()
 	f.attempts[req.Action] = append(f.attempts[req.Action], req.Attempt)
 	fail := len(f.attempts[req.Action]) <= f.failures[req.Action]
 	f.mu.Unlock()
 	defer func() { f.done <- req.Action }()
 	if fail {
-		return pluginhost.Outcome{Err: "boom", Retryable: !strings.HasPrefix(req.Action, "perm")}, nil
+		return Outcome{Err: "boom", Retryable: !strings.HasPrefix(req.Action, "perm")}, nil
 	}
-	return pluginhost.Outcome{}, nil
+	return Outcome{}, nil
 }
 
 func TestRetriesAndDeadLetters(t *testing.T) {
@@ -618,12 +617,12 @@ type throttled struct {
 	at chan time.Time
 }
 
-func (th *throttled) Execute(ctx context.Context, req *pluginhost.Request) (pluginhost.Outcome, error) {
+func (th *throttled) Execute(ctx context.Context, req *Request) (Outcome, error) {
 	th.at <- time.Now()
 	if req.Attempt == 1 {
-		return pluginhost.Outcome{Err: "status 429", Retryable: true, Details: map[string]string{"retry_after": "0.3"}}, nil
+		return Outcome{Err: "status 429", Retryable: true, Details: map[string]string{"retry_after": "0.3"}}, nil
 	}
-	return pluginhost.Outcome{}, nil
+	return Outcome{}, nil
 }
 
 func TestRetryHonoursRetryAfter(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/filters"
-	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/route"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/internal/regoeval"
@@ -29,7 +28,7 @@ type Pipeline struct {
 	routes      []*Route
 	byName      map[string]*Route
 	aquaServer  string
-	actionSpecs []pluginhost.Spec
+	actionSpecs []ActionSpec
 	// retries holds each enabled action's retry policy.
 	retries map[string]RetryPolicy
 	// warnings are the config's and the compilation's (see Warnings).
@@ -239,7 +238,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 			errs = append(errs, fmt.Errorf("%s: action %q: %w", a.Pos, a.Name, err))
 			continue
 		}
-		p.actionSpecs = append(p.actionSpecs, pluginhost.Spec{Name: a.Name, Type: a.Type, Settings: settings,
+		p.actionSpecs = append(p.actionSpecs, ActionSpec{Name: a.Name, Type: a.Type, Settings: settings,
 			Env: envRefs(a), SHA256: checksums[strings.ToLower(a.Type)]})
 	}
 	if len(errs) > 0 {
@@ -456,15 +455,10 @@ func (p *Pipeline) ConfigureActions(ctx context.Context, ex Executor) error {
 	return p.actionErrors(ex.Configure(ctx, p.actionSpecs))
 }
 
-// checker is an Executor that can run the actions' start-up checks.
-type checker interface {
-	Check(ctx context.Context) error
-}
-
 // CheckActions runs the start-up checks of the configured actions (those
 // that may do I/O; not for `postee validate`), when the executor has them.
 func (p *Pipeline) CheckActions(ctx context.Context, ex Executor) error {
-	c, ok := ex.(checker)
+	c, ok := ex.(Checker)
 	if !ok {
 		return nil
 	}
@@ -478,8 +472,8 @@ func (p *Pipeline) actionErrors(err error) error {
 	}
 	var out []error
 	for _, e := range unjoin(err) {
-		var ce *pluginhost.ConfigureError
-		var mp *pluginhost.MissingPluginError
+		var ce *ConfigureError
+		var mp *MissingPluginError
 		switch {
 		case errors.As(e, &ce):
 			a, _ := p.cfg.Action(ce.Action)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
-	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/internal/regoeval"
 	"github.com/postee-dev/postee/sdk"
@@ -36,7 +35,7 @@ func securitySettings(cfg *config.Config) (regoeval.Policy, map[string][]byte, e
 	sums := map[string][]byte{}
 	for _, c := range cfg.PluginChecksums {
 		typ := strings.ToLower(strings.TrimSpace(c.Type))
-		sum, err := pluginhost.ParseChecksum(c.SHA256)
+		sum, err := config.ParseChecksum(c.SHA256)
 		switch {
 		case typ == "":
 			errs = append(errs, fmt.Errorf("%s: plugin-checksums: type is required", c.Pos))
@@ -61,7 +60,7 @@ func envRefs(a *config.Action) []string {
 	walk = func(v any) {
 		switch x := v.(type) {
 		case string:
-			for _, n := range pluginhost.EnvRefs(x) {
+			for _, n := range envNames(x) {
 				if !seen[n] {
 					seen[n] = true
 					out = append(out, n)
@@ -96,4 +95,38 @@ func (e *Engine) failActions(r *Route, ev *event.Event, reason string) []record.
 		out = append(out, x)
 	}
 	return out
+}
+
+// envNames returns the environment variable names s refers to as $NAME or
+// ${NAME} (also ${NAME:-default} and the other shell forms), in order of
+// first appearance. Shell specials ($1, $?, $$) are not names.
+func envNames(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			continue
+		}
+		j := i + 1
+		if s[j] == '{' {
+			j++
+		}
+		k := j
+		for k < len(s) && isNameByte(s[k], k == j) {
+			k++
+		}
+		if k > j {
+			name := s[j:k]
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+		i = k - 1
+	}
+	return out
+}
+
+func isNameByte(c byte, first bool) bool {
+	return c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || !first && '0' <= c && c <= '9'
 }

@@ -110,37 +110,3 @@ func envKey(refs map[string]bool) string {
 	sort.Strings(names)
 	return strings.Join(names, ",")
 }
-
-// EnvRefs returns the environment variable names s refers to as $NAME or
-// ${NAME} (also ${NAME:-default} and the other shell forms), in order of
-// first appearance. Shell specials ($1, $?, $$) are not names.
-func EnvRefs(s string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			continue
-		}
-		j := i + 1
-		if s[j] == '{' {
-			j++
-		}
-		k := j
-		for k < len(s) && isNameByte(s[k], k == j) {
-			k++
-		}
-		if k > j {
-			name := s[j:k]
-			if !seen[name] {
-				seen[name] = true
-				out = append(out, name)
-			}
-		}
-		i = k - 1
-	}
-	return out
-}
-
-func isNameByte(c byte, first bool) bool {
-	return c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || !first && '0' <= c && c <= '9'
-}

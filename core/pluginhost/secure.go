@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/postee-dev/postee/core/config"
 )
 
 // PermissionError says a plugin file, or a directory it is in, could be
@@ -56,24 +58,13 @@ func checkPlugin(typ, path string) (string, error) {
 	return real, nil
 }
 
-// ParseChecksum reads a sha256 pin: 64 hexadecimal digits, optionally
-// prefixed by "sha256:".
-func ParseChecksum(s string) ([]byte, error) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "sha256:")
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("%q is not a sha256 checksum (64 hexadecimal digits, as sha256sum prints)", s)
-	}
-	return b, nil
-}
-
 // ParseChecksumFlag reads "type=sha256" (the --plugin-checksum flag).
 func ParseChecksumFlag(s string) (string, []byte, error) {
 	typ, sum, ok := strings.Cut(s, "=")
 	if !ok || strings.TrimSpace(typ) == "" {
 		return "", nil, fmt.Errorf("%q: want TYPE=SHA256, e.g. http=$(sha256sum postee-action-http | cut -d' ' -f1)", s)
 	}
-	b, err := ParseChecksum(sum)
+	b, err := config.ParseChecksum(sum)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %w", typ, err)
 	}

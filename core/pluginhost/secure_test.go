@@ -132,24 +132,6 @@ func TestTypeEnvironment(t *testing.T) {
 	}
 }
 
-func TestEnvRefs(t *testing.T) {
-	tests := []struct {
-		in   string
-		want string
-	}{
-		{"$TOKEN", "TOKEN"},
-		{"https://hooks.example.com/${HOOK_PATH}?k=${KEY}", "HOOK_PATH,KEY"},
-		{`echo "$1 $? $$ ${#} $SECRET_A ${SECRET_B:-x} $SECRET_A"`, "SECRET_A,SECRET_B"},
-		{"price: 5$", ""},
-		{"$", ""},
-	}
-	for _, tt := range tests {
-		if got := strings.Join(EnvRefs(tt.in), ","); got != tt.want {
-			t.Errorf("EnvRefs(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestUnsafePluginFilesAreRefused(t *testing.T) {
 	tests := []struct {
 		name    string

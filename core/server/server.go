@@ -32,6 +32,8 @@ import (
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
+	"github.com/postee-dev/postee/core/ui"
+	"github.com/postee-dev/postee/core/ui/uisource"
 	"github.com/postee-dev/postee/core/webhook"
 )
 
@@ -124,6 +126,8 @@ type Server struct {
 	controller *cluster.Controller
 	runner     *cluster.Runner
 	metrics    *metrics.Metrics
+	// status is the status page's data source (/ui/).
+	status *uisource.Source
 }
 
 // Start loads the config (or, as a runner, bootstraps it from the
@@ -159,16 +163,17 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		return nil, err
 	}
 	srv.store = st
+	srv.status = srv.newStatusSource()
 	opts := engine.Options{
 		Store:       st,
 		Durable:     !s.NotDurable,
-		Executor:    srv.host,
+		Executor:    HostExecutor(srv.host),
 		Logger:      log,
 		Workers:     s.Workers,
 		QueueSize:   s.QueueSize,
 		QueueWait:   s.QueueWait,
 		Compile:     engine.CompileOptions{FiltersDir: s.FiltersDir, TemplatesDir: s.TemplatesDir},
-		OnExecution: srv.history.Add,
+		OnExecution: srv.recordExecution,
 		Observer:    srv.metrics,
 	}
 	switch {
@@ -227,6 +232,9 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	reload := key.require(http.HandlerFunc(srv.handleReload), true)
 	admin.Handle("GET /reload", reload)
 	admin.Handle("POST /reload", reload)
+	// The status page checks the API key itself (a login form, then a
+	// session cookie): a browser sends no X-API-Key header.
+	admin.Handle("/ui/", ui.New(ui.Options{Source: srv.status, APIKey: s.APIKey, Logger: log}))
 	if err := srv.listen(handler); err != nil {
 		srv.shutdown()
 		return nil, err
@@ -236,6 +244,35 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		return nil, err
 	}
 	return srv, nil
+}
+
+// recordExecution keeps an execution in the history and counts its
+// route's match for the status page.
+func (srv *Server) recordExecution(x record.Execution) {
+	srv.history.Add(x)
+	srv.status.Observe(x)
+}
+
+// newStatusSource is the status page's view of this node; the engine and
+// the controller are read when the page asks (they are made later).
+func (srv *Server) newStatusSource() *uisource.Source {
+	d := uisource.Deps{
+		History: srv.history,
+		Store:   srv.store,
+		Replay: func(ctx context.Context, dl store.DeadLetter) (record.Execution, error) {
+			return srv.engine.Replay(ctx, dl)
+		},
+		Config: func() *config.Config {
+			if p := srv.engine.Pipeline(); p != nil {
+				return p.Config()
+			}
+			return nil
+		},
+	}
+	if srv.s.Cluster.ControllerMode {
+		d.Runners = func(ctx context.Context) []cluster.RunnerStatus { return srv.controller.Runners(ctx) }
+	}
+	return uisource.New(d)
 }
 
 func (srv *Server) dataDir() string {
@@ -270,7 +307,7 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 		Retention:   c.Retention,
 		ReadFilter:  func(name string) (string, error) { return engine.ReadFilter(s.FiltersDir, name) },
 		Logger:      srv.log,
-		OnExecution: srv.history.Add,
+		OnExecution: srv.recordExecution,
 	})
 	if err != nil {
 		return err
