@@ -12,7 +12,9 @@ import (
 func main() {
 	protocol.TuneGC()
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "postee:", err)
-		os.Exit(1)
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "postee:", msg)
+		}
+		os.Exit(exitCode(err)) // 1, or what the command chose (postee test)
 	}
 }

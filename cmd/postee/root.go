@@ -106,6 +106,7 @@ REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 	o.ingest.flags(rf)
 
 	root.AddCommand(newValidateCmd(o, stdout, stderr), newVersionCmd(stdout), newDeadLettersCmd(stdout), newCertsCmd(stdout))
+	root.AddCommand(newTestCmd(o, stdout, stderr))
 	return root
 }
 
