@@ -36,6 +36,7 @@ type options struct {
 	workers, queueSize         int
 	shutdownTimeout, queueWait time.Duration
 	debug                      bool
+	log                        logOptions // --log-format, --log-level (logging.go)
 	pprofAddr                  string
 	apiKey                     string
 	ingest                     ingestOptions
@@ -72,7 +73,9 @@ REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 	f.StringVar(&o.pluginDir, "plugin-dir", defaultPluginDir(), "directories of action plugins (postee-action-<type>), separated by '"+string(filepath.ListSeparator)+"'; the first one holding a type wins (env POSTEE_PLUGIN_DIR)")
 	f.StringVar(&o.templatesDir, "rego-templates", template.DefaultUserDir, "directory of your own template files: every .rego file under it is loaded, and a template's rego-package finds their packages (env REGO_TEMPLATES_PATH)")
 	f.StringArrayVar(&o.pluginChecksums, "plugin-checksum", nil, "pin a plugin binary: TYPE=SHA256 (repeat the flag for more types); a plugin whose file does not match is not started")
-	f.BoolVar(&o.debug, "debug", false, "debug logs")
+	f.BoolVar(&o.debug, "debug", false, "debug logs (same as --log-level debug)")
+	o.log.flags(f)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.log.resolve() }
 	rf := root.Flags()
 	rf.StringVar(&o.httpAddr, "url", "0.0.0.0:8082", "HTTP webhook listen address")
 	rf.StringVar(&o.tlsAddr, "tls", "0.0.0.0:8445", "HTTPS webhook listen address (needs a certificate)")
@@ -173,11 +176,7 @@ func filtersDir() string {
 }
 
 func newLogger(o *options, stderr io.Writer) hclog.Logger {
-	level := hclog.Info
-	if o.debug {
-		level = hclog.Debug
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: "postee", Level: level, Output: stderr, TimeFormat: time.RFC3339Nano})
+	return o.log.newLog(o.debug, stderr)
 }
 
 func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error {
