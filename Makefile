@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PLUGINS     := $(notdir $(patsubst %/main.go,%,$(wildcard plugins/*/main.go)))
 PLUGIN_BINS := $(PLUGINS:%=bin/plugins/postee-action-%)
 
-.PHONY: all build run test test-short bench proto clean FORCE
+.PHONY: all build run test lint test-short bench proto clean FORCE
 
 all: build
 
@@ -30,12 +30,22 @@ run: build
 # Unit, plugin and end-to-end tests (the e2e tests build their own binaries).
 # The SDK is a module of its own (sdk/go.mod): `./...` of the root module
 # does not reach it, so it is vetted and tested on its own.
-test: build
+# `make lint` runs first: tidy modules, gofmt, vet and staticcheck.
+test: build lint
+	cd sdk && $(GO) test -race -count=1 -timeout 5m ./...
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+# Both modules (the root and sdk/): go.mod and go.sum tidy, gofmt, go vet,
+# staticcheck (a pinned version, fetched by go run).
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) mod tidy -diff
+	cd sdk && $(GO) mod tidy -diff
 	@test -z "$$(gofmt -l cmd core internal plugins sdk test tools)" || { gofmt -l cmd core internal plugins sdk test tools; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	cd sdk && $(GO) vet ./...
-	cd sdk && $(GO) test -race -count=1 -timeout 5m ./...
-	$(GO) test -race -count=1 -timeout 12m ./...
+	$(STATICCHECK) ./...
+	cd sdk && $(STATICCHECK) ./...
 
 test-short:
 	cd sdk && $(GO) test -short ./...

@@ -497,7 +497,7 @@ func (c *Controller) Dispatch(ctx context.Context, w *record.Work, wait bool) (<
 		return nil, fmt.Errorf("unknown runner %q (declare it in runs-on or runners:)", w.Runner)
 	}
 	if c.isOriginAction(w.Action) && !(*c.origin.Load())[w.Runner] {
-		return nil, fmt.Errorf("runner %q may not run node-local (runs-on: %s) actions: list it under runners:", w.Runner, config.RunsOnOrigin)
+		return nil, fmt.Errorf("runner %q may not run node-local (runs-on: %s) actions: list it under the runners key", w.Runner, config.RunsOnOrigin)
 	}
 	data, err := encodeWork(w)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/postee-dev/postee/core/record"
 )
@@ -47,7 +48,7 @@ func OpenDB(path string, buckets ...[]byte) (*bolt.DB, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, &InUseError{Path: path, PID: lockHolder(path)}
 	}
 	if err != nil {

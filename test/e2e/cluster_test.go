@@ -42,7 +42,6 @@ type controllerOpts struct {
 	dataDir string // default a fresh one
 	cfgPath string // default: write cfg
 	args    []string
-	noWait  bool
 }
 
 func startController(t *testing.T, cfg string, o controllerOpts) (*postee, string) {
