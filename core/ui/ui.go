@@ -352,7 +352,7 @@ func (h *Handler) runners(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) routes(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := h.ctx(r)
 	defer cancel()
-	p := page{Title: "Routes"}
+	p := page{Title: "Routes and configuration"}
 	rs, err := h.opts.Source.Routes(ctx)
 	if err != nil {
 		p.Error = "routes: " + err.Error()
