@@ -13,6 +13,15 @@
 //	go run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins \
 //		[-senders 32] [-duration 20s] [-warmup 3s] [-events 0] [-vulns 20] [-json out.json]
 //
+// -relay first measures a bare Go relay (decode, re-encode, forward to the
+// same sink; relay.go) under the same load and prints postee's ratio to it.
+// -suite is `make bench`: the relay, standalone postee (durable, then
+// --no-durable-ingest), controller → runner dispatch, idle memory and the
+// start time with four plugins, then a table of each figure beside its goal
+// (suite.go; -strict exits 1 when a goal is not met). profile.sh takes the
+// CPU, alloc and heap profiles and the fsync count under the same load
+// (docs/performance.md).
+//
 // Everything runs on loopback and is bounded in time. The exit status is 1
 // when an accepted event never reached the sink, 2 on a usage or setup error.
 package main
