@@ -76,6 +76,8 @@ type Settings struct {
 	DataDir string
 	// DBPath is the embedded store (PATH_TO_DB); default DataDir/webhooks.db.
 	DBPath string
+	// WatchConfig reloads the config file when it changes (watch.go).
+	WatchConfig bool
 	// NotDurable turns off writing accepted events down before the 2xx
 	// (measurements only: a crash then loses what was queued).
 	NotDurable bool
@@ -123,6 +125,7 @@ type Server struct {
 	events     *history.Events
 	store      *store.Store
 	reloadMu   sync.Mutex
+	probes     *probes // /healthz, /readyz (probes.go)
 	controller *cluster.Controller
 	runner     *cluster.Runner
 	metrics    *metrics.Metrics
@@ -164,6 +167,13 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	}
 	srv.store = st
 	srv.status = srv.newStatusSource()
+	// Bound before the config is loaded (or a runner bootstrapped), so
+	// that /healthz and /readyz answer meanwhile (probes.go).
+	if err := srv.listenEarly(); err != nil {
+		srv.closeListeners()
+		srv.closeAll()
+		return nil, err
+	}
 	opts := engine.Options{
 		Store:       st,
 		Durable:     !s.NotDurable,
@@ -189,6 +199,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		}
 	}
 	if err != nil {
+		srv.closeListeners()
 		srv.closeAll()
 		return nil, err
 	}
@@ -235,14 +246,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	// The status page checks the API key itself (a login form, then a
 	// session cookie): a browser sends no X-API-Key header.
 	admin.Handle("/ui/", ui.New(ui.Options{Source: srv.status, APIKey: s.APIKey, Logger: log}))
-	if err := srv.listen(handler); err != nil {
-		srv.shutdown()
-		return nil, err
-	}
-	if err := srv.listenAdmin(adminMux); err != nil {
-		srv.shutdown()
-		return nil, err
-	}
+	srv.probes.serve(handler, adminMux)
 	return srv, nil
 }
 
@@ -313,6 +317,15 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 		return err
 	}
 	srv.controller = ctl
+	srv.metrics.Runners(func() []metrics.Runner {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var out []metrics.Runner
+		for _, r := range ctl.Runners(ctx) {
+			out = append(out, metrics.Runner{Name: r.Name, Online: r.Online, Backlog: max(r.Backlog, 0)})
+		}
+		return out
+	})
 	if emb := ctl.Embedded(); emb != nil {
 		srv.log.Info("controller listening for runners", "addr", emb.Addr().String(), "authenticated", emb.Authenticated())
 		if !emb.Authenticated() {
@@ -599,7 +612,7 @@ func (srv *Server) listenAdmin(h http.Handler) error {
 	hs := webhook.NewServer(addr, h, srv.s.HeaderTimeout)
 	srv.https = append(srv.https, hs)
 	srv.addrs = append(srv.addrs, ln.Addr())
-	srv.log.Info("management listening", "addr", ln.Addr().String())
+	srv.probes.announce(func() { srv.log.Info("management listening", "addr", ln.Addr().String()) })
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			srv.errc <- fmt.Errorf("management: %w", err)
@@ -624,7 +637,7 @@ func loadCertPool(file string) (*x509.CertPool, error) {
 func (srv *Server) serve(hs *http.Server, ln net.Listener, scheme string) {
 	srv.https = append(srv.https, hs)
 	srv.addrs = append(srv.addrs, ln.Addr())
-	srv.log.Info("webhook listening", "scheme", scheme, "addr", ln.Addr().String())
+	srv.probes.announce(func() { srv.log.Info("webhook listening", "scheme", scheme, "addr", ln.Addr().String()) })
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			srv.errc <- fmt.Errorf("webhook %s: %w", scheme, err)
@@ -666,6 +679,9 @@ func (srv *Server) Run(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	if srv.s.WatchConfig {
+		go srv.watchConfig(ctx, time.Second)
+	}
 	var err error
 loop:
 	for {
@@ -749,6 +765,7 @@ func (srv *Server) closeAll() {
 // shutdown stops accepting (the listeners close first), drains the queue
 // within the shutdown timeout, then stops the plugins.
 func (srv *Server) shutdown() error {
+	srv.probes.markStopping()
 	ctx, cancel := context.WithTimeout(context.Background(), srv.s.ShutdownTimeout)
 	defer cancel()
 	// The listeners stay open while the queue drains, so producers get a
