@@ -110,3 +110,14 @@ func (l oneLine) Warn(msg string, args ...any)  { l.Log(hclog.Warn, msg, args...
 func (l oneLine) Error(msg string, args ...any) { l.Log(hclog.Error, msg, args...) }
 
 var _ hclog.Logger = oneLine{}
+
+// envTrue reports whether the variable is set to a true value (1, true,
+// yes, on).
+func envTrue(name string) bool {
+	v, _ := env(name)
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}

@@ -41,6 +41,7 @@ type options struct {
 	apiKey                     string
 	ingest                     ingestOptions
 	notDurable                 bool
+	watchConfig                bool
 	cluster                    server.ClusterSettings
 }
 
@@ -88,6 +89,7 @@ REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 	rf.DurationVar(&o.queueWait, "queue-wait", engine.DefaultQueueWait, "how long a request waits for room in a full queue before the answer is 503")
 	rf.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for queued events")
 	rf.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
+	rf.BoolVar(&o.watchConfig, "watch-config", false, "reload the config file when its content changes (checked every second), as SIGHUP and /reload do: applied only when valid (env POSTEE_WATCH_CONFIG)")
 	rf.BoolVar(&o.notDurable, "no-durable-ingest", false, "do not write accepted events to the store before answering (for measurements: a crash loses the queue)")
 	rf.StringVar(&o.apiKey, "api-key", "", "API key for the management endpoints such as /executions (env POSTEE_API_KEY)")
 	c := &o.cluster
@@ -237,6 +239,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		DBPath:          dbPath,
 		Cluster:         o.cluster,
 		NotDurable:      o.notDurable,
+		WatchConfig:     o.watchConfig || envTrue("POSTEE_WATCH_CONFIG"),
 		IngestToken:     o.ingest.token, TLSClientCA: o.ingest.clientCA, AdminAddr: o.ingest.adminAddr,
 		MaxInflightBytes: o.ingest.maxInflight,
 	})
