@@ -14,6 +14,7 @@ import (
 
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
+	"github.com/postee-dev/postee/internal/testutil"
 )
 
 // TestEndToEnd runs a controller and a runner in each identity mode: the
@@ -25,7 +26,7 @@ func TestEndToEnd(t *testing.T) {
 			r1 := e.startRunner(t, runner1)
 
 			t.Run("bootstrap", func(t *testing.T) {
-				parts := r1.parts.all()
+				parts := r1.parts.All()
 				if len(parts) != 1 {
 					t.Fatalf("Load called %d times", len(parts))
 				}
@@ -52,7 +53,7 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatalf("outcome = %+v", x)
 				}
 				// The central view got it too.
-				e.outcomes.mustAwait(t, "x1 in OnExecution", func(x record.Execution) bool { return x.ID == "x1" && x.Runner == runner1 })
+				e.outcomes.MustAwait(t, "x1 in OnExecution", waitLong, func(x record.Execution) bool { return x.ID == "x1" && x.Runner == runner1 })
 			})
 
 			t.Run("failed execution", func(t *testing.T) {
@@ -89,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatal(err)
 				}
 				awaitOutcome(t, after)
-				if n := r1.executed.count(func(id string) bool { return id == "dup" }); n != 1 {
+				if n := r1.executed.Count(func(id string) bool { return id == "dup" }); n != 1 {
 					t.Errorf("dup executed %d times", n)
 				}
 				n := 0
@@ -117,7 +118,7 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatal(err)
 				}
 				awaitOutcome(t, after)
-				if n := r1.executed.count(func(id string) bool { return id == "x1" }); n != 1 {
+				if n := r1.executed.Count(func(id string) bool { return id == "x1" }); n != 1 {
 					t.Errorf("x1 executed %d times", n)
 				}
 			})
@@ -129,11 +130,11 @@ func TestEndToEnd(t *testing.T) {
 				// The controller keeps runners' event ids in a namespace of
 				// their own, and the execution ids that follow from them.
 				nsID := NamespacedEventID(runner1, ev.ID)
-				got := e.events.mustAwait(t, "the event at the controller", func(v *event.Event) bool { return v.ID == nsID })
+				got := e.events.MustAwait(t, "the event at the controller", waitLong, func(v *event.Event) bool { return v.ID == nsID })
 				if got.Origin != runner1 || got.Runner != "producer-hint" || string(got.Raw) != string(ev.Raw) {
 					t.Errorf("event = %+v", got)
 				}
-				x := e.outcomes.mustAwait(t, "the local outcome", func(x record.Execution) bool { return x.EventID == nsID })
+				x := e.outcomes.MustAwait(t, "the local outcome", waitLong, func(x record.Execution) bool { return x.EventID == nsID })
 				if x.Runner != runner1 || x.ID != record.ExecutionID(nsID, "route-all", "action-1") || x.Status != record.StatusOK {
 					t.Errorf("outcome = %+v", x)
 				}
@@ -142,8 +143,8 @@ func TestEndToEnd(t *testing.T) {
 				// one arrived, the repeat has been dealt with.
 				r1.ReportEvent(ev, xs)
 				r1.ReportEvent(&event.Event{ID: "ev-sentinel", Raw: []byte(`{}`)}, nil)
-				e.events.mustAwait(t, "the sentinel event", func(v *event.Event) bool { return v.ID == NamespacedEventID(runner1, "ev-sentinel") })
-				if n := e.events.count(func(v *event.Event) bool { return v.ID == nsID }); n != 1 {
+				e.events.MustAwait(t, "the sentinel event", waitLong, func(v *event.Event) bool { return v.ID == NamespacedEventID(runner1, "ev-sentinel") })
+				if n := e.events.Count(func(v *event.Event) bool { return v.ID == nsID }); n != 1 {
 					t.Errorf("event handed to submit %d times", n)
 				}
 			})
@@ -162,7 +163,7 @@ func TestEndToEnd(t *testing.T) {
 				if err := e.ctl.SetConfig(ctx, cfg); err != nil {
 					t.Fatal(err)
 				}
-				p := r1.parts.mustAwait(t, "the new part", func(p *Part) bool { return slices.Contains(actionNamesOf(p), "action-1b") })
+				p := r1.parts.MustAwait(t, "the new part", waitLong, func(p *Part) bool { return slices.Contains(actionNamesOf(p), "action-1b") })
 				if got := actionNamesOf(p); !slices.Equal(got, []string{"action-1b", "action-1"}) {
 					t.Errorf("new part's actions = %v", got)
 				}
@@ -189,8 +190,8 @@ func TestOfflineRunnerGetsQueuedWork(t *testing.T) {
 	if x.ID != "queued-1" || x.Runner != runner2 {
 		t.Fatalf("outcome = %+v", x)
 	}
-	e.outcomes.mustAwait(t, "queued-2", func(x record.Execution) bool { return x.ID == "queued-2" && x.Runner == runner2 })
-	if got := r2.executed.all(); !slices.Equal(got, []string{"queued-1", "queued-2"}) {
+	e.outcomes.MustAwait(t, "queued-2", waitLong, func(x record.Execution) bool { return x.ID == "queued-2" && x.Runner == runner2 })
+	if got := r2.executed.All(); !slices.Equal(got, []string{"queued-1", "queued-2"}) {
 		t.Errorf("executed %v", got)
 	}
 }
@@ -209,7 +210,7 @@ func TestUnknownRunner(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not in the controller's configuration") {
 		t.Fatalf("StartRunner = %v", err)
 	}
-	if n := len(h.parts.all()); n != 0 {
+	if n := len(h.parts.All()); n != 0 {
 		t.Errorf("Load called %d times", n)
 	}
 	if _, err := StartRunner(ctx, RunnerSettings{Name: "bad name"}); err == nil {
@@ -261,7 +262,7 @@ func TestRunnerStartedBeforeController(t *testing.T) {
 	case <-time.After(waitLong):
 		t.Fatal("the runner did not bootstrap once the controller was up")
 	}
-	if n := len(h.parts.all()); n != 1 {
+	if n := len(h.parts.All()); n != 1 {
 		t.Fatalf("Load called %d times", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
@@ -279,7 +280,7 @@ func TestRunnerStartedBeforeController(t *testing.T) {
 // same address and store; the runner reconnects, its reports queued
 // meanwhile arrive, and new work reaches it.
 func TestControllerRestart(t *testing.T) {
-	e := prepareEnv(t, envOptions{port: freePort(t)})
+	e := prepareEnv(t, envOptions{port: testutil.FreePort(t)})
 	e.start(t)
 	r1 := e.startRunner(t, runner1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
@@ -296,11 +297,11 @@ func TestControllerRestart(t *testing.T) {
 
 	e.start(t)
 	nsID := NamespacedEventID(runner1, ev.ID)
-	got := e.events.mustAwait(t, "the event reported while the controller was down", func(v *event.Event) bool { return v.ID == nsID })
+	got := e.events.MustAwait(t, "the event reported while the controller was down", waitLong, func(v *event.Event) bool { return v.ID == nsID })
 	if got.Origin != runner1 {
 		t.Errorf("event origin = %q", got.Origin)
 	}
-	e.outcomes.mustAwait(t, "the outcome reported while down", func(x record.Execution) bool { return x.EventID == nsID })
+	e.outcomes.MustAwait(t, "the outcome reported while down", waitLong, func(x record.Execution) bool { return x.EventID == nsID })
 	ch, err = e.ctl.Dispatch(ctx, work(runner1, "after-restart"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -309,8 +310,8 @@ func TestControllerRestart(t *testing.T) {
 		t.Fatalf("outcome = %+v", x)
 	}
 	// The reconnect made the runner fetch its part again.
-	r1.parts.mustAwaitCount(t, "a second bootstrap", 2)
-	if n := r1.executed.count(func(id string) bool { return id == "before-restart" }); n != 1 {
+	r1.parts.MustAwaitCount(t, "a second bootstrap", waitLong, 2)
+	if n := r1.executed.Count(func(id string) bool { return id == "before-restart" }); n != 1 {
 		t.Errorf("before-restart executed %d times", n)
 	}
 }
@@ -323,9 +324,9 @@ func TestEventRedeliveredUntilAccepted(t *testing.T) {
 	e.reject.Store(true)
 	r1.ReportEvent(&event.Event{ID: "ev-busy", Raw: []byte(`{"kind":"busy"}`)}, nil)
 	nsID := NamespacedEventID(runner1, "ev-busy")
-	e.rejected.mustAwait(t, "a refused submit", func(id string) bool { return id == nsID })
+	e.rejected.MustAwait(t, "a refused submit", waitLong, func(id string) bool { return id == nsID })
 	e.reject.Store(false)
-	e.events.mustAwait(t, "the event, redelivered", func(v *event.Event) bool { return v.ID == nsID })
+	e.events.MustAwait(t, "the eventredelivered", waitLong, func(v *event.Event) bool { return v.ID == nsID })
 }
 
 func TestParseListen(t *testing.T) {
@@ -473,7 +474,7 @@ func TestDispatchFlowControl(t *testing.T) {
 		if got != 2 {
 			problems = append(problems, "only one of two callers waiting for the same execution got its outcome")
 		}
-		if n := r1.executed.count(func(id string) bool { return id == "twice" }); n != 1 {
+		if n := r1.executed.Count(func(id string) bool { return id == "twice" }); n != 1 {
 			t.Errorf("executed %d times", n)
 		}
 		if _, err := e.ctl.Dispatch(ctx, work(runner1, "twice"), false); err != nil {

@@ -1,10 +1,8 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +19,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
+	"github.com/postee-dev/postee/internal/testutil"
 )
 
 const (
@@ -31,114 +30,9 @@ const (
 	waitLong = 15 * time.Second
 )
 
-// collector gathers values produced by other goroutines and lets a test
-// wait, without sleeping, until they satisfy a condition.
-type collector[T any] struct {
-	mu      sync.Mutex
-	items   []T
-	changed chan struct{} // closed and replaced on every add
-}
-
-func newCollector[T any]() *collector[T] { return &collector[T]{changed: make(chan struct{})} }
-
-func (c *collector[T]) add(v T) {
-	c.mu.Lock()
-	c.items = append(c.items, v)
-	close(c.changed)
-	c.changed = make(chan struct{})
-	c.mu.Unlock()
-}
-
-func (c *collector[T]) all() []T {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]T(nil), c.items...)
-}
-
-// await returns the first item satisfying match, waiting up to timeout.
-func (c *collector[T]) await(ctx context.Context, match func(T) bool) (T, bool) {
-	for {
-		c.mu.Lock()
-		for _, v := range c.items {
-			if match(v) {
-				c.mu.Unlock()
-				return v, true
-			}
-		}
-		ch := c.changed
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			var zero T
-			return zero, false
-		}
-	}
-}
-
-// mustAwait is await bounded by waitLong, failing the test on timeout.
-func (c *collector[T]) mustAwait(t *testing.T, what string, match func(T) bool) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-	defer cancel()
-	v, ok := c.await(ctx, match)
-	if !ok {
-		t.Fatalf("timed out waiting for %s; got %+v", what, c.all())
-	}
-	return v
-}
-
-// mustAwaitCount waits until n items were collected.
-func (c *collector[T]) mustAwaitCount(t *testing.T, what string, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-	defer cancel()
-	for {
-		c.mu.Lock()
-		got, ch := len(c.items), c.changed
-		c.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s: %d of %d", what, got, n)
-		}
-	}
-}
-
-func (c *collector[T]) count(match func(T) bool) int {
-	n := 0
-	for _, v := range c.all() {
-		if match(v) {
-			n++
-		}
-	}
-	return n
-}
-
-// syncBuffer is a goroutine-safe log sink, shown when a test fails.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testLogger returns a logger whose output is printed if the test fails.
 func testLogger(t *testing.T, name string) hclog.Logger {
-	buf := &syncBuffer{}
+	buf := testutil.NewBuffer()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s log:\n%s", name, buf.String())
@@ -147,18 +41,6 @@ func testLogger(t *testing.T, name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Output: buf, Level: hclog.Debug})
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// authMode is how runners prove their identity to the embedded server.
 type authMode int
 
 const (
@@ -337,11 +219,11 @@ type env struct {
 	storeDir string
 	// events are the events handed to the controller's submit func;
 	// outcomes are the outcomes reported by runners.
-	events   *collector[*event.Event]
-	outcomes *collector[record.Execution]
+	events   *testutil.Collector[*event.Event]
+	outcomes *testutil.Collector[record.Execution]
 	// reject makes submit refuse events while set; rejected are their ids.
 	reject   atomic.Bool
-	rejected *collector[string]
+	rejected *testutil.Collector[string]
 	stopCtl  func()
 }
 
@@ -371,9 +253,9 @@ func prepareEnv(t *testing.T, o envOptions) *env {
 		cfg:      parseConfig(t, clusterYAML(id.runnersYAML(t, runner1, runner2))),
 		listen:   "127.0.0.1:" + strconv.Itoa(o.port),
 		storeDir: t.TempDir(),
-		events:   newCollector[*event.Event](),
-		outcomes: newCollector[record.Execution](),
-		rejected: newCollector[string](),
+		events:   testutil.NewCollector[*event.Event](),
+		outcomes: testutil.NewCollector[record.Execution](),
+		rejected: testutil.NewCollector[string](),
 	}
 	if o.port != 0 {
 		e.url = e.scheme() + e.listen
@@ -397,7 +279,7 @@ func (e *env) start(t *testing.T) {
 		Embedded:    e.id.serverSettings(t, e.cfg, e.listen, e.storeDir),
 		ReadFilter:  func(name string) (string, error) { return "package filter # " + name, nil },
 		Logger:      testLogger(t, "controller"),
-		OnExecution: e.outcomes.add,
+		OnExecution: e.outcomes.Add,
 		MaxInFlight: e.opts.maxInFlight,
 	})
 	if err != nil {
@@ -412,10 +294,10 @@ func (e *env) start(t *testing.T) {
 	}
 	err = ctl.Serve(func(_ context.Context, ev *event.Event) error {
 		if e.reject.Load() {
-			e.rejected.add(ev.ID)
+			e.rejected.Add(ev.ID)
 			return fmt.Errorf("not now")
 		}
-		e.events.add(ev)
+		e.events.Add(ev)
 		return nil
 	})
 	if err != nil {
@@ -430,14 +312,14 @@ func (e *env) stop() { e.stopCtl() }
 
 // asyncErrors records a connection's asynchronous errors (permission
 // violations arrive that way).
-type asyncErrors struct{ *collector[error] }
+type asyncErrors struct{ *testutil.Collector[error] }
 
-func (a asyncErrors) handler(_ *nats.Conn, _ *nats.Subscription, err error) { a.add(err) }
+func (a asyncErrors) handler(_ *nats.Conn, _ *nats.Subscription, err error) { a.Add(err) }
 
 // awaitPermission waits for the server's permissions violation naming
 // what (e.g. `Publish to "x"`).
 func (a asyncErrors) awaitPermission(ctx context.Context, what string) bool {
-	_, ok := a.await(ctx, func(err error) bool {
+	_, ok := a.Await(ctx, func(err error) bool {
 		return err != nil && strings.Contains(err.Error(), nats.ErrPermissionViolation.Error()) &&
 			strings.Contains(err.Error(), what)
 	})
@@ -454,7 +336,7 @@ type rawClient struct {
 // dialAs connects with runner's credentials; extra options come last.
 func (e *env) dialAs(t *testing.T, runner string, extra ...nats.Option) (*rawClient, error) {
 	t.Helper()
-	c := &rawClient{errs: asyncErrors{newCollector[error]()}}
+	c := &rawClient{errs: asyncErrors{testutil.NewCollector[error]()}}
 	opts := append([]nats.Option{
 		nats.Name("test-as-" + runner),
 		nats.Timeout(5 * time.Second),
@@ -487,17 +369,17 @@ type runnerHandle struct {
 	*Runner
 	t     *testing.T
 	name  string
-	parts *collector[*Part]
+	parts *testutil.Collector[*Part]
 	// executed are the ExecutionIDs Execute was called with.
-	executed *collector[string]
+	executed *testutil.Collector[string]
 	settings RunnerSettings
 }
 
 // runnerSettings are a runner's settings with recording callbacks; the
 // runner executes one work item at a time so that its order is the
 // stream's.
-func (e *env) runnerSettings(t *testing.T, name, storePath string) (RunnerSettings, *collector[*Part], *collector[string]) {
-	parts, executed := newCollector[*Part](), newCollector[string]()
+func (e *env) runnerSettings(t *testing.T, name, storePath string) (RunnerSettings, *testutil.Collector[*Part], *testutil.Collector[string]) {
+	parts, executed := testutil.NewCollector[*Part](), testutil.NewCollector[string]()
 	s := e.id.runnerSettings(t, name, RunnerSettings{
 		Name:        name,
 		URL:         e.url,
@@ -505,11 +387,11 @@ func (e *env) runnerSettings(t *testing.T, name, storePath string) (RunnerSettin
 		Concurrency: 1,
 		Logger:      testLogger(t, name),
 		Load: func(_ context.Context, p *Part) error {
-			parts.add(p)
+			parts.Add(p)
 			return nil
 		},
 		Execute: func(_ context.Context, w *record.Work) record.Execution {
-			executed.add(w.ExecutionID)
+			executed.Add(w.ExecutionID)
 			x := record.Execution{
 				ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action,
 				Started: time.Now(), Duration: time.Millisecond, Output: "done by " + name,

@@ -160,7 +160,7 @@ func testDenied(t *testing.T, e *env) {
 			done := make(chan error, 1)
 			go func() { done <- tt.op(opCtx, c) }()
 			if !c.errs.awaitPermission(ctx, `Publish to "`+tt.subject) {
-				t.Errorf("no permissions violation for %s; async errors: %v", tt.subject, c.errs.all())
+				t.Errorf("no permissions violation for %s; async errors: %v", tt.subject, c.errs.All())
 			}
 			stop() // a refused request gets no answer: stop waiting for one
 			err := <-done
@@ -245,15 +245,15 @@ func testForgedReports(t *testing.T, e *env) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	if !c.errs.awaitPermission(ctx, eventSubject(runner1)) || !c.errs.awaitPermission(ctx, outcomeSubject(runner1)) {
-		t.Fatalf("no permissions violations: %v", c.errs.all())
+		t.Fatalf("no permissions violations: %v", c.errs.All())
 	}
 	e.syncUpstream(t, c, runner2, "after-forgery")
-	for _, ev := range e.events.all() {
+	for _, ev := range e.events.All() {
 		if ev.ID == "forged-ev" || ev.Origin == runner1 {
 			t.Errorf("forged event reached the controller: %+v", ev)
 		}
 	}
-	for _, x := range e.outcomes.all() {
+	for _, x := range e.outcomes.All() {
 		if x.ID == "forged-x" || x.Runner == runner1 {
 			t.Errorf("forged outcome reached the controller: %+v", x)
 		}
@@ -278,7 +278,7 @@ func (e *env) syncUpstream(t *testing.T, c *rawClient, runner, id string) {
 		}
 	}
 	last := NamespacedEventID(runner, id+"-2")
-	e.outcomes.mustAwait(t, id+"-2", func(x record.Execution) bool { return x.EventID == last })
+	e.outcomes.MustAwait(t, id+"-2", waitLong, func(x record.Execution) bool { return x.EventID == last })
 }
 
 // knownReplySpoofingBug: the controller answers a bootstrap request on
@@ -343,12 +343,12 @@ func testSpoofedReplies(t *testing.T, e *env) {
 	}
 
 	var leaks []string
-	for _, x := range e.outcomes.all() {
+	for _, x := range e.outcomes.All() {
 		if x.Runner == runner1 {
 			leaks = append(leaks, fmt.Sprintf("an outcome attributed to runner-1 was recorded: %+v", x))
 		}
 	}
-	for _, ev := range e.events.all() {
+	for _, ev := range e.events.All() {
 		if ev.Origin == runner1 {
 			t.Errorf("an event attributed to runner-1 reached the controller: %+v", ev)
 		}
@@ -509,7 +509,7 @@ func testOwnSubjects(t *testing.T, e *env) {
 		if _, err := js.Publish(ctx, eventSubject(runner2), ev, jetstream.WithMsgID("event:own-ev")); err != nil {
 			t.Fatal(err)
 		}
-		got := e.events.mustAwait(t, "runner-2's event", func(ev *event.Event) bool { return ev.ID == NamespacedEventID(runner2, "own-ev") })
+		got := e.events.MustAwait(t, "runner-2's event", waitLong, func(ev *event.Event) bool { return ev.ID == NamespacedEventID(runner2, "own-ev") })
 		if got.Origin != runner2 || got.Runner != "hint" || string(got.Raw) != `{"kind":"own"}` {
 			t.Errorf("event = %+v", got)
 		}
@@ -521,7 +521,7 @@ func testOwnSubjects(t *testing.T, e *env) {
 		if _, err := js.Publish(ctx, outcomeSubject(runner2), out, jetstream.WithMsgID("outcome:own-x")); err != nil {
 			t.Fatal(err)
 		}
-		x := e.outcomes.mustAwait(t, "runner-2's outcome", func(x record.Execution) bool { return x.ID == "own-x" })
+		x := e.outcomes.MustAwait(t, "runner-2's outcome", waitLong, func(x record.Execution) bool { return x.ID == "own-x" })
 		if x.Runner != runner2 || x.Status != record.StatusOK {
 			t.Errorf("outcome = %+v", x)
 		}
@@ -594,7 +594,7 @@ func testRunnerImpersonation(t *testing.T, e *env) {
 		!(strings.Contains(err.Error(), "authorization failed") || strings.Contains(err.Error(), "subject CN"))) {
 		t.Errorf("error = %v", err)
 	}
-	if n := len(parts.all()); n != 0 {
+	if n := len(parts.All()); n != 0 {
 		t.Fatalf("Load called %d times", n)
 	}
 }

@@ -261,7 +261,7 @@ func TestOutcomeOnlyFromItsRunner(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.syncUpstream(t, c, runner2, "after-forgery")
-			for _, x := range e.outcomes.all() {
+			for _, x := range e.outcomes.All() {
 				if x.ID == w.ExecutionID || x.ID == w2.ExecutionID {
 					t.Errorf("forged outcome recorded: %+v", x)
 				}
@@ -305,11 +305,11 @@ func TestRunnerEventIDsNamespaced(t *testing.T) {
 	}
 	for _, r := range []string{runner1, runner2} {
 		id := NamespacedEventID(r, "same")
-		ev := e.events.mustAwait(t, "the event of "+r, func(v *event.Event) bool { return v.ID == id })
+		ev := e.events.MustAwait(t, "the event of "+r, waitLong, func(v *event.Event) bool { return v.ID == id })
 		if ev.Origin != r || !strings.Contains(string(ev.Raw), r) {
 			t.Errorf("event = %+v", ev)
 		}
-		x := e.outcomes.mustAwait(t, "the local outcome of "+r, func(x record.Execution) bool { return x.EventID == id })
+		x := e.outcomes.MustAwait(t, "the local outcome of "+r, waitLong, func(x record.Execution) bool { return x.EventID == id })
 		if x.Output != r || x.ID != record.ExecutionID(id, "route-all", "action-1") || x.Runner != r {
 			t.Errorf("outcome = %+v", x)
 		}
@@ -337,7 +337,7 @@ func TestRunnerOutputClipped(t *testing.T) {
 	if _, err := js.Publish(ctx, localSubject(runner1), data, jetstream.WithMsgID("local:big")); err != nil {
 		t.Fatal(err)
 	}
-	x := e.outcomes.mustAwait(t, "the clipped outcome", func(x record.Execution) bool { return x.EventID == NamespacedEventID(runner1, "big") })
+	x := e.outcomes.MustAwait(t, "the clipped outcome", waitLong, func(x record.Execution) bool { return x.EventID == NamespacedEventID(runner1, "big") })
 	if len(x.Output) > MaxReportedOutput || len(x.Err) > MaxReportedOutput || !strings.HasSuffix(x.Output, "(clipped)") {
 		t.Errorf("output %d bytes, error %d bytes", len(x.Output), len(x.Err))
 	}

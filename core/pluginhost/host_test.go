@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postee-dev/postee/internal/testutil"
 	"github.com/postee-dev/postee/sdk"
 )
 
@@ -40,35 +41,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe for the plugin's stdout copier.
-// Every write signals on wrote.
-type syncBuffer struct {
-	mu    sync.Mutex
-	b     bytes.Buffer
-	wrote chan struct{}
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer func() {
-		select {
-		case s.wrote <- struct{}{}:
-		default:
-		}
-	}()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newHost(t *testing.T, stdout *syncBuffer) *Host {
+func newHost(t *testing.T, stdout *testutil.Buffer) *Host {
 	t.Helper()
 	opts := Options{Dir: pluginDir, StartTimeout: 20 * time.Second}
 	if stdout != nil {
@@ -191,7 +164,7 @@ func TestActionErrors(t *testing.T) {
 }
 
 func TestStdoutIsWired(t *testing.T) {
-	buf := newSyncBuffer()
+	buf := testutil.NewBuffer()
 	h := newHost(t, buf)
 	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
 		t.Fatal(err)
@@ -203,7 +176,7 @@ func TestStdoutIsWired(t *testing.T) {
 	timeout := time.After(20 * time.Second)
 	for !strings.Contains(buf.String(), "hello from the plugin") {
 		select {
-		case <-buf.wrote:
+		case <-buf.Wrote():
 		case <-timeout:
 			t.Fatalf("stdout = %q", buf.String())
 		}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,21 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postee-dev/postee/internal/testutil"
 )
 
 var natsListenRe = regexp.MustCompile(`controller listening for runners: addr=(\S+)`)
 
 // freePort returns a loopback port free right now (for restarts on the
 // same address).
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
+func freePort(t *testing.T) string { return strconv.Itoa(testutil.FreePort(t)) }
 
 // natsAddr waits for the controller's NATS address in its log.
 func (p *postee) natsAddr(t *testing.T) string {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/postee-dev/postee/internal/testutil"
 )
 
 var (
@@ -65,47 +66,16 @@ func build(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects a stream and signals every write.
-type lockedBuffer struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	wrote chan struct{}
-}
+// lockedBuffer is the shared testutil.Buffer (a stream collected from a
+// process, signalling every write) under the name these tests use.
+type lockedBuffer struct{ *testutil.Buffer }
 
-func newLockedBuffer() *lockedBuffer { return &lockedBuffer{wrote: make(chan struct{}, 1)} }
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	n, err := b.buf.Write(p)
-	b.mu.Unlock()
-	select {
-	case b.wrote <- struct{}{}:
-	default:
-	}
-	return n, err
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func newLockedBuffer() *lockedBuffer { return &lockedBuffer{testutil.NewBuffer()} }
 
 // waitFor waits until cond holds on the buffer's content, or fails.
 func (b *lockedBuffer) waitFor(t *testing.T, what string, d time.Duration, cond func(string) bool) string {
 	t.Helper()
-	timeout := time.After(d)
-	for {
-		s := b.String()
-		if cond(s) {
-			return s
-		}
-		select {
-		case <-b.wrote:
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s; got:\n%s", what, s)
-		}
-	}
+	return b.WaitFor(t, what, d, cond)
 }
 
 // postee is a running postee process.
@@ -180,7 +150,7 @@ func start(t *testing.T, cfg string, o opts) *postee {
 			break
 		}
 		select {
-		case <-p.Stderr.wrote:
+		case <-p.Stderr.Wrote():
 		case <-p.done:
 			t.Fatalf("postee exited before listening: %v\n%s", p.err, p.Stderr)
 		case <-timeout:
