@@ -406,4 +406,19 @@ actions:
 	if !strings.Contains(got["pd"].body, `"routing_key":"RUNNERKEY0000000000000000000000"`) {
 		t.Errorf("pagerduty on the runner: %s", got["pd"].body)
 	}
+
+	// The controller's /metrics shows the runner and the outcomes it reported.
+	req, _ := http.NewRequest("GET", ctrl.URL+"/metrics", nil)
+	req.Header.Set("X-API-Key", apiKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`postee_runner_online{runner="r1"} 1`, `postee_runner_backlog{runner="r1"}`, "postee_runners_online 1"} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("controller /metrics lacks %s:\n%s", want, metricsText)
+		}
+	}
 }
