@@ -2,12 +2,9 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,63 +208,8 @@ func (e *Engine) Start() {
 // the queue is full it waits up to QueueWait (or until ctx ends) for room,
 // which slows a producer down to the pace postee keeps, then gives up with
 // ErrQueueFull.
-func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) error {
-	p := e.pipe.Load()
-	if p == nil {
-		return ErrNotLoaded
-	}
-	if routeName != "" {
-		if _, ok := p.byName[routeName]; !ok {
-			return fmt.Errorf("%w %q", ErrUnknownRoute, routeName)
-		}
-	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.stopped {
-		return ErrStopped
-	}
-	j := job{ev: ev, route: routeName}
-	if !e.takeRoom(ctx) {
-		e.rejected.Add(1)
-		return ErrQueueFull
-	}
-	if e.opts.Durable && !ev.Replayed {
-		// Written down before the 2xx: a crash from here on loses nothing.
-		if err := e.opts.Store.Accept(store.Accepted{ID: ev.ID, Received: ev.Received, Route: routeName,
-			Runner: ev.Runner, Origin: ev.Origin, Event: ev.Raw}); err != nil {
-			<-e.room
-			e.rejected.Add(1)
-			return fmt.Errorf("%w: %v", ErrNotStored, err)
-		}
-	}
-	e.queue <- j // never blocks: the room taken is a free place
-	e.accepted.Add(1)
-	return nil
-}
-
 // takeRoom reserves a place in the queue, waiting up to QueueWait (or
 // until ctx ends) when it is full.
-func (e *Engine) takeRoom(ctx context.Context) bool {
-	select {
-	case e.room <- struct{}{}:
-		return true
-	default:
-	}
-	if e.opts.QueueWait <= 0 {
-		return false
-	}
-	t := time.NewTimer(e.opts.QueueWait)
-	defer t.Stop()
-	select {
-	case e.room <- struct{}{}:
-		return true
-	case <-t.C:
-	case <-ctx.Done():
-	case <-e.ctx.Done():
-	}
-	return false
-}
-
 // StopAccepting makes Submit refuse new events (ErrStopped); the queued
 // ones are still processed. Stop calls it too.
 func (e *Engine) StopAccepting() {
@@ -324,57 +266,11 @@ func (e *Engine) process(ctx context.Context, j job) {
 // release ends a piece of work on ev; after the last one, a durable event
 // is forgotten: every action finished, or is dead-lettered, or is queued
 // durably elsewhere (a runner's work, an aggregation).
-func (e *Engine) release(ev *event.Event) {
-	if !ev.Release() || !e.opts.Durable {
-		return
-	}
-	if e.ctx.Err() != nil {
-		// Stopped before its work was done: keep it for the replay.
-		return
-	}
-	if err := e.opts.Store.Finish(ev.ID); err != nil {
-		e.log.Error("could not mark an event finished; it will be replayed after a restart", "event", ev.ID, "error", err)
-	}
-}
-
 // ReplayUnfinished queues the events accepted before a restart whose actions
 // had not all finished, oldest first, waiting for room in the queue. Their
 // executions that had succeeded are not run again.
-func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
-	if !e.opts.Durable {
-		return 0, nil
-	}
-	list, err := e.opts.Store.Unfinished()
-	if err != nil {
-		return 0, err
-	}
-	for _, a := range list {
-		ev := &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: true}
-		if err := e.requeue(ctx, job{ev: ev, route: a.Route}); err != nil {
-			return int(e.replayedEvents.Load()), err
-		}
-		e.replayedEvents.Add(1)
-	}
-	return len(list), nil
-}
-
 // requeue waits for room in the queue. The read lock keeps Stop from
 // closing the queue under the send; the workers keep draining meanwhile.
-func (e *Engine) requeue(ctx context.Context, j job) error {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.stopped {
-		return ErrStopped
-	}
-	select {
-	case e.room <- struct{}{}:
-		e.queue <- j
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Process runs one event through p synchronously (every route, or only
 // routeName) and returns the executions.
 func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, routeName string) []record.Execution {
@@ -463,388 +359,22 @@ type renderResult struct {
 	err error
 }
 
-func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg sdk.Message) []record.Execution {
-	if r.Serialize && r.hasRemote && e.opts.Dispatcher != nil {
-		// The chain waits for runners' outcomes, possibly for long (a
-		// runner may be away): it runs beside the workers, bounded.
-		select {
-		case e.chains <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		e.chainsWG.Add(1)
-		ev.Hold()
-		go func() {
-			defer func() { e.release(ev); <-e.chains; e.chainsWG.Done() }()
-			for i, a := range r.Actions {
-				x, ran := e.runOne(ctx, r, i, a, ev, msg, true)
-				if ran && !r.remote[i] && x.Err != "" {
-					e.retry(ctx, r, a, ev, msg, x)
-				}
-			}
-		}()
-		return nil
-	}
-	out := make([]record.Execution, 0, len(r.Actions))
-	if r.Serialize || len(r.Actions) == 1 {
-		for i, a := range r.Actions {
-			x, ran := e.runOne(ctx, r, i, a, ev, msg, false)
-			if !ran {
-				continue
-			}
-			out = append(out, x)
-			if x.MayRetry() && !r.remote[i] {
-				// The retries, then the route's next actions, continue in
-				// the background: the worker moves on.
-				e.retryLater(ctx, r, i, ev, msg, x, true)
-				return out
-			}
-			if x.Err != "" && !r.remote[i] {
-				e.deadLetter(r, a, ev, msg, x)
-			}
-		}
-		return out
-	}
-	results := make([]record.Execution, len(r.Actions))
-	ran := make([]bool, len(r.Actions))
-	var wg sync.WaitGroup
-	for i, a := range r.Actions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], ran[i] = e.runOne(ctx, r, i, a, ev, msg, false)
-		}()
-	}
-	wg.Wait()
-	for i, x := range results {
-		if !ran[i] {
-			continue
-		}
-		out = append(out, x)
-		switch {
-		case r.remote[i] || x.Err == "":
-		case x.Retryable:
-			e.retryLater(ctx, r, i, ev, msg, x, false)
-		default:
-			e.deadLetter(r, r.Actions[i], ev, msg, x)
-		}
-	}
-	return out
-}
-
 // placement decides where action a runs for ev: here (runner ""), on a
 // runner, or nowhere (skip: it already ran where the event arrived, or it is
 // another node's).
-func (e *Engine) placement(a *config.Action, remote bool, ev *event.Event) (runner string, skip bool, err error) {
-	self := e.opts.Self
-	switch {
-	case self != "":
-		// A runner runs its own actions; node-local ones only when the
-		// event names no other runner.
-		if a.RunsOn == config.RunsOnOrigin && ev.Runner != "" && ev.Runner != self {
-			return "", true, nil
-		}
-		return "", false, nil
-	case !remote:
-		return "", false, nil
-	}
-	target := a.RunsOn
-	if target == config.RunsOnOrigin {
-		target = ev.Runner
-		if target == "" {
-			target = ev.Origin
-		}
-		if target == "" {
-			return "", false, fmt.Errorf("runs-on %s, but the event names no runner (header %s or field %s)", config.RunsOnOrigin, "X-Postee-Runner", "postee_runner")
-		}
-	}
-	if ev.Origin != "" && target == ev.Origin {
-		return "", true, nil // the origin runner ran it already
-	}
-	return target, false, nil
-}
-
 // runOne runs or dispatches action i of r; ran is false when it was skipped.
-func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, ev *event.Event, msg sdk.Message, wait bool) (x record.Execution, ran bool) {
-	runner, skip, err := e.placement(a, r.remote[i], ev)
-	switch {
-	case skip:
-		return record.Execution{}, false
-	case err != nil:
-		x = newExecution(ev, r, a, "")
-		x.Err = err.Error()
-		e.finish(&x, ev)
-		return x, true
-	case runner != "":
-		return e.dispatch(ctx, r, a, runner, ev, msg, wait), true
-	}
-	return e.attempt(ctx, r, a, ev, msg, 1), true
-}
-
-func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) record.Execution {
-	x := newExecution(ev, r, a, runner)
-	outcome, err := e.opts.Dispatcher.Dispatch(ctx, &record.Work{
-		Runner: runner, ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name,
-		Origin: ev.Origin, Event: ev.Raw, Message: record.Message(msg),
-	}, wait)
-	if err != nil {
-		x.Err = "dispatch to runner " + runner + ": " + err.Error()
-		e.finish(&x, ev)
-		return x
-	}
-	if !wait {
-		x.Status = record.StatusDispatched
-		x.Duration = time.Since(x.Started)
-		if e.opts.OnExecution != nil {
-			e.opts.OnExecution(x)
-		}
-		return x
-	}
-	select {
-	case got := <-outcome:
-		got.Started = x.Started
-		got.Duration = time.Since(x.Started)
-		return got // recorded by the dispatcher when the outcome arrived
-	case <-ctx.Done():
-		x.Err = "stopped while waiting for runner " + runner + ": " + ctx.Err().Error()
-		e.finish(&x, ev)
-		return x
-	}
-}
-
 // finish counts, logs and reports a finished execution.
-func (e *Engine) finish(x *record.Execution, ev *event.Event) {
-	if x.Duration == 0 {
-		x.Duration = time.Since(x.Started)
-	}
-	if x.Err != "" {
-		x.Status = record.StatusFailed
-		e.execFailed.Add(1)
-		e.log.Error("action failed", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID,
-			"runner", x.Runner, "duration", x.Duration, "error", x.Err, "output", clip(x.Output, 512))
-	} else {
-		x.Status = record.StatusOK
-		e.execOK.Add(1)
-		if e.log.IsDebug() {
-			e.log.Debug("action done", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID, "duration", x.Duration)
-		}
-	}
-	if e.opts.OnExecution != nil {
-		e.opts.OnExecution(*x)
-	}
-	if e.opts.Observer != nil {
-		var since time.Duration
-		if !ev.Received.IsZero() {
-			since = time.Since(ev.Received)
-		}
-		e.opts.Observer.ExecutionDone(x.Route, x.Action, x.Status, x.Duration, since)
-	}
-}
-
 // Observer receives the engine's measurements (core/metrics implements it).
-type Observer interface {
-	// ExecutionDone is called once per finished attempt: outcome is
-	// record.StatusOK, record.StatusFailed or record.StatusDispatched; attempt is the attempt's
-	// time, sinceAccepted the time since the event was accepted (0 when
-	// unknown).
-	ExecutionDone(route, action, outcome string, attempt, sinceAccepted time.Duration)
-}
-
 // uniqueKey is the JSON of the values at props (dotted paths, array
 // elements by index) in the event: equal keys mean "the same message".
-func uniqueKey(v ast.Value, props []string) string {
-	vals := make([]any, len(props))
-	for i, prop := range props {
-		cur := v
-		for _, seg := range strings.Split(prop, ".") {
-			if cur == nil {
-				break
-			}
-			switch x := cur.(type) {
-			case ast.Object:
-				t := x.Get(ast.StringTerm(seg))
-				cur = nil
-				if t != nil {
-					cur = t.Value
-				}
-			case *ast.Array:
-				idx, err := strconv.Atoi(seg)
-				cur = nil
-				if err == nil && idx >= 0 && idx < x.Len() {
-					cur = x.Elem(idx).Value
-				}
-			default:
-				cur = nil
-			}
-		}
-		if cur != nil {
-			vals[i] = cur.String()
-		}
-	}
-	b, _ := json.Marshal(vals)
-	return string(b)
-}
-
 // flushLoop sends the aggregations whose timeout passed, also those left
 // pending by a previous run.
-func (e *Engine) flushLoop() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-e.stopping:
-			return
-		case <-t.C:
-		}
-		p := e.pipe.Load()
-		if p == nil {
-			continue
-		}
-		timeouts := p.aggregationTimeouts()
-		if len(timeouts) == 0 {
-			continue
-		}
-		batches, err := e.opts.Store.Due(timeouts, time.Now())
-		if err != nil {
-			e.log.Error("aggregation store failed", "error", err)
-			continue
-		}
-		for _, b := range batches {
-			e.flush(e.ctx, p, b)
-		}
-	}
-}
-
 // flush sends one aggregated message to every action of its route.
-func (e *Engine) flush(ctx context.Context, p *Pipeline, b *store.Batch) []record.Execution {
-	r := p.byName[b.Route]
-	if r == nil || len(b.Items) == 0 {
-		e.log.Warn("aggregation for a route that no longer exists dropped", "route", b.Route, "messages", len(b.Items))
-		return nil
-	}
-	msgs := make([]sdk.Message, len(b.Items))
-	ids := make([]string, len(b.Items))
-	for i, it := range b.Items {
-		msgs[i], ids[i] = sdk.Message(it.Message), it.EventID
-	}
-	msg, err := aggregate(ctx, r, msgs)
-	if err != nil {
-		e.log.Error("aggregation rendering failed; the messages are sent on their own", "route", r.Name, "error", err)
-		var out []record.Execution
-		for i, m := range msgs {
-			out = append(out, e.runActions(ctx, r, &event.Event{ID: ids[i], Raw: []byte(`{}`)}, m)...)
-		}
-		return out
-	}
-	raw, _ := json.Marshal(map[string]any{"aggregated_events": ids})
-	id := "aggr-" + record.ExecutionID(strings.Join(ids, ","), r.Name, "")
-	if e.log.IsDebug() {
-		e.log.Debug("sending an aggregated message", "route", r.Name, "messages", len(msgs), "id", id)
-	}
-	return e.runActions(ctx, r, &event.Event{ID: id, Received: time.Now(), Raw: raw}, msg)
-}
-
 // aggregate renders the template's aggregation package on msgs; without
 // one, the messages are joined: first title, descriptions one after another.
-func aggregate(ctx context.Context, r *Route, msgs []sdk.Message) (sdk.Message, error) {
-	if r.template.CheckAggregation() == nil {
-		return r.template.Aggregate(ctx, msgs)
-	}
-	out := msgs[0]
-	descs := make([]string, len(msgs))
-	for i, m := range msgs {
-		descs[i] = m.Description
-	}
-	out.Description = strings.Join(descs, "\n\n")
-	return out, nil
-}
-
 // runnerField reads the producer's runner hint from the event.
-func runnerField(v ast.Value) string {
-	obj, ok := v.(ast.Object)
-	if !ok {
-		return ""
-	}
-	t := obj.Get(ast.StringTerm("postee_runner"))
-	if t == nil {
-		return ""
-	}
-	s, ok := t.Value.(ast.String)
-	if !ok {
-		return ""
-	}
-	return string(s)
-}
-
 // newExecution starts the record of a on ev for route r, run by runner.
-func newExecution(ev *event.Event, r *Route, a *config.Action, runner string) record.Execution {
-	return record.Execution{ID: record.ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name,
-		Runner: runner, Started: time.Now()}
-}
-
 // attempt runs one attempt of a local action.
-func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) record.Execution {
-	x := newExecution(ev, r, a, e.opts.Self)
-	x.Attempt = n
-	if ev.Replayed && e.opts.Durable {
-		if e.opts.Store.IsDone(x.ID) {
-			e.replaySkipped.Add(1)
-			x.Status, x.Output = record.StatusOK, "already done before the restart"
-			return x
-		}
-		e.replayedExecutions.Add(1)
-	}
-	outcome, err := e.opts.Executor.Execute(ctx, &Request{
-		Action: a.Name, Route: r.Name, ExecutionID: x.ID, EventID: ev.ID, Event: ev.Raw, Message: msg, Attempt: n,
-	})
-	x.Duration = time.Since(x.Started)
-	x.Output, x.Details = outcome.Output, outcome.Details
-	switch {
-	case err != nil:
-		x.Err, x.Retryable = err.Error(), ctx.Err() == nil // the plugin could not be reached
-	case outcome.Err != "":
-		x.Err, x.Retryable = outcome.Err, outcome.Retryable
-	}
-	if x.Err == "" && e.opts.Durable {
-		if err := e.opts.Store.MarkDone(x.ID, time.Now()); err != nil {
-			e.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
-		}
-	}
-	e.finish(&x, ev)
-	return x
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // ExecuteWork runs one execution dispatched to this node (a runner) by the
 // controller, with the action of the current pipeline, retrying it per the
 // action's policy; the outcome is the last attempt's.
-func (e *Engine) ExecuteWork(ctx context.Context, w *record.Work) record.Execution {
-	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin}
-	p := e.pipe.Load()
-	var a *config.Action
-	if p != nil {
-		a, _ = p.cfg.Action(w.Action)
-	}
-	r := &Route{Name: w.Route}
-	if a == nil || !a.Enable {
-		x := record.Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Runner: e.opts.Self, Started: time.Now(),
-			Err: fmt.Sprintf("action %q is not configured on this runner", w.Action), Attempt: 1}
-		e.finish(&x, ev)
-		return x
-	}
-	x := e.attempt(ctx, r, a, ev, sdk.Message(w.Message), 1)
-	x.ID = w.ExecutionID // the controller's id, whatever the route's name
-	if x.Err != "" {
-		x = e.retry(ctx, r, a, ev, sdk.Message(w.Message), x)
-		x.ID = w.ExecutionID
-	}
-	return x
-}

@@ -1,0 +1,281 @@
+package engine
+
+// Execution: where each action of a matching route runs (placement), here
+// or dispatched to a runner, one attempt at a time, with its record.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/record"
+	"github.com/postee-dev/postee/sdk"
+)
+
+func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg sdk.Message) []record.Execution {
+	if r.Serialize && r.hasRemote && e.opts.Dispatcher != nil {
+		// The chain waits for runners' outcomes, possibly for long (a
+		// runner may be away): it runs beside the workers, bounded.
+		select {
+		case e.chains <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		e.chainsWG.Add(1)
+		ev.Hold()
+		go func() {
+			defer func() { e.release(ev); <-e.chains; e.chainsWG.Done() }()
+			for i, a := range r.Actions {
+				x, ran := e.runOne(ctx, r, i, a, ev, msg, true)
+				if ran && !r.remote[i] && x.Err != "" {
+					e.retry(ctx, r, a, ev, msg, x)
+				}
+			}
+		}()
+		return nil
+	}
+	out := make([]record.Execution, 0, len(r.Actions))
+	if r.Serialize || len(r.Actions) == 1 {
+		for i, a := range r.Actions {
+			x, ran := e.runOne(ctx, r, i, a, ev, msg, false)
+			if !ran {
+				continue
+			}
+			out = append(out, x)
+			if x.MayRetry() && !r.remote[i] {
+				// The retries, then the route's next actions, continue in
+				// the background: the worker moves on.
+				e.retryLater(ctx, r, i, ev, msg, x, true)
+				return out
+			}
+			if x.Err != "" && !r.remote[i] {
+				e.deadLetter(r, a, ev, msg, x)
+			}
+		}
+		return out
+	}
+	results := make([]record.Execution, len(r.Actions))
+	ran := make([]bool, len(r.Actions))
+	var wg sync.WaitGroup
+	for i, a := range r.Actions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], ran[i] = e.runOne(ctx, r, i, a, ev, msg, false)
+		}()
+	}
+	wg.Wait()
+	for i, x := range results {
+		if !ran[i] {
+			continue
+		}
+		out = append(out, x)
+		switch {
+		case r.remote[i] || x.Err == "":
+		case x.Retryable:
+			e.retryLater(ctx, r, i, ev, msg, x, false)
+		default:
+			e.deadLetter(r, r.Actions[i], ev, msg, x)
+		}
+	}
+	return out
+}
+
+func (e *Engine) placement(a *config.Action, remote bool, ev *event.Event) (runner string, skip bool, err error) {
+	self := e.opts.Self
+	switch {
+	case self != "":
+		// A runner runs its own actions; node-local ones only when the
+		// event names no other runner.
+		if a.RunsOn == config.RunsOnOrigin && ev.Runner != "" && ev.Runner != self {
+			return "", true, nil
+		}
+		return "", false, nil
+	case !remote:
+		return "", false, nil
+	}
+	target := a.RunsOn
+	if target == config.RunsOnOrigin {
+		target = ev.Runner
+		if target == "" {
+			target = ev.Origin
+		}
+		if target == "" {
+			return "", false, fmt.Errorf("runs-on %s, but the event names no runner (header %s or field %s)", config.RunsOnOrigin, "X-Postee-Runner", "postee_runner")
+		}
+	}
+	if ev.Origin != "" && target == ev.Origin {
+		return "", true, nil // the origin runner ran it already
+	}
+	return target, false, nil
+}
+
+func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, ev *event.Event, msg sdk.Message, wait bool) (x record.Execution, ran bool) {
+	runner, skip, err := e.placement(a, r.remote[i], ev)
+	switch {
+	case skip:
+		return record.Execution{}, false
+	case err != nil:
+		x = newExecution(ev, r, a, "")
+		x.Err = err.Error()
+		e.finish(&x, ev)
+		return x, true
+	case runner != "":
+		return e.dispatch(ctx, r, a, runner, ev, msg, wait), true
+	}
+	return e.attempt(ctx, r, a, ev, msg, 1), true
+}
+
+func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) record.Execution {
+	x := newExecution(ev, r, a, runner)
+	outcome, err := e.opts.Dispatcher.Dispatch(ctx, &record.Work{
+		Runner: runner, ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name,
+		Origin: ev.Origin, Event: ev.Raw, Message: record.Message(msg),
+	}, wait)
+	if err != nil {
+		x.Err = "dispatch to runner " + runner + ": " + err.Error()
+		e.finish(&x, ev)
+		return x
+	}
+	if !wait {
+		x.Status = record.StatusDispatched
+		x.Duration = time.Since(x.Started)
+		if e.opts.OnExecution != nil {
+			e.opts.OnExecution(x)
+		}
+		return x
+	}
+	select {
+	case got := <-outcome:
+		got.Started = x.Started
+		got.Duration = time.Since(x.Started)
+		return got // recorded by the dispatcher when the outcome arrived
+	case <-ctx.Done():
+		x.Err = "stopped while waiting for runner " + runner + ": " + ctx.Err().Error()
+		e.finish(&x, ev)
+		return x
+	}
+}
+
+func (e *Engine) finish(x *record.Execution, ev *event.Event) {
+	if x.Duration == 0 {
+		x.Duration = time.Since(x.Started)
+	}
+	if x.Err != "" {
+		x.Status = record.StatusFailed
+		e.execFailed.Add(1)
+		e.log.Error("action failed", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID,
+			"runner", x.Runner, "duration", x.Duration, "error", x.Err, "output", clip(x.Output, 512))
+	} else {
+		x.Status = record.StatusOK
+		e.execOK.Add(1)
+		if e.log.IsDebug() {
+			e.log.Debug("action done", "action", x.Action, "route", x.Route, "event", ev.ID, "execution", x.ID, "duration", x.Duration)
+		}
+	}
+	if e.opts.OnExecution != nil {
+		e.opts.OnExecution(*x)
+	}
+	if e.opts.Observer != nil {
+		var since time.Duration
+		if !ev.Received.IsZero() {
+			since = time.Since(ev.Received)
+		}
+		e.opts.Observer.ExecutionDone(x.Route, x.Action, x.Status, x.Duration, since)
+	}
+}
+
+type Observer interface {
+	// ExecutionDone is called once per finished attempt: outcome is
+	// record.StatusOK, record.StatusFailed or record.StatusDispatched; attempt is the attempt's
+	// time, sinceAccepted the time since the event was accepted (0 when
+	// unknown).
+	ExecutionDone(route, action, outcome string, attempt, sinceAccepted time.Duration)
+}
+
+func runnerField(v ast.Value) string {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return ""
+	}
+	t := obj.Get(ast.StringTerm("postee_runner"))
+	if t == nil {
+		return ""
+	}
+	s, ok := t.Value.(ast.String)
+	if !ok {
+		return ""
+	}
+	return string(s)
+}
+
+func newExecution(ev *event.Event, r *Route, a *config.Action, runner string) record.Execution {
+	return record.Execution{ID: record.ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name,
+		Runner: runner, Started: time.Now()}
+}
+
+func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) record.Execution {
+	x := newExecution(ev, r, a, e.opts.Self)
+	x.Attempt = n
+	if ev.Replayed && e.opts.Durable {
+		if e.opts.Store.IsDone(x.ID) {
+			e.replaySkipped.Add(1)
+			x.Status, x.Output = record.StatusOK, "already done before the restart"
+			return x
+		}
+		e.replayedExecutions.Add(1)
+	}
+	outcome, err := e.opts.Executor.Execute(ctx, &Request{
+		Action: a.Name, Route: r.Name, ExecutionID: x.ID, EventID: ev.ID, Event: ev.Raw, Message: msg, Attempt: n,
+	})
+	x.Duration = time.Since(x.Started)
+	x.Output, x.Details = outcome.Output, outcome.Details
+	switch {
+	case err != nil:
+		x.Err, x.Retryable = err.Error(), ctx.Err() == nil // the plugin could not be reached
+	case outcome.Err != "":
+		x.Err, x.Retryable = outcome.Err, outcome.Retryable
+	}
+	if x.Err == "" && e.opts.Durable {
+		if err := e.opts.Store.MarkDone(x.ID, time.Now()); err != nil {
+			e.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
+		}
+	}
+	e.finish(&x, ev)
+	return x
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (e *Engine) ExecuteWork(ctx context.Context, w *record.Work) record.Execution {
+	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin}
+	p := e.pipe.Load()
+	var a *config.Action
+	if p != nil {
+		a, _ = p.cfg.Action(w.Action)
+	}
+	r := &Route{Name: w.Route}
+	if a == nil || !a.Enable {
+		x := record.Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Runner: e.opts.Self, Started: time.Now(),
+			Err: fmt.Sprintf("action %q is not configured on this runner", w.Action), Attempt: 1}
+		e.finish(&x, ev)
+		return x
+	}
+	x := e.attempt(ctx, r, a, ev, sdk.Message(w.Message), 1)
+	x.ID = w.ExecutionID // the controller's id, whatever the route's name
+	if x.Err != "" {
+		x = e.retry(ctx, r, a, ev, sdk.Message(w.Message), x)
+		x.ID = w.ExecutionID
+	}
+	return x
+}

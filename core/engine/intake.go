@@ -1,0 +1,114 @@
+package engine
+
+// Intake: events accepted into the bounded queue, written down first when
+// durable, and replayed after a restart.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/postee-dev/postee/core/event"
+	"github.com/postee-dev/postee/core/store"
+)
+
+func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) error {
+	p := e.pipe.Load()
+	if p == nil {
+		return ErrNotLoaded
+	}
+	if routeName != "" {
+		if _, ok := p.byName[routeName]; !ok {
+			return fmt.Errorf("%w %q", ErrUnknownRoute, routeName)
+		}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.stopped {
+		return ErrStopped
+	}
+	j := job{ev: ev, route: routeName}
+	if !e.takeRoom(ctx) {
+		e.rejected.Add(1)
+		return ErrQueueFull
+	}
+	if e.opts.Durable && !ev.Replayed {
+		// Written down before the 2xx: a crash from here on loses nothing.
+		if err := e.opts.Store.Accept(store.Accepted{ID: ev.ID, Received: ev.Received, Route: routeName,
+			Runner: ev.Runner, Origin: ev.Origin, Event: ev.Raw}); err != nil {
+			<-e.room
+			e.rejected.Add(1)
+			return fmt.Errorf("%w: %v", ErrNotStored, err)
+		}
+	}
+	e.queue <- j // never blocks: the room taken is a free place
+	e.accepted.Add(1)
+	return nil
+}
+
+func (e *Engine) takeRoom(ctx context.Context) bool {
+	select {
+	case e.room <- struct{}{}:
+		return true
+	default:
+	}
+	if e.opts.QueueWait <= 0 {
+		return false
+	}
+	t := time.NewTimer(e.opts.QueueWait)
+	defer t.Stop()
+	select {
+	case e.room <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	case <-e.ctx.Done():
+	}
+	return false
+}
+
+func (e *Engine) release(ev *event.Event) {
+	if !ev.Release() || !e.opts.Durable {
+		return
+	}
+	if e.ctx.Err() != nil {
+		// Stopped before its work was done: keep it for the replay.
+		return
+	}
+	if err := e.opts.Store.Finish(ev.ID); err != nil {
+		e.log.Error("could not mark an event finished; it will be replayed after a restart", "event", ev.ID, "error", err)
+	}
+}
+
+func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
+	if !e.opts.Durable {
+		return 0, nil
+	}
+	list, err := e.opts.Store.Unfinished()
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range list {
+		ev := &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: true}
+		if err := e.requeue(ctx, job{ev: ev, route: a.Route}); err != nil {
+			return int(e.replayedEvents.Load()), err
+		}
+		e.replayedEvents.Add(1)
+	}
+	return len(list), nil
+}
+
+func (e *Engine) requeue(ctx context.Context, j job) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.stopped {
+		return ErrStopped
+	}
+	select {
+	case e.room <- struct{}{}:
+		e.queue <- j
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
