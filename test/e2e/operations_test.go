@@ -206,3 +206,18 @@ func TestTestCommand(t *testing.T) {
 	}
 	failing.next(t)
 }
+
+// docs/operations.md's first `postee test` command works as written.
+func TestOperationsDocTestCommand(t *testing.T) {
+	build(t)
+	lines := shellBlock(t, filepath.Join(repoRoot, "docs", "operations.md"), "## `postee test`")
+	if len(lines) != 1 {
+		t.Fatalf("want one command, got %q", lines)
+	}
+	out := sh(t, repoRoot, strings.ReplaceAll(lines[0], "bin/", binDir+"/"))
+	for _, want := range []string{"event 1: 2 of 2 routes match", `route "critical-images" (line 15): matches (input)`, "1. say-critical (exec): here"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
