@@ -10,7 +10,9 @@ import (
 )
 
 func main() {
-	protocol.TuneGC()
+	// A server in --controller-mode raises the limit once its flags are
+	// read (runServer).
+	protocol.TuneGCLimit(protocol.PosteeMemoryLimit)
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintln(os.Stderr, "postee:", msg)

@@ -19,6 +19,7 @@ import (
 	"github.com/postee-dev/postee/core/server"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/core/webhook"
+	"github.com/postee-dev/postee/sdk/protocol"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -186,6 +187,9 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		ctx = context.Background()
 	}
 	log := newLogger(o, stderr)
+	if o.cluster.ControllerMode {
+		protocol.TuneGCLimit(memoryLimit(true))
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The config is read and compiled before any state is opened or port
@@ -246,6 +250,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	releaseStartMemory()
 	return srv.Run(ctx)
 }
 

@@ -6,25 +6,39 @@ import (
 )
 
 // GCPercent is the garbage collector target postee and its plugins use when
-// GOGC is not set. Their live heaps are small (tens of MB) and short-lived
-// garbage dominates, so a higher target trades a little memory for a large
-// cut in GC CPU: measured with tools/loadgen, 100 → 400 raised end-to-end
-// throughput by about 40% (docs/performance.md).
-const GCPercent = 400
+// GOGC is not set: Go's default. Their live heaps are small (tens of MB);
+// under the standard load of tools/loadgen GOGC 400 used no less CPU per
+// event than 100 once the soft memory limits below were in place, and it
+// let postee's heap grow to its limit (docs/performance.md).
+const GCPercent = 100
 
-// MemoryLimit is the soft memory limit postee and its plugins use when
-// GOMEMLIMIT is not set: past it the collector works harder instead of
-// letting GCPercent grow the heap (a controller's live heap, with NATS and
-// JetStream buffers, is larger than a standalone postee's).
-const MemoryLimit = 512 << 20
+// Soft memory limits by role, used when GOMEMLIMIT is not set: past its
+// limit the collector works harder instead of letting GCPercent grow the
+// heap. Under the standard load (docs/performance.md) a standalone postee's
+// live heap is about 24 MiB, a plugin's a few MiB, and a controller's, with
+// NATS and JetStream buffers, larger than a standalone postee's. A limit is
+// soft: a process whose live data needs more still gets it, at the cost of
+// more frequent collections.
+const (
+	// PluginMemoryLimit is an action plugin's (sdk.Serve).
+	PluginMemoryLimit = 20 << 20
+	// PosteeMemoryLimit is standalone postee's and a runner's.
+	PosteeMemoryLimit = 80 << 20
+	// ControllerMemoryLimit is postee's in --controller-mode.
+	ControllerMemoryLimit = 160 << 20
+)
 
-// TuneGC applies GCPercent and MemoryLimit unless the user chose GOGC or
-// GOMEMLIMIT.
-func TuneGC() {
+// TuneGC applies GCPercent and PluginMemoryLimit unless the user chose GOGC
+// or GOMEMLIMIT. sdk.Serve calls it in every plugin.
+func TuneGC() { TuneGCLimit(PluginMemoryLimit) }
+
+// TuneGCLimit applies GCPercent and the soft memory limit limit (bytes)
+// unless the user chose GOGC or GOMEMLIMIT; the environment always wins.
+func TuneGCLimit(limit int64) {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(GCPercent)
 	}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(MemoryLimit)
+		debug.SetMemoryLimit(limit)
 	}
 }
