@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,6 +114,9 @@ type Renderer struct {
 	main *query
 	// legacy is the Go renderer of a legacy-scan-renderer template.
 	legacy *legacyRenderer
+	// native, when set, renders what main would, in Go; main still
+	// renders the inputs native declines (raw.go).
+	native func(input ast.Value) (sdk.Message, bool)
 
 	aggregation string // the package's aggregation_pkg
 	// agg renders aggregated messages with the aggregation package; when
@@ -205,10 +210,12 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 		return nil, err
 	}
 	var u *unit
+	native := false // the bundled postee.rawmessage.json, rendered in Go
 	switch kind {
 	case fromPackage:
 		if u, err = spec.UserTemplates.unit(spec.Name, spec.RegoPackage); u == nil && err == nil {
 			u, err = libraryUnit(spec.Name, spec.RegoPackage)
+			native = err == nil && spec.RegoPackage == rawJSONPackage
 		}
 	case fromFile:
 		u, err = fileUnit(spec)
@@ -223,7 +230,11 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 		return nil, err
 	}
 	u.timeout = spec.Policy.TimeoutOrDefault()
-	return newRenderer(ctx, spec.Name, u)
+	r, err := newRenderer(ctx, spec.Name, u)
+	if err == nil && native {
+		r.native = renderRawJSON
+	}
+	return r, err
 }
 
 // unit is compiled Rego with the package a template renders.
@@ -356,7 +367,13 @@ func newCompiler(caps *ast.Capabilities) *ast.Compiler {
 	if caps == nil {
 		caps = regoeval.Policy{}.Capabilities()
 	}
-	return ast.NewCompiler().WithCapabilities(caps).WithBuiltins(customBuiltins)
+	// The template builtins join the allowed ones (a copy: caps is shared).
+	withOwn := *caps
+	withOwn.Builtins = slices.Clip(caps.Builtins)
+	for _, name := range slices.Sorted(maps.Keys(customBuiltins)) {
+		withOwn.Builtins = append(withOwn.Builtins, customBuiltins[name])
+	}
+	return ast.NewCompiler().WithCapabilities(&withOwn)
 }
 
 func packageName(ref ast.Ref) string {
@@ -478,6 +495,11 @@ func aggregationPackage(ctx context.Context, template string, u *unit) (string, 
 func (r *Renderer) Render(ctx context.Context, input ast.Value) (sdk.Message, error) {
 	if r.legacy != nil {
 		return r.legacy.render(r.name, input)
+	}
+	if r.native != nil {
+		if msg, ok := r.native(input); ok {
+			return msg, nil
+		}
 	}
 	return r.main.eval(ctx, r.name, input)
 }

@@ -138,7 +138,7 @@ func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, er
 		sdk.Logger().Warn("Security Hub refused a finding", "action", ex.Action, "id", f.id, "code", f.code, "message", f.message)
 	}
 	if imported == 0 && failedCount > 0 {
-		err := fmt.Errorf("Security Hub refused all %d findings: %s", failedCount, describe(failed))
+		err := fmt.Errorf("security hub refused all %d findings: %s", failedCount, describe(failed))
 		if !anyRetryable(failed) {
 			err = sdk.Permanent(err)
 		}

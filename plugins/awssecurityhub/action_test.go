@@ -238,7 +238,7 @@ func TestFailedFindings(t *testing.T) {
 			hub.refuseID(fmt.Sprintf("f-%d", i), "InvalidInput", "ProductArn is not valid")
 		}
 		out := run(h, listOf(3))
-		if out.OK() || out.Retryable || !strings.Contains(out.Err, "Security Hub refused all 3 findings: f-1: InvalidInput: ProductArn is not valid; f-2") {
+		if out.OK() || out.Retryable || !strings.Contains(out.Err, "security hub refused all 3 findings: f-1: InvalidInput: ProductArn is not valid; f-2") {
 			t.Fatalf("%+v", out)
 		}
 	})

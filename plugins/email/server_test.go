@@ -42,10 +42,9 @@ type received struct {
 // PLAIN and LOGIN. It records every message; its replies can be set per
 // recipient and for DATA.
 type smtpServer struct {
-	srv      *smtp.Server
-	port     int // plain listener (STARTTLS offered unless noTLS)
-	tlsPort  int // implicit TLS listener
-	password string
+	srv     *smtp.Server
+	port    int // plain listener (STARTTLS offered unless noTLS)
+	tlsPort int // implicit TLS listener
 
 	mu       sync.Mutex
 	msgs     []received
