@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postee-dev/postee/sdk"
@@ -339,8 +340,30 @@ func (a *httpAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 		req.Header.Set("Content-Type", ctype)
 	}
 	if a.eventHeader && base64.StdEncoding.EncodedLen(len(ex.Message.Description)) <= maxEventHeader {
-		req.Header.Set(eventHeader, base64.StdEncoding.EncodeToString([]byte(ex.Message.Description)))
+		req.Header[eventHeader] = []string{encodeEventHeader(ex.Message.Description)}
 	}
 
 	return sdkhttp.Call{Client: a.client, Describe: a.method + " " + a.target, Timeout: a.timeout, Note: a.redirectNote}.Do(ctx, req)
+}
+
+// headerBufs holds the buffers encodeEventHeader works in (the description
+// and its base64), so that the header costs one allocation, its string.
+var headerBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodeEventHeader is the Postee-Event header's value: desc in standard
+// base64.
+func encodeEventHeader(desc string) string {
+	bp := headerBufs.Get().(*[]byte)
+	n := len(desc) + base64.StdEncoding.EncodedLen(len(desc))
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	buf := (*bp)[:n]
+	copy(buf, desc)
+	base64.StdEncoding.Encode(buf[len(desc):], buf[:len(desc)])
+	v := string(buf[len(desc):])
+	if cap(buf) <= 2*maxEventHeader { // keep only buffers of headers we send
+		headerBufs.Put(bp)
+	}
+	return v
 }

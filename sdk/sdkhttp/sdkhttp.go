@@ -72,7 +72,23 @@ func NewClient() *http.Client {
 }
 
 // ContentType is application/json for a JSON body, plain text otherwise.
+//
+// It looks at the first byte that is not JSON white space: '{' or '['
+// means JSON without reading further (a body that starts like an object or
+// an array is meant as one, and rendered JSON messages are large, so
+// validating each would cost more than sending it); any other body is JSON
+// when json.Valid says so (a string, number, true, false or null), which
+// fails at the first byte or two of ordinary text. Every valid JSON body is
+// therefore application/json; the only text sent as JSON is text that
+// starts with '{' or '['.
 func ContentType(body []byte) string {
+	i := 0
+	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
+		i++
+	}
+	if i < len(body) && (body[i] == '{' || body[i] == '[') {
+		return ContentTypeJSON
+	}
 	if json.Valid(body) {
 		return ContentTypeJSON
 	}

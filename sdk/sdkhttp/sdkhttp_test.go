@@ -1,7 +1,9 @@
 package sdkhttp
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,5 +69,57 @@ func TestParseURL(t *testing.T) {
 	}
 	if u, err := ParseURL("url", " https://h/p "); err != nil || u.Host != "h" {
 		t.Fatal(u, err)
+	}
+}
+
+func TestContentType(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"object", `{"a":1}`, ContentTypeJSON},
+		{"array", `[1,2]`, ContentTypeJSON},
+		{"indented object", "\n\t  {\n  \"a\": 1\n}\n", ContentTypeJSON},
+		{"string", `"text"`, ContentTypeJSON},
+		{"number", ` -12.5e3 `, ContentTypeJSON},
+		{"true", `true`, ContentTypeJSON},
+		{"null", "\r\nnull", ContentTypeJSON},
+		{"text", `Image alpine:3.18 has 3 critical vulnerabilities`, ContentTypeText},
+		{"text starting like a literal", `true story`, ContentTypeText},
+		{"number then text", `12 findings`, ContentTypeText},
+		{"html", `<p>report</p>`, ContentTypeText},
+		{"empty", ``, ContentTypeText},
+		{"only space", "  \n", ContentTypeText},
+		// The documented heuristic: '{' or '[' first means JSON, unread.
+		{"object-like, not JSON", `{not json`, ContentTypeJSON},
+		{"array-like, not JSON", `[x] done`, ContentTypeJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ContentType([]byte(tt.body)); got != tt.want {
+				t.Errorf("ContentType(%q) = %q, want %q", tt.body, got, tt.want)
+			}
+		})
+	}
+}
+
+// Every valid JSON body stays application/json: the heuristic only skips
+// validation, it never sends JSON as text.
+func FuzzContentTypeValidJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `"x"`, `1`, ` null`, `{"a":[1,{"b":"c"}]}`, "x", "{"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if json.Valid([]byte(s)) && ContentType([]byte(s)) != ContentTypeJSON {
+			t.Errorf("valid JSON %q sent as %q", s, ContentType([]byte(s)))
+		}
+	})
+}
+
+func BenchmarkContentType(b *testing.B) {
+	body := bytes.Repeat([]byte(`{"vulnerability":"CVE-2024-0001","severity":"HIGH"},`), 200)
+	body = append(append([]byte("[\n"), body[:len(body)-1]...), ']')
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		ContentType(body)
 	}
 }
