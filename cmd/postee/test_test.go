@@ -35,13 +35,17 @@ func TestTestCommandExitCodesAndInputs(t *testing.T) {
 		exit   int
 		stdout []string // substrings
 		stderr string
+		// golden: stdout is exactly this file of core/dryrun's goldens.
+		golden string
 	}{
 		{name: "match", args: []string{"--event", event("critical.json")}, exit: 0,
 			stdout: []string{`route "critical" (line 4): matches (input)`, "1. print (stdout)", "2. hook (http)"}},
 		{name: "no match", args: []string{"--event", event("nothing.json")}, exit: 1,
 			stdout: []string{"event 1: 0 of 6 routes match"}, stderr: "no route matched"},
 		{name: "stdin", args: []string{"--event", "-"}, stdin: read("quay.json"), exit: 0,
-			stdout: []string{`input-files: "allow-quay.rego" allows it`}},
+			stdout: []string{`input-files: "allow-quay.rego" allows it`}, golden: "input-files.txt"},
+		{name: "stdin json", args: []string{"--event", "-", "--output", "json"}, stdin: read("batch.json"), exit: 0, golden: "aggregated.json"},
+		{name: "stdin all json lines", args: []string{"--event", "-"}, stdin: read("dup.jsonl"), exit: 0, golden: "deduplicated.txt"},
 		{name: "stdin json lines", args: []string{"--event", "-", "--route", "unique"}, stdin: read("dup.jsonl"), exit: 0,
 			stdout: []string{"event 3: 1 of 1 route matches", "dropped: event 1 had the same key"}},
 		{name: "array", args: []string{"--event", event("batch.json"), "--route", "batched"}, exit: 0,
@@ -75,6 +79,15 @@ func TestTestCommandExitCodesAndInputs(t *testing.T) {
 			for _, want := range tc.stdout {
 				if !strings.Contains(stdout.String(), want) {
 					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+				}
+			}
+			if tc.golden != "" {
+				want, err := os.ReadFile(filepath.Join(fixtures, "golden", tc.golden))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stdout.String() != string(want) {
+					t.Errorf("stdout differs from %s:\n%s", tc.golden, stdout.String())
 				}
 			}
 			if tc.stderr != "" && !strings.Contains(stderr.String(), tc.stderr) {
