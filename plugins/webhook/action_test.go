@@ -163,7 +163,9 @@ func TestRequest(t *testing.T) {
 		{"JSON string", `"just a string"`, "application/json"},
 		{"plain text", "Image alpine has 2 critical vulnerabilities", "text/plain; charset=utf-8"},
 		{"HTML", "<p>alpine</p>", "text/plain; charset=utf-8"},
-		{"broken JSON", `{"a": 1`, "text/plain; charset=utf-8"},
+		// A body that starts like an object is sent as JSON unvalidated (sdkhttp.ContentType).
+		{"broken JSON", `{"a": 1`, "application/json"},
+		{"text that is no JSON literal", `true story`, "text/plain; charset=utf-8"},
 		{"empty", "", ""},
 		{"non-ASCII", "Schwachstelle gefunden: ä ö ü", "text/plain; charset=utf-8"},
 	}
