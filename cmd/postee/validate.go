@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -49,11 +48,8 @@ func validate(ctx context.Context, o *options, strict bool, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	level := hclog.Info
-	if o.debug {
-		level = hclog.Debug
-	}
-	log := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "postee", Level: level, Output: stderr, TimeFormat: time.RFC3339Nano})
+	// --log-format and --log-level apply (logging.go).
+	log := hclog.NewInterceptLogger(o.log.loggerOptions(o.debug, stderr))
 	plugins := &pluginWarnings{cfg: cfg}
 	log.RegisterSink(plugins)
 	// HasStore: the store itself is not opened to validate.
