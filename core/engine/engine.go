@@ -68,6 +68,16 @@ type Options struct {
 	// Store keeps the state of route plugins (de-duplication keys, pending
 	// aggregations); nil: routes with plugins do not load.
 	Store *store.Store
+	// Inbox, RoutePlugins and Done replace Store for the accepted events,
+	// the route plugins' state and the finished executions (a controller
+	// on a JetStream cluster keeps them there); nil: Store's.
+	Inbox        Inbox
+	RoutePlugins RoutePluginState
+	Done         DoneRecord
+	// SharedInbox: Submit only writes the event to Inbox; the events to
+	// process come from Deliver (an inbox shared by several controllers
+	// hands each event to one of them).
+	SharedInbox bool
 	// Durable writes every accepted event to Store before Submit returns,
 	// forgets it when all its actions finished, and replays the rest after
 	// a restart (ReplayUnfinished).
@@ -146,7 +156,18 @@ func New(opts Options) *Engine {
 	if opts.MaxChains <= 0 {
 		opts.MaxChains = 1024
 	}
-	opts.Compile.HasStore = opts.Store != nil
+	if opts.Store != nil {
+		if opts.Inbox == nil {
+			opts.Inbox = opts.Store
+		}
+		if opts.RoutePlugins == nil {
+			opts.RoutePlugins = opts.Store
+		}
+		if opts.Done == nil {
+			opts.Done = opts.Store
+		}
+	}
+	opts.Compile.HasStore = opts.RoutePlugins != nil
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{opts: opts, log: opts.Logger, queue: make(chan job, opts.QueueSize), room: make(chan struct{}, opts.QueueSize), ctx: ctx, cancel: cancel,
 		chains: make(chan struct{}, opts.MaxChains), stopping: make(chan struct{})}
@@ -185,7 +206,7 @@ func (e *Engine) Pipeline() *Pipeline { return e.pipe.Load() }
 
 // Start starts the workers (and the flusher of timed aggregations).
 func (e *Engine) Start() {
-	if e.opts.Store != nil {
+	if e.opts.RoutePlugins != nil {
 		e.workers.Add(1)
 		go func() {
 			defer e.workers.Done()
@@ -307,7 +328,7 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			continue
 		}
 		if len(r.uniqueProps) > 0 {
-			seen, err := e.opts.Store.Seen(r.Name, uniqueKey(value, r.uniqueProps), r.uniqueTTL, time.Now())
+			seen, err := e.seen(r, ev, uniqueKey(value, r.uniqueProps))
 			if err != nil {
 				e.log.Error("de-duplication store failed; sending the event", "route", r.Name, "event", ev.ID, "error", err)
 			} else if seen {
@@ -339,7 +360,7 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			continue
 		}
 		if r.aggregates() {
-			batch, err := e.opts.Store.Aggregate(r.Name, store.Item{EventID: ev.ID, Message: record.Message(res.msg)}, r.aggrCount, time.Now())
+			batch, err := e.opts.RoutePlugins.Aggregate(r.Name, store.Item{EventID: ev.ID, Message: record.Message(res.msg)}, r.aggrCount, time.Now())
 			if err != nil {
 				e.log.Error("aggregation store failed; sending the event on its own", "route", r.Name, "event", ev.ID, "error", err)
 			} else {

@@ -12,6 +12,14 @@ import (
 	"github.com/postee-dev/postee/core/store"
 )
 
+// Inbox is where a durable engine writes accepted events down before
+// Submit returns, and forgets them once their actions finished.
+type Inbox interface {
+	Accept(store.Accepted) error
+	Finish(id string) error
+	Unfinished() ([]store.Accepted, error)
+}
+
 func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) error {
 	p := e.pipe.Load()
 	if p == nil {
@@ -34,15 +42,35 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 	}
 	if e.opts.Durable && !ev.Replayed {
 		// Written down before the 2xx: a crash from here on loses nothing.
-		if err := e.opts.Store.Accept(store.Accepted{ID: ev.ID, Received: ev.Received, Route: routeName,
+		if err := e.opts.Inbox.Accept(store.Accepted{ID: ev.ID, Received: ev.Received, Route: routeName,
 			Runner: ev.Runner, Origin: ev.Origin, Event: ev.Raw}); err != nil {
 			<-e.room
 			e.rejected.Add(1)
 			return fmt.Errorf("%w: %v", ErrNotStored, err)
 		}
 	}
-	e.queue <- j // never blocks: the room taken is a free place
 	e.accepted.Add(1)
+	if e.opts.SharedInbox && e.opts.Durable && !ev.Replayed {
+		// Stored in the shared inbox, which hands it to one controller
+		// (Deliver).
+		<-e.room
+		return nil
+	}
+	e.queue <- j // never blocks: the room taken is a free place
+	return nil
+}
+
+// Deliver queues an event handed over by a shared inbox, waiting for room
+// (or until ctx ends); redelivered marks an event a controller had before
+// and did not finish: its executions that succeeded are not run again.
+func (e *Engine) Deliver(ctx context.Context, a store.Accepted, redelivered bool) error {
+	ev := &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: redelivered}
+	if err := e.requeue(ctx, job{ev: ev, route: a.Route}); err != nil {
+		return err
+	}
+	if redelivered {
+		e.replayedEvents.Add(1)
+	}
 	return nil
 }
 
@@ -75,7 +103,7 @@ func (e *Engine) release(ev *event.Event) {
 		// Stopped before its work was done: keep it for the replay.
 		return
 	}
-	if err := e.opts.Store.Finish(ev.ID); err != nil {
+	if err := e.opts.Inbox.Finish(ev.ID); err != nil {
 		e.log.Error("could not mark an event finished; it will be replayed after a restart", "event", ev.ID, "error", err)
 	}
 }
@@ -84,7 +112,7 @@ func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	if !e.opts.Durable {
 		return 0, nil
 	}
-	list, err := e.opts.Store.Unfinished()
+	list, err := e.opts.Inbox.Unfinished()
 	if err != nil {
 		return 0, err
 	}

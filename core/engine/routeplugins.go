@@ -18,6 +18,28 @@ import (
 	"github.com/postee-dev/postee/sdk"
 )
 
+// RoutePluginState keeps de-duplication keys and pending aggregations
+// (core/store in a file, core/jsstore in a JetStream cluster).
+type RoutePluginState interface {
+	Seen(route, key string, ttl time.Duration, now time.Time) (bool, error)
+	Aggregate(route string, item store.Item, n int, now time.Time) (*store.Batch, error)
+	Due(timeouts map[string]time.Duration, now time.Time) ([]*store.Batch, error)
+}
+
+// seenForEvent is a RoutePluginState that knows which event recorded a
+// key: the same event processed again (redelivered after its controller
+// died) is not dropped as its own duplicate.
+type seenForEvent interface {
+	SeenFor(route, key, eventID string, ttl time.Duration, now time.Time) (bool, error)
+}
+
+func (e *Engine) seen(r *Route, ev *event.Event, key string) (bool, error) {
+	if s, ok := e.opts.RoutePlugins.(seenForEvent); ok {
+		return s.SeenFor(r.Name, key, ev.ID, r.uniqueTTL, time.Now())
+	}
+	return e.opts.RoutePlugins.Seen(r.Name, key, r.uniqueTTL, time.Now())
+}
+
 func uniqueKey(v ast.Value, props []string) string {
 	vals := make([]any, len(props))
 	for i, prop := range props {
@@ -70,7 +92,7 @@ func (e *Engine) flushLoop() {
 		if len(timeouts) == 0 {
 			continue
 		}
-		batches, err := e.opts.Store.Due(timeouts, time.Now())
+		batches, err := e.opts.RoutePlugins.Due(timeouts, time.Now())
 		if err != nil {
 			e.log.Error("aggregation store failed", "error", err)
 			continue
