@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
-	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/server"
 	"github.com/postee-dev/postee/core/template"
@@ -192,24 +191,6 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The config is read and compiled before any state is opened or port
-	// bound: a bad config says so even while another postee holds the store.
-	// (A runner gets its config from the controller.)
-	if o.cluster.RunnerName == "" {
-		cfg, err := config.LoadFile(o.cfgFile)
-		if err != nil {
-			return err
-		}
-		copts := engine.CompileOptions{FiltersDir: filtersDir(), TemplatesDir: o.templatesDir, HasStore: true}
-		if o.cluster.ControllerMode {
-			// As the controller will: actions with runs-on are the runners'
-			// (their secrets are in the runners' environment, not here).
-			copts.Local, copts.Remote = func(a *config.Action) bool { return a.RunsOn == "" }, true
-		}
-		if _, err = engine.Compile(ctx, cfg, copts); err != nil {
-			return err
-		}
-	}
 	dbPath, dataDir := statePaths(o.cluster.RunnerName, log)
 	if o.pprofAddr != "" {
 		if err := servePprof(o.pprofAddr, log); err != nil {

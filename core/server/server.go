@@ -156,6 +156,16 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	// The engine is made below; the registry reads its counters at scrape time.
 	srv.metrics = metrics.New(func() engine.Stats { return srv.engine.Stats() })
 	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout, Checksums: s.PluginChecksums})
+	// The whole config, action settings included (their plugins check
+	// them), is checked before any state is opened or port bound: a bad
+	// config says so even while another postee holds the store. (A runner
+	// gets its config from the controller.)
+	if c.RunnerName == "" {
+		if err := srv.preflight(ctx); err != nil {
+			srv.host.Close()
+			return nil, err
+		}
+	}
 	dbPath := s.DBPath
 	if dbPath == "" {
 		dbPath = filepath.Join(srv.dataDir(), "webhooks.db")
@@ -284,6 +294,26 @@ func (srv *Server) dataDir() string {
 		return srv.s.DataDir
 	}
 	return "."
+}
+
+// preflight compiles the config as this node will run it and has the
+// plugins configure its actions (no I/O checks: those run at load). The
+// plugin processes it starts are the ones the engine then uses.
+func (srv *Server) preflight(ctx context.Context) error {
+	cfg, err := config.LoadFile(srv.s.CfgFile)
+	if err != nil {
+		return err
+	}
+	copts := engine.CompileOptions{FiltersDir: srv.s.FiltersDir, TemplatesDir: srv.s.TemplatesDir, HasStore: true}
+	if srv.s.Cluster.ControllerMode {
+		copts.Local = func(a *config.Action) bool { return a.RunsOn == "" }
+		copts.Remote = true
+	}
+	p, err := engine.Compile(ctx, cfg, copts)
+	if err != nil {
+		return err
+	}
+	return p.ConfigureActions(ctx, HostExecutor(srv.host))
 }
 
 func (srv *Server) startController(ctx context.Context, opts engine.Options) error {
