@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -56,7 +55,7 @@ func Validate(raw []byte) error {
 	if trimmed[0] != '{' {
 		return fmt.Errorf("%w, got %s", ErrNotObject, describe(trimmed[0]))
 	}
-	if !json.Valid(trimmed) {
+	if !valid(trimmed) {
 		// Parse for a message that says where.
 		if _, err := parseValue(trimmed); err != nil {
 			return fmt.Errorf("invalid JSON: %w", err)
