@@ -148,6 +148,15 @@ func TestSecondPosteeOnOneStore(t *testing.T) {
 	if err == nil || !strings.Contains(out, `route "r": serialize-actions must be true or false`) || strings.Contains(out, "in use") {
 		t.Errorf("a bad config while the store is held: %v\n%s", err, out)
 	}
+
+	// An action setting its plugin refuses is reported too, not the store.
+	out, err = runPostee(t, []string{"PATH_TO_DB=" + db}, "--cfgfile", writeConfig(t,
+		"routes:\n- name: r\n  actions: [hook]\n  template: raw\ntemplates:\n- name: raw\n  rego-package: postee.rawmessage.json\n"+
+			"actions:\n- name: hook\n  type: http\n  enable: true\n  url: not a url\n  method: POST\n"),
+		"--url", "127.0.0.1:0", "--tls", "", "--plugin-dir", filepath.Join(binDir, "plugins"))
+	if err == nil || !strings.Contains(out, `action "hook": url:`) || strings.Contains(out, "in use") {
+		t.Errorf("a bad action setting while the store is held: %v\n%s", err, out)
+	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
