@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/postee-dev/postee/sdk/protocol"
 )
 
 // Version is the SDK's version, reported to the host by Info.
@@ -58,19 +60,13 @@ type Config struct {
 	Settings Settings
 }
 
-// Message is the rendered output of the route's template.
-type Message struct {
-	Title         string
-	Description   string
-	URL           string
-	Date          string
-	Severity      string
-	Summary       string
-	Category      string
-	Subcategory   string
-	AssignedTo    string
-	AssignedGroup string
-}
+// Message is the rendered output of the route's template: Title from the
+// template's `title` rule, Description from `result`, URL from `url`, and
+// the others from `result_date`, `result_severity`, `result_summary`,
+// `result_category`, `result_subcategory`, `result_assigned_to` and
+// `result_assigned_group`. It is a plain struct shared with the protocol
+// package.
+type Message = protocol.Message
 
 // Execution is one run of an action on one event.
 type Execution struct {

@@ -13,12 +13,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/postee-dev/postee/sdk/internal/bridge"
 	"github.com/postee-dev/postee/sdk/protocol"
-	"github.com/postee-dev/postee/sdk/protocol/actionpb"
 )
 
 // MaxOutput bounds Result.Output as sent back to the host.
@@ -66,60 +63,58 @@ func Serve(p Plugin) {
 	})
 }
 
-// server adapts a Plugin to the generated gRPC service.
+// server serves a Plugin's actions as the plain protocol.Plugin, which
+// protocol adapts to gRPC.
 type server struct {
-	actionpb.UnimplementedActionServer
 	p Plugin
 
 	mu      sync.RWMutex
 	actions map[string]Action
 }
 
-// newServer returns the gRPC service for p.
-func newServer(p Plugin) actionpb.ActionServer {
+// newServer returns the plugin side of the protocol for p.
+func newServer(p Plugin) protocol.Plugin {
 	return &server{p: p, actions: map[string]Action{}}
 }
 
 // The sdktest harness serves plugins in-process through this.
 func init() {
-	bridge.NewServer = func(p any) actionpb.ActionServer { return newServer(p.(Plugin)) }
+	bridge.NewServer = func(p any) protocol.Plugin { return newServer(p.(Plugin)) }
 	bridge.SetLogger = func(l hclog.Logger) { logger.Store(&l) }
 }
 
-func (s *server) Info(context.Context, *actionpb.InfoRequest) (*actionpb.InfoResponse, error) {
-	return &actionpb.InfoResponse{Type: s.p.Type, SdkVersion: Version, ProtocolVersion: protocol.ProtocolVersion}, nil
+func (s *server) Info(context.Context) (protocol.Info, error) {
+	return protocol.Info{Type: s.p.Type, SDKVersion: Version, ProtocolVersion: protocol.ProtocolVersion}, nil
 }
 
-func (s *server) Configure(ctx context.Context, req *actionpb.ConfigureRequest) (resp *actionpb.ConfigureResponse, err error) {
-	settings, err := ParseSettings(req.GetSettingsJson())
+func (s *server) Configure(ctx context.Context, action string, settingsJSON []byte) (diags []protocol.Diagnostic, err error) {
+	settings, err := ParseSettings(settingsJSON)
 	if err != nil {
-		return &actionpb.ConfigureResponse{Diagnostics: []*actionpb.Diagnostic{{Message: err.Error()}}}, nil
+		return []protocol.Diagnostic{{Message: err.Error()}}, nil
 	}
 	a := s.p.New()
 	defer func() {
 		if r := recover(); r != nil {
-			resp = &actionpb.ConfigureResponse{Diagnostics: []*actionpb.Diagnostic{{
-				Message: fmt.Sprintf("plugin panicked while configuring: %v", r)}}}
-			err = nil
+			diags, err = []protocol.Diagnostic{{Message: fmt.Sprintf("plugin panicked while configuring: %v", r)}}, nil
 		}
 	}()
-	if cerr := a.Configure(ctx, Config{Name: req.GetAction(), Settings: settings}); cerr != nil {
-		return &actionpb.ConfigureResponse{Diagnostics: diagnosticsFrom(cerr)}, nil
+	if cerr := a.Configure(ctx, Config{Name: action, Settings: settings}); cerr != nil {
+		return diagnosticsFrom(cerr), nil
 	}
 	s.mu.Lock()
-	old := s.actions[req.GetAction()]
-	s.actions[req.GetAction()] = a
+	old := s.actions[action]
+	s.actions[action] = a
 	s.mu.Unlock()
 	if c, ok := old.(Closer); ok && old != nil {
 		_ = c.Close()
 	}
-	return &actionpb.ConfigureResponse{}, nil
+	return nil, nil
 }
 
-func diagnosticsFrom(err error) []*actionpb.Diagnostic {
-	var out []*actionpb.Diagnostic
+func diagnosticsFrom(err error) []protocol.Diagnostic {
+	var out []protocol.Diagnostic
 	for _, e := range flatten(err) {
-		d := &actionpb.Diagnostic{Message: e.Error()}
+		d := protocol.Diagnostic{Message: e.Error()}
 		if se, ok := e.(*SettingsError); ok {
 			d.Key, d.Message = se.Key, se.Message
 		}
@@ -159,70 +154,68 @@ func asSettingsError(err error, target **SettingsError) bool {
 	return false
 }
 
-func (s *server) Check(ctx context.Context, req *actionpb.CheckRequest) (resp *actionpb.CheckResponse, err error) {
+func (s *server) action(name string) (Action, error) {
 	s.mu.RLock()
-	a := s.actions[req.GetAction()]
+	a := s.actions[name]
 	s.mu.RUnlock()
 	if a == nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "action %q is not configured in this plugin", req.GetAction())
+		return nil, fmt.Errorf("action %q: %w", name, protocol.ErrNotConfigured)
+	}
+	return a, nil
+}
+
+func (s *server) Check(ctx context.Context, action string) (diags []protocol.Diagnostic, err error) {
+	a, err := s.action(action)
+	if err != nil {
+		return nil, err
 	}
 	c, ok := a.(Checker)
 	if !ok {
-		return &actionpb.CheckResponse{}, nil
+		return nil, nil
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			resp = &actionpb.CheckResponse{Diagnostics: []*actionpb.Diagnostic{{
-				Message: fmt.Sprintf("plugin panicked while checking: %v", r)}}}
-			err = nil
+			diags, err = []protocol.Diagnostic{{Message: fmt.Sprintf("plugin panicked while checking: %v", r)}}, nil
 		}
 	}()
 	if cerr := c.Check(ctx); cerr != nil {
-		return &actionpb.CheckResponse{Diagnostics: diagnosticsFrom(cerr)}, nil
+		return diagnosticsFrom(cerr), nil
 	}
-	return &actionpb.CheckResponse{}, nil
+	return nil, nil
 }
 
-func (s *server) Execute(ctx context.Context, req *actionpb.ExecuteRequest) (resp *actionpb.ExecuteResponse, err error) {
-	s.mu.RLock()
-	a := s.actions[req.GetAction()]
-	s.mu.RUnlock()
-	if a == nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "action %q is not configured in this plugin", req.GetAction())
+func (s *server) Execute(ctx context.Context, req protocol.ExecuteRequest) (out protocol.ExecuteResult, err error) {
+	a, err := s.action(req.Action)
+	if err != nil {
+		return out, err
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			Logger().Error("action panicked", "action", req.GetAction(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			resp = &actionpb.ExecuteResponse{Error: fmt.Sprintf("action panicked: %v", r), Retryable: false}
-			err = nil
+			Logger().Error("action panicked", "action", req.Action, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			out, err = protocol.ExecuteResult{Err: fmt.Sprintf("action panicked: %v", r)}, nil
 		}
 	}()
-	m := req.GetMessage()
 	ex := &Execution{
-		ID:      req.GetExecutionId(),
-		EventID: req.GetEventId(),
-		Route:   req.GetRoute(),
-		Action:  req.GetAction(),
-		Attempt: int(req.GetAttempt()),
-		Resent:  req.GetResent(),
-		Event:   req.GetEventJson(),
-		Message: Message{
-			Title: m.GetTitle(), Description: m.GetDescription(), URL: m.GetUrl(), Date: m.GetDate(),
-			Severity: m.GetSeverity(), Summary: m.GetSummary(), Category: m.GetCategory(),
-			Subcategory: m.GetSubcategory(), AssignedTo: m.GetAssignedTo(), AssignedGroup: m.GetAssignedGroup(),
-		},
+		ID:      req.ExecutionID,
+		EventID: req.EventID,
+		Route:   req.Route,
+		Action:  req.Action,
+		Attempt: req.Attempt,
+		Resent:  req.Resent,
+		Event:   req.Event,
+		Message: req.Message,
 	}
 	res, xerr := a.Execute(ctx, ex)
 	// protobuf strings must be UTF-8: an action's raw output may not be.
-	resp = &actionpb.ExecuteResponse{Output: validUTF8(truncate(res.Output, MaxOutput)), Details: validDetails(res.Details)}
+	out = protocol.ExecuteResult{Output: validUTF8(truncate(res.Output, MaxOutput)), Details: validDetails(res.Details)}
 	if xerr != nil {
-		resp.Error = validUTF8(xerr.Error())
-		if resp.Error == "" {
-			resp.Error = "action failed"
+		out.Err = validUTF8(xerr.Error())
+		if out.Err == "" {
+			out.Err = "action failed"
 		}
-		resp.Retryable = !IsPermanent(xerr)
+		out.Retryable = !IsPermanent(xerr)
 	}
-	return resp, nil
+	return out, nil
 }
 
 func truncate(s string, n int) string {

@@ -7,8 +7,7 @@ import (
 
 	"github.com/postee-dev/postee/core/cluster/clusterpb"
 	"github.com/postee-dev/postee/core/record"
-	"github.com/postee-dev/postee/sdk"
-	"github.com/postee-dev/postee/sdk/protocol/msgconv"
+	"github.com/postee-dev/postee/sdk/protocol"
 )
 
 // Work and outcomes travel as protobuf (clusterpb): the event and
@@ -18,7 +17,7 @@ import (
 func encodeWork(w *record.Work) ([]byte, error) {
 	return proto.Marshal(&clusterpb.Work{
 		Runner: w.Runner, ExecutionId: w.ExecutionID, EventId: w.EventID, Route: w.Route, Action: w.Action,
-		Origin: w.Origin, EventJson: w.Event, Message: msgconv.ToPB(sdk.Message(w.Message)),
+		Origin: w.Origin, EventJson: w.Event, Message: protocol.MessageToPB(protocol.Message(w.Message)),
 	})
 }
 
@@ -29,7 +28,7 @@ func decodeWork(data []byte) (*record.Work, error) {
 	}
 	return &record.Work{
 		Runner: pb.GetRunner(), ExecutionID: pb.GetExecutionId(), EventID: pb.GetEventId(), Route: pb.GetRoute(),
-		Action: pb.GetAction(), Origin: pb.GetOrigin(), Event: pb.GetEventJson(), Message: record.Message(msgconv.FromPB(pb.GetMessage())),
+		Action: pb.GetAction(), Origin: pb.GetOrigin(), Event: pb.GetEventJson(), Message: record.Message(protocol.MessageFromPB(pb.GetMessage())),
 	}, nil
 }
 

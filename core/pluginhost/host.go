@@ -23,8 +23,6 @@ import (
 
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/protocol"
-	"github.com/postee-dev/postee/sdk/protocol/actionpb"
-	"github.com/postee-dev/postee/sdk/protocol/msgconv"
 )
 
 // BinaryPrefix starts the file name of every action plugin.
@@ -369,20 +367,13 @@ func (h *Host) Check(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("action %q: check: %w", name, err))
 				continue
 			}
-			resp, err := rpc.Check(ctx, &actionpb.CheckRequest{Action: name})
-			switch {
-			case status.Code(err) == codes.Unimplemented:
-				continue
-			case err != nil:
+			diags, err := rpc.Check(ctx, name) // none from plugins without checks
+			if err != nil {
 				errs = append(errs, fmt.Errorf("action %q: check: %w", name, err))
 				continue
 			}
-			if len(resp.GetDiagnostics()) > 0 {
-				ce := &ConfigureError{Action: name, Check: true}
-				for _, d := range resp.GetDiagnostics() {
-					ce.Diagnostics = append(ce.Diagnostics, Diagnostic{Key: d.GetKey(), Message: d.GetMessage()})
-				}
-				errs = append(errs, ce)
+			if len(diags) > 0 {
+				errs = append(errs, &ConfigureError{Action: name, Check: true, Diagnostics: fromProtocol(diags)})
 			}
 		}
 	}
@@ -434,7 +425,7 @@ type proc struct {
 	mu      sync.Mutex
 	client  *plugin.Client
 	pid     int // of the running process, whose group it leads
-	rpc     actionpb.ActionClient
+	rpc     protocol.Plugin
 	gen     int               // incremented at every start
 	configs map[string][]byte // action → settings, re-applied after a restart
 	stopped bool
@@ -448,7 +439,7 @@ func (p *proc) running() bool {
 }
 
 // conn returns a live client, starting the process when needed.
-func (p *proc) conn(ctx context.Context) (actionpb.ActionClient, int, error) {
+func (p *proc) conn(ctx context.Context) (protocol.Plugin, int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
@@ -519,13 +510,13 @@ func (p *proc) startLocked(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("start plugin %s: %w", p.typ, err))
 	}
-	rpc := raw.(actionpb.ActionClient)
-	info, err := rpc.Info(ctx, &actionpb.InfoRequest{})
+	rpc := raw.(protocol.Plugin)
+	info, err := rpc.Info(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("start plugin %s: info: %w", p.typ, err))
 	}
-	if !strings.EqualFold(info.GetType(), p.typ) {
-		return fail(fmt.Errorf("plugin %s serves type %q, not %q: rename it %s%s", p.path, info.GetType(), p.typ, BinaryPrefix, strings.ToLower(info.GetType())))
+	if !strings.EqualFold(info.Type, p.typ) {
+		return fail(fmt.Errorf("plugin %s serves type %q, not %q: rename it %s%s", p.path, info.Type, p.typ, BinaryPrefix, strings.ToLower(info.Type)))
 	}
 	// Re-apply the settings of every action this process had.
 	for name, settings := range p.configs {
@@ -538,24 +529,28 @@ func (p *proc) startLocked(ctx context.Context) error {
 	if p.gen > 1 {
 		p.host.log.Warn("plugin restarted", "type", p.typ, "pid", pid, "restarts", p.gen-1)
 	} else {
-		p.host.log.Debug("plugin started", "type", p.typ, "pid", pid, "sdk", info.GetSdkVersion())
+		p.host.log.Debug("plugin started", "type", p.typ, "pid", pid, "sdk", info.SDKVersion)
 	}
 	return nil
 }
 
-func configureRPC(ctx context.Context, rpc actionpb.ActionClient, name string, settings []byte) error {
-	resp, err := rpc.Configure(ctx, &actionpb.ConfigureRequest{Action: name, SettingsJson: settings})
+func configureRPC(ctx context.Context, rpc protocol.Plugin, name string, settings []byte) error {
+	diags, err := rpc.Configure(ctx, name, settings)
 	if err != nil {
 		return fmt.Errorf("action %q: configure: %w", name, err)
 	}
-	if len(resp.GetDiagnostics()) > 0 {
-		ce := &ConfigureError{Action: name}
-		for _, d := range resp.GetDiagnostics() {
-			ce.Diagnostics = append(ce.Diagnostics, Diagnostic{Key: d.GetKey(), Message: d.GetMessage()})
-		}
-		return ce
+	if len(diags) > 0 {
+		return &ConfigureError{Action: name, Diagnostics: fromProtocol(diags)}
 	}
 	return nil
+}
+
+func fromProtocol(ds []protocol.Diagnostic) []Diagnostic {
+	out := make([]Diagnostic, len(ds))
+	for i, d := range ds {
+		out[i] = Diagnostic{Key: d.Key, Message: d.Message}
+	}
+	return out
 }
 
 func (p *proc) configure(ctx context.Context, name string, settings []byte) error {
@@ -573,9 +568,9 @@ func (p *proc) configure(ctx context.Context, name string, settings []byte) erro
 }
 
 func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
-	in := &actionpb.ExecuteRequest{
-		Action: req.Action, Route: req.Route, ExecutionId: req.ExecutionID, EventId: req.EventID,
-		EventJson: req.Event, Attempt: int32(req.Attempt), Message: msgconv.ToPB(req.Message),
+	in := protocol.ExecuteRequest{
+		Action: req.Action, Route: req.Route, ExecutionID: req.ExecutionID, EventID: req.EventID,
+		Event: req.Event, Attempt: req.Attempt, Message: req.Message,
 	}
 	var lastErr error
 	crashes := 0
@@ -586,11 +581,11 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 			p.mu.Lock()
 			crash, client := p.crash, p.client
 			p.mu.Unlock()
-			var resp *actionpb.ExecuteResponse
+			var resp protocol.ExecuteResult
 			resp, err = rpc.Execute(ctx, in)
 			if err == nil {
-				return Outcome{Output: clip(resp.GetOutput(), MaxOutput), Details: clipDetails(resp.GetDetails()),
-					Err: clip(resp.GetError(), MaxOutput), Retryable: resp.GetRetryable()}, nil
+				return Outcome{Output: clip(resp.Output, MaxOutput), Details: clipDetails(resp.Details),
+					Err: clip(resp.Err, MaxOutput), Retryable: resp.Retryable}, nil
 			}
 			if ctx.Err() != nil {
 				return Outcome{}, fmt.Errorf("action %q: %w", req.Action, ctx.Err())

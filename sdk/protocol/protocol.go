@@ -24,27 +24,28 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "8d0c3b8e-postee-action",
 }
 
-// ActionPlugin adapts the Action gRPC service to go-plugin. Impl is set on the
-// plugin side only.
+// ActionPlugin adapts the action protocol to go-plugin: the plugin side
+// serves Impl (a Plugin in plain Go types) as the gRPC service; the host
+// side dispenses a Plugin (NewClient over the connection).
 type ActionPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl actionpb.ActionServer
+	Impl Plugin
 }
 
 // GRPCServer registers the implementation on the plugin's gRPC server.
 func (p *ActionPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	actionpb.RegisterActionServer(s, p.Impl)
+	actionpb.RegisterActionServer(s, GRPCServer(p.Impl))
 	return nil
 }
 
-// GRPCClient returns an actionpb.ActionClient for the host.
+// GRPCClient returns the host's Plugin over the connection.
 func (p *ActionPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return actionpb.NewActionClient(c), nil
+	return NewClient(actionpb.NewActionClient(c)), nil
 }
 
 // VersionedPlugins is the plugin set for every protocol version this build
 // speaks, given the plugin-side implementation (nil on the host).
-func VersionedPlugins(impl actionpb.ActionServer) map[int]plugin.PluginSet {
+func VersionedPlugins(impl Plugin) map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
 		ProtocolVersion: {PluginName: &ActionPlugin{Impl: impl}},
 	}

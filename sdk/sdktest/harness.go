@@ -20,7 +20,6 @@ import (
 	"github.com/postee-dev/postee/sdk/internal/bridge"
 	"github.com/postee-dev/postee/sdk/protocol"
 	"github.com/postee-dev/postee/sdk/protocol/actionpb"
-	"github.com/postee-dev/postee/sdk/protocol/msgconv"
 )
 
 // Harness is a client connected to an in-process plugin server over gRPC.
@@ -32,7 +31,7 @@ type Harness struct {
 	Timeout time.Duration
 
 	mu      sync.Mutex
-	client  actionpb.ActionClient
+	client  protocol.Plugin
 	closeFn func()
 	configs map[string][]byte // re-applied by Restart, as postee does
 }
@@ -65,7 +64,7 @@ func (h *Harness) connect() {
 		h.t.Fatalf("sdktest: listen: %v", err)
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(protocol.MaxMessageSize), grpc.MaxSendMsgSize(protocol.MaxMessageSize))
-	actionpb.RegisterActionServer(srv, bridge.NewServer(h.p))
+	actionpb.RegisterActionServer(srv, protocol.GRPCServer(bridge.NewServer(h.p)))
 	go func() { _ = srv.Serve(ln) }()
 	conn, err := grpc.NewClient(ln.Addr().String(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -74,14 +73,14 @@ func (h *Harness) connect() {
 		srv.Stop()
 		h.t.Fatalf("sdktest: dial: %v", err)
 	}
-	h.client = actionpb.NewActionClient(conn)
+	h.client = protocol.NewClient(actionpb.NewActionClient(conn))
 	h.closeFn = func() {
 		_ = conn.Close()
 		srv.Stop()
 	}
 }
 
-func (h *Harness) rpc() actionpb.ActionClient {
+func (h *Harness) rpc() protocol.Plugin {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.client
@@ -126,10 +125,10 @@ func (d Diagnostic) String() string {
 	return d.Key + ": " + d.Message
 }
 
-func diagnostics(in []*actionpb.Diagnostic) []Diagnostic {
+func diagnostics(in []protocol.Diagnostic) []Diagnostic {
 	var out []Diagnostic
 	for _, d := range in {
-		out = append(out, Diagnostic{Key: d.GetKey(), Message: d.GetMessage()})
+		out = append(out, Diagnostic{Key: d.Key, Message: d.Message})
 	}
 	return out
 }
@@ -162,11 +161,11 @@ func (h *Harness) configure(name string, data []byte) []Diagnostic {
 	h.t.Helper()
 	ctx, cancel := h.ctx()
 	defer cancel()
-	resp, err := h.rpc().Configure(ctx, &actionpb.ConfigureRequest{Action: name, SettingsJson: data})
+	resp, err := h.rpc().Configure(ctx, name, data)
 	if err != nil {
 		h.t.Fatalf("sdktest: configure %s: transport: %v", name, err)
 	}
-	return diagnostics(resp.GetDiagnostics())
+	return diagnostics(resp)
 }
 
 // MustConfigure fails the test when Configure reports any diagnostic.
@@ -183,11 +182,11 @@ func (h *Harness) Check(name string) []Diagnostic {
 	h.t.Helper()
 	ctx, cancel := h.ctx()
 	defer cancel()
-	resp, err := h.rpc().Check(ctx, &actionpb.CheckRequest{Action: name})
+	resp, err := h.rpc().Check(ctx, name)
 	if err != nil {
 		h.t.Fatalf("sdktest: check %s: transport: %v", name, err)
 	}
-	return diagnostics(resp.GetDiagnostics())
+	return diagnostics(resp)
 }
 
 // Input is one execution request. Zero fields get defaults: Route
@@ -264,22 +263,22 @@ func (h *Harness) ExecuteContext(ctx context.Context, name string, in Input) (Ou
 	if in.EventID == "" {
 		in.EventID = fmt.Sprintf("test-event-%d", n)
 	}
-	resp, err := h.rpc().Execute(ctx, &actionpb.ExecuteRequest{
+	resp, err := h.rpc().Execute(ctx, protocol.ExecuteRequest{
 		Action:      name,
 		Route:       in.Route,
-		ExecutionId: in.ExecutionID,
-		EventId:     in.EventID,
-		EventJson:   in.Event,
-		Attempt:     int32(in.Attempt),
+		ExecutionID: in.ExecutionID,
+		EventID:     in.EventID,
+		Event:       in.Event,
+		Attempt:     in.Attempt,
 		Resent:      in.Resent,
-		Message:     msgconv.ToPB(in.Message),
+		Message:     in.Message,
 	})
 	if err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{
-		Result:    sdk.Result{Output: resp.GetOutput(), Details: resp.GetDetails()},
-		Err:       resp.GetError(),
-		Retryable: resp.GetRetryable(),
+		Result:    sdk.Result{Output: resp.Output, Details: resp.Details},
+		Err:       resp.Err,
+		Retryable: resp.Retryable,
 	}, nil
 }

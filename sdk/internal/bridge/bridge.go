@@ -5,12 +5,12 @@ package bridge
 import (
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/postee-dev/postee/sdk/protocol/actionpb"
+	"github.com/postee-dev/postee/sdk/protocol"
 )
 
 // NewServer is set by package sdk: it returns the gRPC service for an
 // sdk.Plugin (passed as any, since this package cannot import sdk).
-var NewServer func(plugin any) actionpb.ActionServer
+var NewServer func(plugin any) protocol.Plugin
 
 // SetLogger is set by package sdk: it replaces the logger sdk.Logger returns.
 var SetLogger func(hclog.Logger)
