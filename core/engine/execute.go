@@ -222,6 +222,20 @@ type DoneRecord interface {
 	IsDone(execID string) bool
 }
 
+// eventDoneRecord is a DoneRecord that can leave out the record of an
+// execution when its event finishes before the record is written
+// (core/store commits them in groups).
+type eventDoneRecord interface {
+	MarkDoneOf(eventID, execID string, at time.Time) error
+}
+
+func markDone(d DoneRecord, eventID, execID string, at time.Time) error {
+	if ed, ok := d.(eventDoneRecord); ok {
+		return ed.MarkDoneOf(eventID, execID, at)
+	}
+	return d.MarkDone(execID, at)
+}
+
 func newExecution(ev *event.Event, r *Route, a *config.Action, runner string) record.Execution {
 	return record.Execution{ID: record.ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name,
 		Runner: runner, Started: time.Now()}
@@ -250,7 +264,7 @@ func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *ev
 		x.Err, x.Retryable = outcome.Err, outcome.Retryable
 	}
 	if x.Err == "" && e.opts.Durable {
-		if err := e.opts.Done.MarkDone(x.ID, time.Now()); err != nil {
+		if err := markDone(e.opts.Done, ev.ID, x.ID, time.Now()); err != nil {
 			e.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
 		}
 	}

@@ -25,10 +25,27 @@ type Accepted struct {
 }
 
 // Accept writes an accepted event down, durably (fsync; concurrent calls
-// share one).
+// share one), with the MarkDones and Finishes waiting to be written
+// (group.go).
 func (s *Store) Accept(a Accepted) error {
 	data := encodeAccepted(a)
-	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(inboxBucket).Put([]byte(a.ID), data) })
+	var last uint64
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(inboxBucket).Put([]byte(a.ID), data); err != nil {
+			return err
+		}
+		// The pending records ride along; if one cannot be written it
+		// stays pending for the flush, and the event is still accepted.
+		var err error
+		if last, err = s.apply(tx); err != nil {
+			last = 0
+		}
+		return nil
+	})
+	if err == nil {
+		s.committed(last)
+	}
+	return err
 }
 
 // encodeAccepted lays a record out as length-prefixed fields followed by
@@ -64,14 +81,22 @@ func decodeAccepted(b []byte) (Accepted, error) {
 	return a, nil
 }
 
-// Finish forgets an event whose actions all finished.
+// Finish forgets an event whose actions all finished. It is written with
+// the next commit (group.go), at most GroupCommitInterval later; its
+// event's MarkDones not yet written are dropped.
 func (s *Store) Finish(id string) error {
-	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(inboxBucket).Delete([]byte(id)) })
+	s.finish(id)
+	return nil
 }
 
 // Unfinished returns the accepted events not finished, oldest first (ids
 // are time-ordered).
 func (s *Store) Unfinished() ([]Accepted, error) {
+	if s.pending() {
+		if err := s.Flush(); err != nil {
+			return nil, err
+		}
+	}
 	var out []Accepted
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(inboxBucket).ForEach(func(_, v []byte) error {
@@ -85,15 +110,26 @@ func (s *Store) Unfinished() ([]Accepted, error) {
 }
 
 // MarkDone records that an execution succeeded, so a replay after a crash
-// does not run it again.
+// does not run it again. It is written with the next commit (group.go), at
+// most GroupCommitInterval later.
 func (s *Store) MarkDone(execID string, at time.Time) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(execDoneBucket).Put([]byte(execID), timeBytes(at))
-	})
+	s.markDone("", execID, at)
+	return nil
+}
+
+// MarkDoneOf is MarkDone for an execution of event eventID: when the
+// event's Finish comes before the record is written, the record is not
+// written at all.
+func (s *Store) MarkDoneOf(eventID, execID string, at time.Time) error {
+	s.markDone(eventID, execID, at)
+	return nil
 }
 
 // IsDone reports whether an execution succeeded before.
 func (s *Store) IsDone(execID string) bool {
+	if s.pendingDone(execID) {
+		return true
+	}
 	done := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		done = tx.Bucket(execDoneBucket).Get([]byte(execID)) != nil
@@ -105,6 +141,11 @@ func (s *Store) IsDone(execID string) bool {
 // PruneDone drops execution records older than before (no replay can need
 // them: their events finished or were replayed long ago).
 func (s *Store) PruneDone(before time.Time) (int, error) {
+	if s.pending() {
+		if err := s.Flush(); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(execDoneBucket).Cursor()

@@ -29,6 +29,7 @@ type Store struct {
 	db   *bolt.DB
 	path string
 	dead deadState
+	g    *group // MarkDone and Finish, committed in groups (group.go)
 }
 
 // Open opens (or creates) the store file.
@@ -37,7 +38,9 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{db: db, path: path}
+	s.startGroup()
+	return s, nil
 }
 
 // OpenDB opens (or creates) a bbolt file, its directory and buckets; the
@@ -70,8 +73,14 @@ func OpenDB(path string, buckets ...[]byte) (*bolt.DB, error) {
 	return db, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close writes the pending MarkDones and Finishes and closes the file.
+func (s *Store) Close() error {
+	err := s.stopGroup()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // Seen reports whether key was already recorded for route and has not
 // expired; if not, it records it until now+ttl (ttl 0: no expiry).
