@@ -380,6 +380,19 @@ func (h *Host) Check(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Start starts the plugin process of typ if it is not running (it died),
+// as its next execution would, and configures its actions again.
+func (h *Host) Start(ctx context.Context, typ string) error {
+	h.mu.Lock()
+	p := h.procs[strings.ToLower(typ)]
+	h.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("no plugin of type %q is configured", typ)
+	}
+	_, _, err := p.conn(ctx)
+	return err
+}
+
 // Running lists the action types whose plugin process is running.
 func (h *Host) Running() []string {
 	h.mu.Lock()

@@ -8,12 +8,14 @@ package server
 // network round trip.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // probes holds what the probes read; the Server's fields are read only
@@ -26,6 +28,26 @@ type probes struct {
 	serving  atomic.Bool
 	stopping atomic.Bool
 	pending  []func() // announcements held until serving
+	// restarting holds the plugin types being started again on behalf of
+	// /readyz (one start at a time per type).
+	restarting sync.Map
+}
+
+// restartPlugin starts the plugin process of typ again in the background,
+// as its next execution would: a dead plugin otherwise waits for an event,
+// which a node taken out of service by its failed probe would never get.
+func (p *probes) restartPlugin(typ string) {
+	if _, busy := p.restarting.LoadOrStore(typ, true); busy {
+		return
+	}
+	go func() {
+		defer p.restarting.Delete(typ)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := p.srv.host.Start(ctx, typ); err != nil {
+			p.srv.log.Warn("plugin not restarted for readiness", "type", typ, "error", err)
+		}
+	}()
 }
 
 // front is what a listener serves: the probes, then the endpoints once
@@ -139,7 +161,8 @@ type readyAnswer struct {
 	// Checks maps each check to "ok" or what is not ready.
 	Checks map[string]string `json:"checks"`
 	// Plugins maps each action type this node needs to its process's
-	// state; informational (see docs/operations.md).
+	// state; one not running fails the "plugins" check and is started
+	// again (see docs/operations.md).
 	Plugins map[string]string `json:"plugins,omitempty"`
 }
 
@@ -179,14 +202,21 @@ func (p *probes) readiness() readyAnswer {
 			for _, t := range srv.host.Running() {
 				running[t] = true
 			}
+			var down []string
 			for _, t := range pl.ActionTypes() {
 				if ans.Plugins == nil {
 					ans.Plugins = map[string]string{}
 				}
 				ans.Plugins[t] = "running"
 				if !running[t] {
-					ans.Plugins[t] = "not running (started at its next execution)"
+					ans.Plugins[t] = "not running: restarting"
+					down = append(down, t)
+					p.restartPlugin(t)
 				}
+			}
+			ans.Checks["plugins"] = "ok"
+			if len(down) > 0 {
+				ans.Checks["plugins"] = "not running (restarting): " + strings.Join(down, ", ")
 			}
 		}
 		if srv.controller != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -220,4 +221,72 @@ func TestOperationsDocTestCommand(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// childPID finds the process of postee's whose command line contains name.
+func childPID(t *testing.T, parent int, name string) int {
+	t.Helper()
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscan(d.Name(), &pid); err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmd), name) {
+			continue
+		}
+		if parentOf(t, pid) == parent {
+			return pid
+		}
+	}
+	return 0
+}
+
+// A plugin that dies makes /readyz fail on "plugins" and is started again
+// at once, without waiting for an event; then /readyz is 200 again.
+func TestReadyzRestartsADeadPlugin(t *testing.T) {
+	p := start(t, `
+routes:
+- name: all
+  input: "true"
+  actions: [out]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: out
+  type: stdout
+  enable: true
+`, opts{})
+	if code, r := getReady(t, p.URL+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz %d %+v", code, r)
+	}
+	pid := childPID(t, p.cmd.Process.Pid, "postee-action-stdout")
+	if pid == 0 {
+		t.Fatal("no stdout plugin process")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	sawDown := false
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		code, r := getReady(t, p.URL+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			if !strings.Contains(r.Checks["plugins"], "stdout") {
+				t.Fatalf("not ready for another reason: %+v", r)
+			}
+			sawDown = true
+		}
+		if code == http.StatusOK && sawDown {
+			if np := childPID(t, p.cmd.Process.Pid, "postee-action-stdout"); np == 0 || np == pid {
+				t.Fatalf("ready again without a new plugin process (old %d, new %d)", pid, np)
+			}
+			return
+		}
+		<-time.After(20 * time.Millisecond) // polling, as Kubernetes does
+	}
+	t.Fatalf("readiness did not fail and recover (saw the failure: %v)\n%s", sawDown, p.Stderr)
 }
