@@ -40,6 +40,9 @@ type ControllerSettings struct {
 
 	// Retention bounds how long work and reports are kept (DefaultRetention).
 	Retention time.Duration
+	// Replicas of the streams and consumers on ExternalURL; 0: 3 when the
+	// cluster has at least 3 servers, else 1 (the embedded server: 1).
+	Replicas int
 	// ReadFilter reads input-files for runners' parts.
 	ReadFilter func(name string) (string, error)
 	Logger     hclog.Logger
@@ -91,6 +94,7 @@ type Controller struct {
 	flows  map[string]*flow
 
 	bootSub  *nats.Subscription
+	peerSub  *nats.Subscription
 	consumer jetstream.ConsumeContext
 }
 
@@ -126,6 +130,12 @@ func StartController(ctx context.Context, s ControllerSettings) (*Controller, er
 	if err != nil {
 		c.Close()
 		return nil, err
+	}
+	if c.s.Replicas <= 0 {
+		c.s.Replicas = 1
+		if s.ExternalURL != "" && len(c.nc.Servers()) >= 3 {
+			c.s.Replicas = 3
+		}
 	}
 	if err := c.ensureStreams(ctx); err != nil {
 		c.Close()
@@ -180,31 +190,34 @@ func (c *Controller) connectExternal() (*nats.Conn, error) {
 func (c *Controller) ensureStreams(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err := ensureStream(ctx, c.js, jetstream.StreamConfig{
 		Name:       WorkStream,
 		Subjects:   []string{"postee.work.*"},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     c.s.Retention,
 		Duplicates: 10 * time.Minute,
+		Replicas:   c.s.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("controller: stream %s: %w", WorkStream, err)
 	}
-	_, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err = ensureStream(ctx, c.js, jetstream.StreamConfig{
 		Name:       UpstreamStream,
 		Subjects:   []string{"postee.up.*.event", "postee.up.*.outcome", "postee.up.*.local"},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     c.s.Retention,
 		Duplicates: 10 * time.Minute,
+		Replicas:   c.s.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("controller: stream %s: %w", UpstreamStream, err)
 	}
-	_, err = c.js.CreateOrUpdateConsumer(ctx, UpstreamStream, jetstream.ConsumerConfig{
+	_, err = ensureConsumer(ctx, c.js, UpstreamStream, jetstream.ConsumerConfig{
 		Durable:       ControllerConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: 1024,
+		Replicas:      c.s.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("controller: consumer %s: %w", ControllerConsumer, err)
@@ -224,12 +237,13 @@ func (c *Controller) SetConfig(ctx context.Context, cfg *config.Config) error {
 		}
 		runners[n] = true
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := c.js.CreateOrUpdateConsumer(cctx, WorkStream, jetstream.ConsumerConfig{
+		_, err := ensureConsumer(cctx, c.js, WorkStream, jetstream.ConsumerConfig{
 			Durable:       n,
 			FilterSubject: workSubject(n),
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       30 * time.Second,
 			MaxAckPending: 256,
+			Replicas:      c.s.Replicas,
 		})
 		cancel()
 		if err != nil {
@@ -257,11 +271,17 @@ func (c *Controller) SetConfig(ctx context.Context, cfg *config.Config) error {
 // Serve answers runners' bootstrap requests and consumes their reports;
 // events reported by runners are handed to submit.
 func (c *Controller) Serve(submit func(ctx context.Context, ev *event.Event) error) error {
-	sub, err := c.nc.Subscribe("postee.ctl.*.bootstrap", c.handleBootstrap)
+	// Several controllers on one cluster: one of them answers.
+	sub, err := c.nc.QueueSubscribe("postee.ctl.*.bootstrap", controllersQueue, c.handleBootstrap)
 	if err != nil {
 		return fmt.Errorf("controller: subscribe: %w", err)
 	}
 	c.bootSub = sub
+	// The outcome of work another controller dispatched, consumed here:
+	// that controller's waiter and flow control learn it from this.
+	if c.peerSub, err = c.nc.Subscribe(peerOutcomeSubject, c.handlePeerOutcome); err != nil {
+		return fmt.Errorf("controller: subscribe: %w", err)
+	}
 	cons, err := c.js.Consumer(context.Background(), UpstreamStream, ControllerConsumer)
 	if err != nil {
 		return fmt.Errorf("controller: consumer: %w", err)
@@ -477,7 +497,28 @@ func (c *Controller) recordOutcome(x record.Execution, dispatched bool) {
 	if !dispatched {
 		return
 	}
+	if !c.resolve(x) && c.s.ExternalURL != "" {
+		// Dispatched by another controller sharing the cluster.
+		if data, err := encodeOutcome(x); err == nil {
+			_ = c.nc.Publish(peerOutcomeSubject, data)
+		}
+	}
+}
+
+// handlePeerOutcome resolves an outcome another controller consumed.
+func (c *Controller) handlePeerOutcome(m *nats.Msg) {
+	x, err := decodeOutcome(m.Data)
+	if err != nil || x.ID == "" {
+		return
+	}
+	c.resolve(x)
+}
+
+// resolve hands a dispatched execution's outcome to its waiters and frees
+// its runner's slot; it reports whether this controller dispatched it.
+func (c *Controller) resolve(x record.Execution) bool {
 	c.mu.Lock()
+	_, mine := c.owners[x.ID]
 	chans := c.waiters[x.ID]
 	delete(c.waiters, x.ID)
 	delete(c.owners, x.ID)
@@ -489,6 +530,7 @@ func (c *Controller) recordOutcome(x record.Execution, dispatched bool) {
 	for _, ch := range chans {
 		ch <- x // buffered, one outcome per channel
 	}
+	return mine
 }
 
 // Dispatch queues w for its runner (the engine's Dispatcher).
@@ -626,6 +668,9 @@ func (c *Controller) Close() {
 	if c.bootSub != nil {
 		_ = c.bootSub.Unsubscribe()
 	}
+	if c.peerSub != nil {
+		_ = c.peerSub.Unsubscribe()
+	}
 	if c.nc != nil {
 		_ = c.nc.Drain()
 		c.nc.Close()
@@ -634,6 +679,9 @@ func (c *Controller) Close() {
 		c.emb.Shutdown()
 	}
 }
+
+// Conn is the controller's NATS connection.
+func (c *Controller) Conn() *nats.Conn { return c.nc }
 
 // Embedded returns the embedded server (nil with an external cluster).
 func (c *Controller) Embedded() *Embedded { return c.emb }
@@ -653,4 +701,57 @@ func clientTLS(caRoot, cert, key string) ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(cert, key))
 	}
 	return opts, nil
+}
+
+// ensureStream uses a stream as it is when its replicas are those wanted
+// (a controller starting while a NATS node is down needs no change from
+// the cluster), else creates or updates it.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return retryJS(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStreamOnce(ctx, js, cfg) })
+}
+
+func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	if st, err := js.Stream(ctx, cfg.Name); err == nil {
+		c := st.CachedInfo().Config
+		if c.Replicas == max(cfg.Replicas, 1) && c.MaxAge == cfg.MaxAge && len(c.Subjects) == len(cfg.Subjects) {
+			return st, nil
+		}
+	}
+	return js.CreateOrUpdateStream(ctx, cfg)
+}
+
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	return retryJS(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumerOnce(ctx, js, stream, cfg) })
+}
+
+func ensureConsumerOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	if cons, err := js.Consumer(ctx, stream, cfg.Durable); err == nil {
+		c := cons.CachedInfo().Config
+		if c.Replicas == cfg.Replicas && c.AckWait == cfg.AckWait && c.FilterSubject == cfg.FilterSubject && c.MaxAckPending == cfg.MaxAckPending {
+			return cons, nil
+		}
+	}
+	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
+}
+
+// retryJS tries a JetStream request again, 5 seconds at a time, until ctx
+// ends: a cluster that just formed, or that is electing a leader after a
+// node was lost, can leave a request unanswered.
+func retryJS[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) || isJSUnavailable(err)) {
+			return v, err
+		}
+	}
+}
+
+// isJSUnavailable reports JetStream answers that a moment later may differ
+// (no meta leader yet, not enough peers up yet).
+func isJSUnavailable(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrNoResponders) ||
+		(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == 10023 /* insufficient resources */))
 }

@@ -18,6 +18,14 @@ const (
 	FieldRunner = "postee_runner"
 )
 
+// peerOutcomeSubject carries runners' outcomes between the controllers
+// sharing a NATS cluster (only controllers may use it); controllersQueue is
+// their queue group for runners' requests.
+const (
+	peerOutcomeSubject = "postee.peer.outcome"
+	controllersQueue   = "postee-controllers"
+)
+
 func bootstrapSubject(runner string) string { return "postee.ctl." + runner + ".bootstrap" }
 func configSubject(runner string) string    { return "postee.runner." + runner + ".config" }
 func workSubject(runner string) string      { return "postee.work." + runner }

@@ -60,6 +60,10 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 	return nil
 }
 
+// Capacity is how many events the engine holds at once: one a worker and
+// the queue's places.
+func (e *Engine) Capacity() int { return e.opts.Workers + e.opts.QueueSize }
+
 // Deliver queues an event handed over by a shared inbox, waiting for room
 // (or until ctx ends); redelivered marks an event a controller had before
 // and did not finish: its executions that succeeded are not run again.

@@ -119,7 +119,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if maxBytes <= 0 {
 		maxBytes = -1
 	}
-	s.inbox, err = ensureStream(ctx, js, jetstream.StreamConfig{
+	streamCfg := jetstream.StreamConfig{
 		Name:        InboxStream,
 		Description: "postee: accepted events until their actions finished",
 		Subjects:    []string{InboxSubject},
@@ -129,11 +129,12 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		Duplicates:  DefaultDupWindow,
 		MaxBytes:    maxBytes,
 		Discard:     jetstream.DiscardNew,
-	})
+	}
+	s.inbox, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStream(ctx, js, streamCfg) })
 	if err != nil {
 		return nil, replicasHint(fmt.Errorf("jsstore: stream %s (replicas %d): %w", InboxStream, o.Replicas, err), o.Replicas)
 	}
-	_, err = ensureConsumer(ctx, s.inbox, jetstream.ConsumerConfig{
+	consCfg := jetstream.ConsumerConfig{
 		Durable:       InboxConsumer,
 		Description:   "postee: every controller pulls from it; each event goes to one",
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -141,7 +142,8 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		MaxDeliver:    -1,
 		MaxAckPending: 10000,
 		Replicas:      o.Replicas,
-	})
+	}
+	_, err = retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumer(ctx, s.inbox, consCfg) })
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: consumer %s: %w", InboxConsumer, err)
 	}
@@ -156,10 +158,11 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		{&s.aggr, AggrBucket, 0, "postee: pending aggregations of routes"},
 	}
 	for _, b := range buckets {
-		kv, err := ensureKV(ctx, js, jetstream.KeyValueConfig{
+		kvCfg := jetstream.KeyValueConfig{
 			Bucket: b.name, Description: b.desc, TTL: b.ttl, History: 1,
 			Storage: jetstream.FileStorage, Replicas: o.Replicas,
-		})
+		}
+		kv, err := retry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return ensureKV(ctx, js, kvCfg) })
 		if err != nil {
 			return nil, replicasHint(fmt.Errorf("jsstore: bucket %s (replicas %d): %w", b.name, o.Replicas, err), o.Replicas)
 		}
@@ -216,4 +219,21 @@ func (s *Store) Replicas() int { return s.o.Replicas }
 
 func opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), opTimeout)
+}
+
+// retry tries a JetStream request again, 5 seconds at a time, until ctx
+// ends: a cluster that just formed, or that is electing a leader after a
+// node was lost, can leave a request unanswered for a moment.
+func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := f(actx)
+		cancel()
+		var apiErr *jetstream.APIError
+		transient := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+			(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == 10023 /* insufficient resources */))
+		if err == nil || ctx.Err() != nil || !transient {
+			return v, err
+		}
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/history"
+	"github.com/postee-dev/postee/core/jsstore"
 	"github.com/postee-dev/postee/core/metrics"
 	"github.com/postee-dev/postee/core/pluginhost"
 	"github.com/postee-dev/postee/core/record"
@@ -103,7 +104,11 @@ type ClusterSettings struct {
 	// NATSURL and NATSCreds make the controller use an existing NATS
 	// cluster with JetStream instead of embedding one.
 	NATSURL, NATSCreds string
-	Retention          time.Duration
+	// NATSReplicas and NATSAckWait configure the state shared on
+	// NATSURL (core/jsstore): 0 for their defaults.
+	NATSReplicas int
+	NATSAckWait  time.Duration
+	Retention    time.Duration
 	// AllowUnauthenticatedRunners: a controller without runner
 	// authentication may listen beyond loopback; a runner may connect
 	// without TLS to a controller that is not on loopback.
@@ -128,7 +133,12 @@ type Server struct {
 	probes     *probes // /healthz, /readyz (probes.go)
 	controller *cluster.Controller
 	runner     *cluster.Runner
-	metrics    *metrics.Metrics
+	// shared is the state shared by the controllers on --nats-url;
+	// stopPull stops pulling events from it, pulled closes then.
+	shared   *jsstore.Store
+	stopPull context.CancelFunc
+	pulled   chan struct{}
+	metrics  *metrics.Metrics
 	// status is the status page's data source (/ui/).
 	status *uisource.Source
 }
@@ -214,6 +224,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		return nil, err
 	}
 	srv.engine.Start()
+	srv.pullShared()
 	go srv.maintainStore()
 	go func() {
 		n, err := srv.engine.ReplayUnfinished(context.Background())
@@ -373,6 +384,11 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 	opts.Compile.Local = func(a *config.Action) bool { return a.RunsOn == "" }
 	opts.Compile.Remote = true
 	opts.Dispatcher = ctl
+	if c.NATSURL != "" {
+		if err := srv.openShared(ctx, &opts); err != nil {
+			return err
+		}
+	}
 	srv.engine = engine.New(opts)
 	if err := srv.engine.Load(ctx, cfg); err != nil {
 		return err
@@ -783,6 +799,9 @@ func (srv *Server) closeAll() {
 	if srv.runner != nil {
 		srv.runner.Close()
 	}
+	if srv.shared != nil {
+		srv.shared.Close() // hands back what is unfinished
+	}
 	if srv.controller != nil {
 		srv.controller.Close()
 	}
@@ -801,6 +820,10 @@ func (srv *Server) shutdown() error {
 	// The listeners stay open while the queue drains, so producers get a
 	// clear 503 (with Retry-After) instead of a refused connection; what
 	// is not finished by the deadline stays in the store for the restart.
+	if srv.stopPull != nil {
+		srv.stopPull() // no more events from the shared inbox
+		<-srv.pulled
+	}
 	err := srv.engine.Stop(ctx)
 	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	for _, hs := range srv.https {
