@@ -201,6 +201,20 @@ func (e *Engine) LoadWithFilters(ctx context.Context, cfg *config.Config, filter
 	return nil
 }
 
+// LoadCompiled installs p, made by Compile with this engine's compile
+// options and whose actions were configured on this engine's executor
+// already (a server checks the whole config that way before it opens its
+// store): it runs the actions' start-up checks and swaps p in, without
+// compiling the config a second time.
+func (e *Engine) LoadCompiled(ctx context.Context, p *Pipeline) error {
+	if err := p.CheckActions(ctx, e.opts.Executor); err != nil {
+		return err
+	}
+	e.pipe.Store(p)
+	e.log.Info("configuration loaded", "file", p.cfg.File, "routes", len(p.routes), "actions", len(p.actionSpecs), "plugins", p.ActionTypes())
+	return nil
+}
+
 // Pipeline returns the running pipeline (nil before Load).
 func (e *Engine) Pipeline() *Pipeline { return e.pipe.Load() }
 

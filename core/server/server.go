@@ -139,6 +139,8 @@ type Server struct {
 	stopPull context.CancelFunc
 	pulled   chan struct{}
 	metrics  *metrics.Metrics
+	// pre is the config preflight compiled, for the engine's first load.
+	pre *engine.Pipeline
 	// status is the status page's data source (/ui/).
 	status *uisource.Source
 }
@@ -212,11 +214,8 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 	case c.ControllerMode:
 		err = srv.startController(ctx, opts)
 	default:
-		var cfg *config.Config
-		if cfg, err = config.LoadFile(s.CfgFile); err == nil {
-			srv.engine = engine.New(opts)
-			err = srv.engine.Load(ctx, cfg)
-		}
+		srv.engine = engine.New(opts)
+		err = srv.firstLoad(ctx, nil)
 	}
 	if err != nil {
 		srv.closeListeners()
@@ -315,22 +314,50 @@ func (srv *Server) preflight(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	copts := engine.CompileOptions{FiltersDir: srv.s.FiltersDir, TemplatesDir: srv.s.TemplatesDir, HasStore: true}
-	if srv.s.Cluster.ControllerMode {
-		copts.Local = func(a *config.Action) bool { return a.RunsOn == "" }
-		copts.Remote = true
-	}
-	p, err := engine.Compile(ctx, cfg, copts)
+	p, err := engine.Compile(ctx, cfg, srv.compileOptions())
 	if err != nil {
 		return err
 	}
-	return p.ConfigureActions(ctx, HostExecutor(srv.host))
+	if err := p.ConfigureActions(ctx, HostExecutor(srv.host)); err != nil {
+		return err
+	}
+	srv.pre = p // the engine's first load uses it: one compile at start
+	return nil
+}
+
+// compileOptions are the options this node compiles its config with.
+func (srv *Server) compileOptions() engine.CompileOptions {
+	opts := engine.CompileOptions{FiltersDir: srv.s.FiltersDir, TemplatesDir: srv.s.TemplatesDir, HasStore: true, Logger: srv.log}
+	if srv.s.Cluster.ControllerMode {
+		opts.Local = func(a *config.Action) bool { return a.RunsOn == "" }
+		opts.Remote = true
+	}
+	return opts
+}
+
+// firstLoad installs the config preflight compiled, or loads the config
+// file (when cfg is nil).
+func (srv *Server) firstLoad(ctx context.Context, cfg *config.Config) error {
+	if p := srv.pre; p != nil {
+		srv.pre = nil
+		return srv.engine.LoadCompiled(ctx, p)
+	}
+	if cfg == nil {
+		var err error
+		if cfg, err = config.LoadFile(srv.s.CfgFile); err != nil {
+			return err
+		}
+	}
+	return srv.engine.Load(ctx, cfg)
 }
 
 func (srv *Server) startController(ctx context.Context, opts engine.Options) error {
 	s, c := srv.s, srv.s.Cluster
-	cfg, err := config.LoadFile(s.CfgFile)
-	if err != nil {
+	var cfg *config.Config
+	var err error
+	if srv.pre != nil {
+		cfg = srv.pre.Config() // read and checked by preflight
+	} else if cfg, err = config.LoadFile(s.CfgFile); err != nil {
 		return err
 	}
 	var runners []cluster.RunnerIdentity
@@ -390,7 +417,7 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 		}
 	}
 	srv.engine = engine.New(opts)
-	if err := srv.engine.Load(ctx, cfg); err != nil {
+	if err := srv.firstLoad(ctx, cfg); err != nil {
 		return err
 	}
 	if err := ctl.SetConfig(ctx, cfg); err != nil {
