@@ -59,6 +59,9 @@ test-short:
 # the Go benchmarks; figures go to docs/performance.md.
 bench: build
 	$(GO) run ./tools/loadgen -suite -postee bin/postee -plugin-dir bin/plugins -json bin/bench.json
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	$(GO) run ./tools/clusterbench -postee bin/postee -plugin-dir bin/plugins -nats-server bin/nats-server -senders 16
+	$(GO) run ./tools/runnersim -postee bin/postee -plugin-dir bin/plugins -runners 1000
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./plugins/... ./internal/...
 
 # Regenerate the committed protobuf code (needs protoc; the Go generators are installed here).
