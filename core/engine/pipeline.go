@@ -15,6 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine/retry"
 	"github.com/postee-dev/postee/core/filters"
 	"github.com/postee-dev/postee/core/route"
 	"github.com/postee-dev/postee/core/template"
@@ -30,7 +31,7 @@ type Pipeline struct {
 	aquaServer  string
 	actionSpecs []ActionSpec
 	// retries holds each enabled action's retry policy.
-	retries map[string]RetryPolicy
+	retries map[string]retry.Policy
 	// warnings are the config's and the compilation's (see Warnings).
 	warnings []error
 }
@@ -103,7 +104,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	p := &Pipeline{cfg: cfg, byName: map[string]*Route{}, aquaServer: cfg.AquaServer, retries: map[string]RetryPolicy{}}
+	p := &Pipeline{cfg: cfg, byName: map[string]*Route{}, aquaServer: cfg.AquaServer, retries: map[string]retry.Policy{}}
 	var errs []error
 	baseDir := ""
 	if cfg.File != "" {
@@ -220,7 +221,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	for i := range cfg.Actions {
 		a := &cfg.Actions[i]
 		if a.Enable {
-			p.retries[a.Name] = retryPolicy(a)
+			p.retries[a.Name] = retry.For(a)
 		}
 		if !used[a.Name] {
 			if a.Enable && (opts.Local == nil || opts.Local(a)) {

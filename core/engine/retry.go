@@ -1,93 +1,21 @@
 package engine
 
+// Retries and dead letters: a failed local execution is attempted again per
+// its action's policy (core/engine/retry), and recorded as a dead letter
+// after the last attempt; Replay runs a dead letter once more.
+
 import (
 	"context"
 	"fmt"
-	"math"
-	"math/rand/v2"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine/retry"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
 	"github.com/postee-dev/postee/sdk"
 )
-
-// RetryPolicy says how a failing action is retried: Attempts in all
-// (1: no retry), waiting Initial, then twice as long each time up to Max,
-// with jitter. An error the action marks permanent is never retried.
-type RetryPolicy struct {
-	Attempts int
-	Initial  time.Duration
-	Max      time.Duration
-}
-
-// DefaultRetry applies to actions without a retry key.
-var DefaultRetry = RetryPolicy{Attempts: 3, Initial: time.Second, Max: 30 * time.Second}
-
-// delay is the wait before attempt n (n ≥ 2): Initial·2^(n-2), capped at
-// Max, with up to 20% random jitter either way so retries of many failed
-// executions do not arrive together.
-func (p RetryPolicy) delay(n int) time.Duration {
-	d := p.Initial
-	for i := 2; i < n && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
-	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) * time.Duration(1-2*rand.IntN(2))
-	return max(d+jitter, 0)
-}
-
-// retryPolicy is an action's retry policy: its `retry` key (decoded by
-// config at load) over DefaultRetry.
-func retryPolicy(a *config.Action) RetryPolicy {
-	p := DefaultRetry
-	if r := a.Retry; r != nil {
-		if r.Attempts > 0 {
-			p.Attempts = r.Attempts
-		}
-		if r.InitialDelay > 0 {
-			p.Initial = r.InitialDelay
-		}
-		if r.MaxDelay > 0 {
-			p.Max = r.MaxDelay
-		}
-	}
-	if p.Max < p.Initial {
-		p.Max = p.Initial
-	}
-	return p
-}
-
-// MaxRetryAfter caps the wait a service's Retry-After can impose on one
-// retry, so that a wrong or hostile answer cannot park an execution (and the
-// slot it holds) for hours.
-const MaxRetryAfter = 10 * time.Minute
-
-// RetryAfter is the wait a failed attempt's service asked for: the
-// "retry_after" detail (set by actions from an HTTP Retry-After header) in
-// seconds or as an HTTP date, capped at MaxRetryAfter; 0 when absent or
-// unreadable.
-func RetryAfter(details map[string]string, now time.Time) time.Duration {
-	v := strings.TrimSpace(details["retry_after"])
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n <= 0 || math.IsNaN(n) {
-			return 0
-		}
-		d = time.Duration(min(n, MaxRetryAfter.Seconds()) * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), MaxRetryAfter)
-}
 
 // retryLater finishes a failed local execution in the background: it is
 // retried per its action's policy, and dead-lettered after the last attempt.
@@ -122,7 +50,7 @@ func (e *Engine) retryLater(ctx context.Context, r *Route, i int, ev *event.Even
 func (e *Engine) retry(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, last record.Execution) record.Execution {
 	policy := e.pipe.Load().retries[a.Name]
 	for last.Err != "" && last.Retryable && last.Attempt < policy.Attempts {
-		wait := max(policy.delay(last.Attempt+1), RetryAfter(last.Details, time.Now()))
+		wait := max(policy.Delay(last.Attempt+1), retry.After(last.Details, time.Now()))
 		select {
 		case <-ctx.Done():
 			return last // stopping: the execution is reported as it stands
