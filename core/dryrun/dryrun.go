@@ -12,6 +12,7 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/engine"
+	"github.com/postee-dev/postee/core/engine/routeplugins"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/sdk"
 )
@@ -145,7 +146,7 @@ func (t *Tester) route(ctx context.Context, n int, r *engine.Route, ev *event.Ev
 	}
 	pl := r.Plugins()
 	if len(pl.UniqueProps) > 0 {
-		key := engine.UniqueKey(value, pl.UniqueProps)
+		key := routeplugins.UniqueKey(value, pl.UniqueProps)
 		dd := &Dedup{Props: pl.UniqueProps, Key: key, Timeout: duration(pl.UniqueTTL)}
 		rr.Dedup = dd
 		keys := t.seen[r.Name]

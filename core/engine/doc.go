@@ -5,4 +5,30 @@
 // every route and template is evaluated on that one value; the actions of a
 // matching route run concurrently, or one after another with
 // serialize-actions.
+//
+// The stages, and where each lives (the Engine composes them; imports only
+// point down, to core/record, core/store and these packages):
+//
+//   - intake: the bounded queue, the durable inbox (Inbox: core/store, or
+//     core/jsstore shared by several controllers) and the replay after a
+//     restart: intake.go.
+//   - matching and rendering: compiling a config (Compile, Pipeline, Route)
+//     in pipeline.go; Process in engine.go evaluates routes and templates;
+//     security.go (the Rego policy, plugin checksums, the environment an
+//     action gets) and notemplate.go record the events a route could not
+//     evaluate or render as failed executions.
+//   - placement and dispatch: execute.go (placement, runOne, dispatch to a
+//     runner through Dispatcher).
+//   - execution, retry and dead letters: execute.go (attempt, the
+//     finished-executions record DoneRecord), retry.go (retries, dead
+//     letters, Replay) with the policy and Retry-After in
+//     core/engine/retry.
+//   - route plugins: core/engine/routeplugins (de-duplication keys,
+//     aggregation, the State interface of their store), and the engine's
+//     flush of timed aggregations in routeplugins.go.
+//   - the execution record: core/record, shared with history, cluster and
+//     store.
+//
+// port.go is the engine's port to what runs actions (Executor), and
+// dryrun_access.go what `postee test` (core/dryrun) reads of a pipeline.
 package engine

@@ -15,6 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine/routeplugins"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/route"
 	"github.com/postee-dev/postee/core/template"
@@ -47,11 +48,8 @@ func (r *Route) Plugins() RoutePlugins {
 // AggregateMessages combines msgs as a flush of the route's aggregation
 // would: the template's aggregation package, or the messages joined.
 func (r *Route) AggregateMessages(ctx context.Context, msgs []sdk.Message) (sdk.Message, error) {
-	return aggregate(ctx, r, msgs)
+	return routeplugins.Aggregate(ctx, r.template, msgs)
 }
-
-// UniqueKey is the de-duplication key of the event value v for props.
-func UniqueKey(v ast.Value, props []string) string { return uniqueKey(v, props) }
 
 // TemplateInput is what the pipeline's templates get for the event v.
 func (p *Pipeline) TemplateInput(v ast.Value) ast.Value { return p.templateInput(v) }

@@ -13,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine/routeplugins"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/core/store"
@@ -72,7 +73,7 @@ type Options struct {
 	// the route plugins' state and the finished executions (a controller
 	// on a JetStream cluster keeps them there); nil: Store's.
 	Inbox        Inbox
-	RoutePlugins RoutePluginState
+	RoutePlugins routeplugins.State
 	Done         DoneRecord
 	// SharedInbox: Submit only writes the event to Inbox; the events to
 	// process come from Deliver (an inbox shared by several controllers
@@ -239,12 +240,6 @@ func (e *Engine) Start() {
 	}
 }
 
-// Submit queues an event for every route (routeName "") or one route. When
-// the queue is full it waits up to QueueWait (or until ctx ends) for room,
-// which slows a producer down to the pace postee keeps, then gives up with
-// ErrQueueFull.
-// takeRoom reserves a place in the queue, waiting up to QueueWait (or
-// until ctx ends) when it is full.
 // StopAccepting makes Submit refuse new events (ErrStopped); the queued
 // ones are still processed. Stop calls it too.
 func (e *Engine) StopAccepting() {
@@ -298,14 +293,6 @@ func (e *Engine) process(ctx context.Context, j job) {
 	e.release(j.ev)
 }
 
-// release ends a piece of work on ev; after the last one, a durable event
-// is forgotten: every action finished, or is dead-lettered, or is queued
-// durably elsewhere (a runner's work, an aggregation).
-// ReplayUnfinished queues the events accepted before a restart whose actions
-// had not all finished, oldest first, waiting for room in the queue. Their
-// executions that had succeeded are not run again.
-// requeue waits for room in the queue. The read lock keeps Stop from
-// closing the queue under the send; the workers keep draining meanwhile.
 // Process runs one event through p synchronously (every route, or only
 // routeName) and returns the executions.
 func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, routeName string) []record.Execution {
@@ -342,7 +329,7 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			continue
 		}
 		if len(r.uniqueProps) > 0 {
-			seen, err := e.seen(r, ev, uniqueKey(value, r.uniqueProps))
+			seen, err := e.seen(r, ev, routeplugins.UniqueKey(value, r.uniqueProps))
 			if err != nil {
 				e.log.Error("de-duplication store failed; sending the event", "route", r.Name, "event", ev.ID, "error", err)
 			} else if seen {
@@ -393,23 +380,3 @@ type renderResult struct {
 	msg sdk.Message
 	err error
 }
-
-// placement decides where action a runs for ev: here (runner ""), on a
-// runner, or nowhere (skip: it already ran where the event arrived, or it is
-// another node's).
-// runOne runs or dispatches action i of r; ran is false when it was skipped.
-// finish counts, logs and reports a finished execution.
-// Observer receives the engine's measurements (core/metrics implements it).
-// uniqueKey is the JSON of the values at props (dotted paths, array
-// elements by index) in the event: equal keys mean "the same message".
-// flushLoop sends the aggregations whose timeout passed, also those left
-// pending by a previous run.
-// flush sends one aggregated message to every action of its route.
-// aggregate renders the template's aggregation package on msgs; without
-// one, the messages are joined: first title, descriptions one after another.
-// runnerField reads the producer's runner hint from the event.
-// newExecution starts the record of a on ev for route r, run by runner.
-// attempt runs one attempt of a local action.
-// ExecuteWork runs one execution dispatched to this node (a runner) by the
-// controller, with the action of the current pipeline, retrying it per the
-// action's policy; the outcome is the last attempt's.

@@ -86,6 +86,9 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 	return out
 }
 
+// placement decides where action a runs for ev: here (runner ""), on a
+// runner, or nowhere (skip: it already ran where the event arrived, or it is
+// another node's).
 func (e *Engine) placement(a *config.Action, remote bool, ev *event.Event) (runner string, skip bool, err error) {
 	self := e.opts.Self
 	switch {
@@ -115,6 +118,7 @@ func (e *Engine) placement(a *config.Action, remote bool, ev *event.Event) (runn
 	return target, false, nil
 }
 
+// runOne runs or dispatches action i of r; ran is false when it was skipped.
 func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, ev *event.Event, msg sdk.Message, wait bool) (x record.Execution, ran bool) {
 	runner, skip, err := e.placement(a, r.remote[i], ev)
 	switch {
@@ -162,6 +166,7 @@ func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runne
 	}
 }
 
+// finish counts, logs and reports a finished execution.
 func (e *Engine) finish(x *record.Execution, ev *event.Event) {
 	if x.Duration == 0 {
 		x.Duration = time.Since(x.Started)
@@ -190,6 +195,7 @@ func (e *Engine) finish(x *record.Execution, ev *event.Event) {
 	}
 }
 
+// Observer receives the engine's measurements (core/metrics implements it).
 type Observer interface {
 	// ExecutionDone is called once per finished attempt: outcome is
 	// record.StatusOK, record.StatusFailed or record.StatusDispatched; attempt is the attempt's
@@ -198,6 +204,7 @@ type Observer interface {
 	ExecutionDone(route, action, outcome string, attempt, sinceAccepted time.Duration)
 }
 
+// runnerField reads the producer's runner hint from the event.
 func runnerField(v ast.Value) string {
 	obj, ok := v.(ast.Object)
 	if !ok {
@@ -236,11 +243,13 @@ func markDone(d DoneRecord, eventID, execID string, at time.Time) error {
 	return d.MarkDone(execID, at)
 }
 
+// newExecution starts the record of a on ev for route r, run by runner.
 func newExecution(ev *event.Event, r *Route, a *config.Action, runner string) record.Execution {
 	return record.Execution{ID: record.ExecutionID(ev.ID, r.Name, a.Name), EventID: ev.ID, Route: r.Name, Action: a.Name,
 		Runner: runner, Started: time.Now()}
 }
 
+// attempt runs one attempt of a local action.
 func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *event.Event, msg sdk.Message, n int) record.Execution {
 	x := newExecution(ev, r, a, e.opts.Self)
 	x.Attempt = n
@@ -279,6 +288,9 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// ExecuteWork runs one execution dispatched to this node (a runner) by the
+// controller, with the action of the current pipeline, retrying it per the
+// action's policy; the outcome is the last attempt's.
 func (e *Engine) ExecuteWork(ctx context.Context, w *record.Work) record.Execution {
 	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin}
 	p := e.pipe.Load()

@@ -20,6 +20,10 @@ type Inbox interface {
 	Unfinished() ([]store.Accepted, error)
 }
 
+// Submit queues an event for every route (routeName "") or one route. When
+// the queue is full it waits up to QueueWait (or until ctx ends) for room,
+// which slows a producer down to the pace postee keeps, then gives up with
+// ErrQueueFull.
 func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) error {
 	p := e.pipe.Load()
 	if p == nil {
@@ -78,6 +82,8 @@ func (e *Engine) Deliver(ctx context.Context, a store.Accepted, redelivered bool
 	return nil
 }
 
+// takeRoom reserves a place in the queue, waiting up to QueueWait (or
+// until ctx ends) when it is full.
 func (e *Engine) takeRoom(ctx context.Context) bool {
 	select {
 	case e.room <- struct{}{}:
@@ -99,6 +105,9 @@ func (e *Engine) takeRoom(ctx context.Context) bool {
 	return false
 }
 
+// release ends a piece of work on ev; after the last one, a durable event
+// is forgotten: every action finished, or is dead-lettered, or is queued
+// durably elsewhere (a runner's work, an aggregation).
 func (e *Engine) release(ev *event.Event) {
 	if !ev.Release() || !e.opts.Durable {
 		return
@@ -112,6 +121,9 @@ func (e *Engine) release(ev *event.Event) {
 	}
 }
 
+// ReplayUnfinished queues the events accepted before a restart whose actions
+// had not all finished, oldest first, waiting for room in the queue. Their
+// executions that had succeeded are not run again.
 func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	if !e.opts.Durable {
 		return 0, nil
@@ -130,6 +142,8 @@ func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	return len(list), nil
 }
 
+// requeue waits for room in the queue. The read lock keeps Stop from
+// closing the queue under the send; the workers keep draining meanwhile.
 func (e *Engine) requeue(ctx context.Context, j job) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
