@@ -56,6 +56,10 @@ actions:
 		s.next(t)
 	}
 	p.killGroup()
+	// The plugins (their own process groups) and their scripts die of the
+	// parent-death signal a moment after postee: open the gate only once
+	// no script of the first postee is left, or one could still pass it.
+	waitNoProcess(t, gate, 10*time.Second)
 
 	os.WriteFile(gate, nil, 0o600)
 	p2 := start(t, "", opts{args: []string{"--cfgfile", cfgPath}, env: env})
@@ -77,6 +81,28 @@ actions:
 	httpAgain := s.countByPath()["/"] - 5
 	if replayed != 5+httpAgain || skipped != 5-httpAgain {
 		t.Fatalf("replayed %d, skipped %d, http repeated %d:\n%s", replayed, skipped, httpAgain, metrics)
+	}
+}
+
+// waitNoProcess waits until no process has marker in its command line.
+func waitNoProcess(t *testing.T, marker string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		alive := 0
+		dirs, _ := os.ReadDir("/proc")
+		for _, e := range dirs {
+			if cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(cmd), marker) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d processes with %s still alive after %s", alive, marker, d)
+		}
+		<-time.After(10 * time.Millisecond)
 	}
 }
 
