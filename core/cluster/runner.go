@@ -33,6 +33,10 @@ type RunnerSettings struct {
 	// that is not on loopback (nothing then proves the controller's
 	// identity); without it such a connection is refused.
 	AllowInsecure bool
+	// JSDomain is the JetStream domain of the controllers' cluster, for a
+	// runner connected to a NATS leaf node of it ("" for a runner
+	// connected to the cluster itself).
+	JSDomain string
 	// dialer replaces the TCP dialer (tests reach a loopback server under
 	// another name).
 	dialer nats.CustomDialer
@@ -187,7 +191,11 @@ func (r *Runner) connect(ctx context.Context) error {
 		if err == nil {
 			r.log.Info("connected to the controller", "url", nc.ConnectedUrl(), "tls", nc.TLSRequired())
 			r.nc = nc
-			r.js, err = jetstream.New(nc)
+			if s.JSDomain != "" {
+				r.js, err = jetstream.NewWithDomain(nc, s.JSDomain)
+			} else {
+				r.js, err = jetstream.New(nc)
+			}
 			return err
 		}
 		if perm := classifyConnectError(s, err); perm != nil {

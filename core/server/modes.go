@@ -151,6 +151,7 @@ func (srv *Server) startRunner(ctx context.Context, opts engine.Options) error {
 	r, err := cluster.StartRunner(ctx, cluster.RunnerSettings{
 		Name: c.RunnerName, URL: natsURL(c.ControllerURL), AllowInsecure: c.AllowUnauthenticatedRunners,
 		CARoot: c.RunnerCARoot, TLSCert: c.RunnerTLSCert, TLSKey: c.RunnerTLSKey, SeedFile: c.RunnerSeedFile,
+		JSDomain:  c.NATSDomain,
 		StorePath: filepath.Join(srv.dataDir(), "runner-"+c.RunnerName+".db"),
 		Retention: c.Retention,
 		Logger:    srv.log,

@@ -98,7 +98,10 @@ type ClusterSettings struct {
 	// NATSURL (core/jsstore): 0 for their defaults.
 	NATSReplicas int
 	NATSAckWait  time.Duration
-	Retention    time.Duration
+	// NATSDomain: the runner's JetStream domain of the controllers'
+	// cluster, when it connects through a NATS leaf node.
+	NATSDomain string
+	Retention  time.Duration
 	// AllowUnauthenticatedRunners: a controller without runner
 	// authentication may listen beyond loopback; a runner may connect
 	// without TLS to a controller that is not on loopback.
