@@ -14,9 +14,10 @@
 //     restart: intake.go.
 //   - matching and rendering: compiling a config (Compile, Pipeline, Route)
 //     in pipeline.go; Process in engine.go evaluates routes and templates;
-//     security.go (the Rego policy, plugin checksums, the environment an
-//     action gets) and notemplate.go record the events a route could not
-//     evaluate or render as failed executions.
+//     security.go (the Rego policy, plugin checksums) and notemplate.go
+//     record the events a route could not evaluate or render as failed
+//     executions. The environment an action gets (secret settings
+//     expanded, the variables its plugin is given) is core/engine/secrets.
 //   - placement and dispatch: execute.go (placement, runOne, dispatch to a
 //     runner through Dispatcher).
 //   - execution, retry and dead letters: execute.go (attempt, the

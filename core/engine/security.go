@@ -50,36 +50,6 @@ func securitySettings(cfg *config.Config) (regoeval.Policy, map[string][]byte, e
 	return policy, sums, errors.Join(errs...)
 }
 
-// envRefs lists the environment variables a's settings refer to as $NAME
-// or ${NAME}, in any setting: its plugin process is given them (an exec
-// script's variables, a secret expanded here that the plugin reads again).
-func envRefs(a *config.Action) []string {
-	seen := map[string]bool{}
-	var out []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case string:
-			for _, n := range envNames(x) {
-				if !seen[n] {
-					seen[n] = true
-					out = append(out, n)
-				}
-			}
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
-		case map[string]any:
-			for _, e := range x {
-				walk(e)
-			}
-		}
-	}
-	walk(a.PluginSettings())
-	return out
-}
-
 // failActions records an event its route could not be evaluated for (a
 // route or template stopped at its deadline) as one failed execution per
 // action of the route, with the reason: in the log and in /executions. It
@@ -95,38 +65,4 @@ func (e *Engine) failActions(r *Route, ev *event.Event, reason string) []record.
 		out = append(out, x)
 	}
 	return out
-}
-
-// envNames returns the environment variable names s refers to as $NAME or
-// ${NAME} (also ${NAME:-default} and the other shell forms), in order of
-// first appearance. Shell specials ($1, $?, $$) are not names.
-func envNames(s string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 >= len(s) {
-			continue
-		}
-		j := i + 1
-		if s[j] == '{' {
-			j++
-		}
-		k := j
-		for k < len(s) && isNameByte(s[k], k == j) {
-			k++
-		}
-		if k > j {
-			name := s[j:k]
-			if !seen[name] {
-				seen[name] = true
-				out = append(out, name)
-			}
-		}
-		i = k - 1
-	}
-	return out
-}
-
-func isNameByte(c byte, first bool) bool {
-	return c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || !first && '0' <= c && c <= '9'
 }

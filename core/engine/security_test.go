@@ -10,19 +10,6 @@ import (
 	"github.com/postee-dev/postee/core/config"
 )
 
-func TestSecretKeys(t *testing.T) {
-	for k, want := range map[string]bool{
-		"url": true, "host": true, "user": true, "username": true, "password": true, "token": true,
-		"headers": true, "instance": true, "dependency-track-api-key": true, "pagerduty-routing-key": true,
-		"pagerduty-auth-token": true, "client-secret": true,
-		"exec-script": false, "body-content": false, "env": false, "input-file": false, "sender": false,
-	} {
-		if got := secretKey(k); got != want {
-			t.Errorf("secretKey(%q) = %v", k, got)
-		}
-	}
-}
-
 func compileYAML(t *testing.T, yaml string) (*Pipeline, error) {
 	t.Helper()
 	cfg, err := config.Parse("cfg.yaml", []byte(yaml))
