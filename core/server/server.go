@@ -335,8 +335,8 @@ loop:
 }
 
 // maintainStore keeps the store bounded: every db-verify-interval hours
-// (default 1) it drops expired de-duplication keys and, past max-db-size,
-// the oldest ones.
+// (default 1) it drops expired de-duplication keys (also those shared in
+// JetStream with --nats-url) and, past max-db-size, the oldest ones.
 func (srv *Server) maintainStore() {
 	for {
 		interval, maxSize := time.Hour, int64(0)
@@ -352,6 +352,7 @@ func (srv *Server) maintainStore() {
 		} else if n > 0 {
 			srv.log.Debug("expired de-duplication keys dropped", "keys", n)
 		}
+		srv.pruneShared(time.Now())
 		if _, err := srv.store.PruneDone(time.Now().Add(-7 * 24 * time.Hour)); err != nil {
 			srv.log.Error("store maintenance", "error", err)
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/postee-dev/postee/core/engine"
 	"github.com/postee-dev/postee/core/jsstore"
@@ -50,4 +51,18 @@ func (srv *Server) pullShared() {
 			srv.log.Error("the shared inbox stopped", "error", err)
 		}
 	}()
+}
+
+// pruneShared drops the expired de-duplication keys of the shared bucket
+// (jsstore.UniqueBucket). Every controller does it at its maintenance;
+// the deletes are compare-and-set, so they do not race.
+func (srv *Server) pruneShared(now time.Time) {
+	if srv.shared == nil {
+		return
+	}
+	if n, err := srv.shared.Prune(now); err != nil {
+		srv.log.Error("store maintenance: JetStream bucket "+jsstore.UniqueBucket, "error", err)
+	} else if n > 0 {
+		srv.log.Debug("expired de-duplication keys dropped", "bucket", jsstore.UniqueBucket, "keys", n)
+	}
 }
