@@ -9,9 +9,10 @@
 // The stages, and where each lives (the Engine composes them; imports only
 // point down, to core/record, core/store and these packages):
 //
-//   - intake: the bounded queue, the durable inbox (Inbox: core/store, or
-//     core/jsstore shared by several controllers) and the replay after a
-//     restart: intake.go.
+//   - intake: core/engine/intake (the bounded queue with its room tokens,
+//     the durable Inbox interface: core/store, or core/jsstore shared by
+//     several controllers, and the replay after a restart); the engine's
+//     Submit, Deliver and ReplayUnfinished in intake.go.
 //   - matching and rendering: compiling a config (Compile, Pipeline, Route)
 //     in pipeline.go; Process in engine.go evaluates routes and templates;
 //     security.go (the Rego policy, plugin checksums) and notemplate.go

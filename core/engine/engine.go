@@ -13,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine/intake"
 	"github.com/postee-dev/postee/core/engine/routeplugins"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
@@ -30,8 +31,8 @@ const (
 
 // Errors returned by Submit.
 var (
-	ErrQueueFull    = errors.New("event queue is full")
-	ErrStopped      = errors.New("postee is shutting down")
+	ErrQueueFull    = intake.ErrQueueFull
+	ErrStopped      = intake.ErrStopped
 	ErrUnknownRoute = errors.New("unknown route")
 	ErrNotLoaded    = errors.New("no configuration is loaded")
 	ErrNotStored    = errors.New("the event could not be stored")
@@ -113,14 +114,11 @@ type Engine struct {
 	log  hclog.Logger
 	pipe atomic.Pointer[Pipeline]
 
-	queue chan job
-	// room holds a token for every job in the queue or about to enter it:
-	// Submit takes one before writing the event down, so a request refused
-	// for a full queue writes nothing.
-	room     chan struct{}
+	// queue holds the accepted events: Submit reserves a place before it
+	// writes the event down, so a request refused for a full queue writes
+	// nothing.
+	queue    *intake.Queue[job]
 	stopOnce sync.Once
-	mu       sync.RWMutex // guards stopped against Submit
-	stopped  bool
 	workers  sync.WaitGroup
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -170,7 +168,7 @@ func New(opts Options) *Engine {
 	}
 	opts.Compile.HasStore = opts.RoutePlugins != nil
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{opts: opts, log: opts.Logger, queue: make(chan job, opts.QueueSize), room: make(chan struct{}, opts.QueueSize), ctx: ctx, cancel: cancel,
+	return &Engine{opts: opts, log: opts.Logger, queue: intake.New[job](opts.QueueSize), ctx: ctx, cancel: cancel,
 		chains: make(chan struct{}, opts.MaxChains), stopping: make(chan struct{})}
 }
 
@@ -232,8 +230,11 @@ func (e *Engine) Start() {
 		e.workers.Add(1)
 		go func() {
 			defer e.workers.Done()
-			for j := range e.queue {
-				<-e.room
+			for {
+				j, ok := e.queue.Next()
+				if !ok {
+					return
+				}
 				e.process(e.ctx, j)
 			}
 		}()
@@ -244,11 +245,8 @@ func (e *Engine) Start() {
 // ones are still processed. Stop calls it too.
 func (e *Engine) StopAccepting() {
 	e.stopOnce.Do(func() {
-		e.mu.Lock()
-		e.stopped = true
-		close(e.queue)
+		e.queue.Stop()
 		close(e.stopping)
-		e.mu.Unlock()
 	})
 }
 
@@ -262,7 +260,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		err = fmt.Errorf("stopped with %d queued events unprocessed: %w", len(e.queue), ctx.Err())
+		err = fmt.Errorf("stopped with %d queued events unprocessed: %w", e.queue.Len(), ctx.Err())
 	}
 	// Serialized chains still waiting for a runner's outcome stop waiting:
 	// what they dispatched stays queued for the runner.
@@ -277,7 +275,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Accepted: e.accepted.Load(), Rejected: e.rejected.Load(), Processed: e.processed.Load(),
 		Matched: e.matched.Load(), ExecutionsOK: e.execOK.Load(), ExecutionsFailed: e.execFailed.Load(),
-		Pending: int64(len(e.queue)), DeadLetters: e.deadLetters.Load(),
+		Pending: int64(e.queue.Len()), DeadLetters: e.deadLetters.Load(),
 		ReplayedEvents: e.replayedEvents.Load(), ReplayedExecutions: e.replayedExecutions.Load(),
 		ReplaySkipped: e.replaySkipped.Load(),
 	}

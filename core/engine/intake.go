@@ -1,24 +1,22 @@
 package engine
 
 // Intake: events accepted into the bounded queue, written down first when
-// durable, and replayed after a restart.
+// durable, and replayed after a restart. The queue, the Inbox interface
+// and the replay are core/engine/intake.
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
 
+	"github.com/postee-dev/postee/core/engine/intake"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/store"
 )
 
 // Inbox is where a durable engine writes accepted events down before
 // Submit returns, and forgets them once their actions finished.
-type Inbox interface {
-	Accept(store.Accepted) error
-	Finish(id string) error
-	Unfinished() ([]store.Accepted, error)
-}
+type Inbox = intake.Inbox
 
 // Submit queues an event for every route (routeName "") or one route. When
 // the queue is full it waits up to QueueWait (or until ctx ends) for room,
@@ -34,21 +32,18 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 			return fmt.Errorf("%w %q", ErrUnknownRoute, routeName)
 		}
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.stopped {
-		return ErrStopped
-	}
-	j := job{ev: ev, route: routeName}
-	if !e.takeRoom(ctx) {
-		e.rejected.Add(1)
-		return ErrQueueFull
+	// A place in the queue is reserved before the event is written down.
+	slot, err := e.queue.TryReserve(ctx, e.opts.QueueWait, e.ctx.Done())
+	if err != nil {
+		if errors.Is(err, ErrQueueFull) {
+			e.rejected.Add(1)
+		}
+		return err
 	}
 	if e.opts.Durable && !ev.Replayed {
 		// Written down before the 2xx: a crash from here on loses nothing.
-		if err := e.opts.Inbox.Accept(store.Accepted{ID: ev.ID, Received: ev.Received, Route: routeName,
-			Runner: ev.Runner, Origin: ev.Origin, Event: ev.Raw}); err != nil {
-			<-e.room
+		if err := e.opts.Inbox.Accept(intake.Record(ev, routeName)); err != nil {
+			slot.Release()
 			e.rejected.Add(1)
 			return fmt.Errorf("%w: %v", ErrNotStored, err)
 		}
@@ -57,10 +52,10 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 	if e.opts.SharedInbox && e.opts.Durable && !ev.Replayed {
 		// Stored in the shared inbox, which hands it to one controller
 		// (Deliver).
-		<-e.room
+		slot.Release()
 		return nil
 	}
-	e.queue <- j // never blocks: the room taken is a free place
+	slot.Push(job{ev: ev, route: routeName})
 	return nil
 }
 
@@ -72,37 +67,13 @@ func (e *Engine) Capacity() int { return e.opts.Workers + e.opts.QueueSize }
 // (or until ctx ends); redelivered marks an event a controller had before
 // and did not finish: its executions that succeeded are not run again.
 func (e *Engine) Deliver(ctx context.Context, a store.Accepted, redelivered bool) error {
-	ev := &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: redelivered}
-	if err := e.requeue(ctx, job{ev: ev, route: a.Route}); err != nil {
+	if err := e.queue.Put(ctx, job{ev: intake.Event(a, redelivered), route: a.Route}); err != nil {
 		return err
 	}
 	if redelivered {
 		e.replayedEvents.Add(1)
 	}
 	return nil
-}
-
-// takeRoom reserves a place in the queue, waiting up to QueueWait (or
-// until ctx ends) when it is full.
-func (e *Engine) takeRoom(ctx context.Context) bool {
-	select {
-	case e.room <- struct{}{}:
-		return true
-	default:
-	}
-	if e.opts.QueueWait <= 0 {
-		return false
-	}
-	t := time.NewTimer(e.opts.QueueWait)
-	defer t.Stop()
-	select {
-	case e.room <- struct{}{}:
-		return true
-	case <-t.C:
-	case <-ctx.Done():
-	case <-e.ctx.Done():
-	}
-	return false
 }
 
 // release ends a piece of work on ev; after the last one, a durable event
@@ -128,33 +99,17 @@ func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	if !e.opts.Durable {
 		return 0, nil
 	}
-	list, err := e.opts.Inbox.Unfinished()
-	if err != nil {
-		return 0, err
-	}
-	for _, a := range list {
-		ev := &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: true}
-		if err := e.requeue(ctx, job{ev: ev, route: a.Route}); err != nil {
-			return int(e.replayedEvents.Load()), err
+	var queueErr error
+	n, err := intake.Replay(ctx, e.opts.Inbox, func(ctx context.Context, a store.Accepted) error {
+		if err := e.queue.Put(ctx, job{ev: intake.Event(a, true), route: a.Route}); err != nil {
+			queueErr = err
+			return err
 		}
 		e.replayedEvents.Add(1)
-	}
-	return len(list), nil
-}
-
-// requeue waits for room in the queue. The read lock keeps Stop from
-// closing the queue under the send; the workers keep draining meanwhile.
-func (e *Engine) requeue(ctx context.Context, j job) error {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.stopped {
-		return ErrStopped
-	}
-	select {
-	case e.room <- struct{}{}:
-		e.queue <- j
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	})
+	if queueErr != nil {
+		return int(e.replayedEvents.Load()), err
 	}
+	return n, err
 }
