@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 
 // calls records the executions of every controller.
 type calls struct {
-	mu  sync.Mutex
 	all *testutil.Collector[string] // "controller route action event title"
 	who string
 }
