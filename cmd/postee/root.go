@@ -108,6 +108,7 @@ REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 	rf.StringVar(&c.NATSCreds, "nats-creds", "", "controller: credentials file for --nats-url")
 	rf.IntVar(&c.NATSReplicas, "nats-replicas", 0, "controller with --nats-url: replicas of postee's streams and buckets (0: 3 when the cluster has 3 or more servers, else 1)")
 	rf.DurationVar(&c.NATSAckWait, "nats-ack-wait", 30*time.Second, "controller with --nats-url: how long an event held by a controller that stopped answering waits before another controller takes it")
+	rf.Int64Var(&c.NATSMaxInboxBytes, "nats-max-inbox-bytes", 0, "controller with --nats-url: bytes of accepted events the shared inbox stream holds at most (0: no bound); past it producers get 503")
 	rf.StringVar(&c.NATSDomain, "nats-domain", "", "runner: JetStream domain of the controllers' cluster, when --controller-url is a NATS leaf node of it (env POSTEE_NATS_DOMAIN)")
 	rf.DurationVar(&c.Retention, "retention", 24*time.Hour, "how long work waits for an absent runner (and reports for an absent controller)")
 	rf.BoolVar(&c.AllowUnauthenticatedRunners, "allow-unauthenticated-runners", false, "controller: listen for runners beyond loopback without authenticating them; runner: connect without TLS to a controller that is not on loopback (both unsafe outside a trusted network)")

@@ -98,6 +98,9 @@ type ClusterSettings struct {
 	// NATSURL (core/jsstore): 0 for their defaults.
 	NATSReplicas int
 	NATSAckWait  time.Duration
+	// NATSMaxInboxBytes bounds the shared inbox stream on NATSURL (0: no
+	// bound); past it producers get 503.
+	NATSMaxInboxBytes int64
 	// NATSDomain: the runner's JetStream domain of the controllers'
 	// cluster, when it connects through a NATS leaf node.
 	NATSDomain string

@@ -15,7 +15,8 @@ import (
 // local store keeps the dead letters.
 func (srv *Server) openShared(ctx context.Context, opts *engine.Options) error {
 	c := srv.s.Cluster
-	st, err := jsstore.Open(ctx, srv.controller.Conn(), jsstore.Options{Replicas: c.NATSReplicas, AckWait: c.NATSAckWait, Logger: srv.log})
+	st, err := jsstore.Open(ctx, srv.controller.Conn(), jsstore.Options{Replicas: c.NATSReplicas, AckWait: c.NATSAckWait,
+		MaxInboxBytes: c.NATSMaxInboxBytes, Logger: srv.log})
 	if err != nil {
 		return err
 	}
