@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/postee-dev/postee/internal/suggest"
 )
 
 // The bundled template library: one package per file, grouped in
@@ -126,7 +128,7 @@ func unknownPackage(pkg string, names []string) string {
 			close = append(close, n)
 		}
 	}
-	slices.SortStableFunc(close, func(a, b string) int { return distance(pkg, a) - distance(pkg, b) })
+	slices.SortStableFunc(close, func(a, b string) int { return suggest.Distance(pkg, a) - suggest.Distance(pkg, b) })
 	for i, n := range close {
 		close[i] = strconv.Quote(n)
 	}
@@ -142,26 +144,5 @@ func isClose(s, name string) bool {
 	if strings.Contains(ln, ls) || strings.Contains(ls, ln) {
 		return true
 	}
-	return distance(ls, ln) <= max(2, len(ln)/5)
-}
-
-// distance is the Levenshtein distance between a and b, in bytes.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Distance(ls, ln) <= max(2, len(ln)/5)
 }
