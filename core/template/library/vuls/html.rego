@@ -110,7 +110,23 @@ rows_by_severity := {s: rows |
 		"</td><td>", htmlescape(v.installed),
 		"</td><td>", htmlescape(util.otherwise(v.fixed, "none")),
 		"</td><td>", htmlescape(util.truncate(v.title, 200)),
-		target_cell(v.target),
+		"</td></tr>\n",
+	]) |
+		some v in vuls.vulnerabilities
+		v.severity == s
+	]
+} if {
+	vuls.format == "aqua"
+} else := {s: rows |
+	# the same rows with the Target column of Trivy reports
+	some s in vuls.order
+	rows := [concat("", [
+		"<tr><td>", advisory(v.link, v.id),
+		"</td><td>", htmlescape(v.package),
+		"</td><td>", htmlescape(v.installed),
+		"</td><td>", htmlescape(util.otherwise(v.fixed, "none")),
+		"</td><td>", htmlescape(util.truncate(v.title, 200)),
+		"</td><td>", htmlescape(v.target),
 		"</td></tr>\n",
 	]) |
 		some v in vuls.vulnerabilities
@@ -123,10 +139,6 @@ rows_by_severity := {s: rows |
 advisory("", id) := htmlescape(id)
 
 advisory(link, id) := concat("", [`<a href="`, htmlescape(link), `">`, htmlescape(id), "</a>"]) if link != ""
-
-target_cell(t) := concat("", ["</td><td>", htmlescape(t)]) if {
-	vuls.format != "aqua"
-} else := ""
 
 headers := ["Vulnerability", "Package", "Installed version", "Fixed version", "Description"] if {
 	vuls.format == "aqua"
