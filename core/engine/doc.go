@@ -19,8 +19,11 @@
 //     record the events a route could not evaluate or render as failed
 //     executions. The environment an action gets (secret settings
 //     expanded, the variables its plugin is given) is core/engine/secrets.
-//   - placement and dispatch: execute.go (placement, runOne, dispatch to a
-//     runner through Dispatcher).
+//   - placement and dispatch: core/engine/placement decides where each
+//     action runs (here, on its runs-on runner, on the event's origin
+//     runner for "@origin", or skipped) and when the event's runner hint is
+//     trusted; execute.go (runOne, dispatch to a runner through Dispatcher)
+//     acts on the decision.
 //   - execution, retry and dead letters: execute.go (attempt, the
 //     finished-executions record DoneRecord), retry.go (retries, dead
 //     letters, Replay) with the policy and Retry-After in

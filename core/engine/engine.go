@@ -14,6 +14,7 @@ import (
 
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/engine/intake"
+	"github.com/postee-dev/postee/core/engine/placement"
 	"github.com/postee-dev/postee/core/engine/routeplugins"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
@@ -305,7 +306,7 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		e.log.Error("accepted event does not parse; it is not processed", "event", ev.ID, "error", err)
 		return nil
 	}
-	if ev.Runner == "" && (ev.Origin != "" || e.opts.Self != "") {
+	if ev.Runner == "" && placement.FieldHintTrusted(ev.Origin, e.opts.Self) {
 		// The event field names a runner only on events that came through
 		// a runner; the webhook reads it for producers with an ingest
 		// credential, and ignores it for the others.

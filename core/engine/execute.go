@@ -1,7 +1,8 @@
 package engine
 
-// Execution: where each action of a matching route runs (placement), here
-// or dispatched to a runner, one attempt at a time, with its record.
+// Execution: each action of a matching route runs here or is dispatched to
+// the runner core/engine/placement chose, one attempt at a time, with its
+// record.
 
 import (
 	"context"
@@ -12,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine/placement"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
 	"github.com/postee-dev/postee/sdk"
@@ -86,36 +88,15 @@ func (e *Engine) runActions(ctx context.Context, r *Route, ev *event.Event, msg 
 	return out
 }
 
-// placement decides where action a runs for ev: here (runner ""), on a
-// runner, or nowhere (skip: it already ran where the event arrived, or it is
-// another node's).
+// placement decides where action a runs for ev (core/engine/placement):
+// here (runner ""), on a runner, or nowhere (skip: it already ran where the
+// event arrived, or it is another node's).
 func (e *Engine) placement(a *config.Action, remote bool, ev *event.Event) (runner string, skip bool, err error) {
-	self := e.opts.Self
-	switch {
-	case self != "":
-		// A runner runs its own actions; node-local ones only when the
-		// event names no other runner.
-		if a.RunsOn == config.RunsOnOrigin && ev.Runner != "" && ev.Runner != self {
-			return "", true, nil
-		}
-		return "", false, nil
-	case !remote:
-		return "", false, nil
+	d, err := placement.Decide(placement.Input{RunsOn: a.RunsOn, Remote: remote, Origin: ev.Origin, Hint: ev.Runner, Self: e.opts.Self})
+	if err != nil {
+		return "", false, err
 	}
-	target := a.RunsOn
-	if target == config.RunsOnOrigin {
-		target = ev.Runner
-		if target == "" {
-			target = ev.Origin
-		}
-		if target == "" {
-			return "", false, fmt.Errorf("runs-on %s, but the event names no runner (header %s or field %s)", config.RunsOnOrigin, "X-Postee-Runner", "postee_runner")
-		}
-	}
-	if ev.Origin != "" && target == ev.Origin {
-		return "", true, nil // the origin runner ran it already
-	}
-	return target, false, nil
+	return d.Runner, d.Where == placement.Skip, nil
 }
 
 // runOne runs or dispatches action i of r; ran is false when it was skipped.
@@ -210,7 +191,7 @@ func runnerField(v ast.Value) string {
 	if !ok {
 		return ""
 	}
-	t := obj.Get(ast.StringTerm("postee_runner"))
+	t := obj.Get(ast.StringTerm(placement.HintField))
 	if t == nil {
 		return ""
 	}
