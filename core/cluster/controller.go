@@ -191,8 +191,15 @@ func (c *Controller) ensureStreams(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err := ensureStream(ctx, c.js, jetstream.StreamConfig{
-		Name:       WorkStream,
-		Subjects:   []string{"postee.work.*"},
+		Name:     WorkStream,
+		Subjects: []string{"postee.work.*"},
+		// Work-queue retention: an execution leaves the stream once its
+		// runner acknowledged it (until then it is kept, up to MaxAge,
+		// whether or not the runner's consumer exists). Kept work would
+		// serve no one, and the file store holds its recent blocks in
+		// memory: with limits retention a controller under load held
+		// ~90 MB of them.
+		Retention:  jetstream.WorkQueuePolicy,
 		Storage:    jetstream.FileStorage,
 		MaxAge:     c.s.Retention,
 		Duplicates: 10 * time.Minute,
@@ -716,6 +723,9 @@ func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream
 		if c.Replicas == max(cfg.Replicas, 1) && c.MaxAge == cfg.MaxAge && len(c.Subjects) == len(cfg.Subjects) {
 			return st, nil
 		}
+		// NATS cannot change a stream's retention to or from work-queue:
+		// a stream created by an earlier version keeps its own.
+		cfg.Retention = c.Retention
 	}
 	return js.CreateOrUpdateStream(ctx, cfg)
 }
