@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -195,15 +194,11 @@ func (a *opsgenieAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Re
 			return res, a.redactErr(err)
 		}
 		code, _ := strconv.Atoi(status)
-		e := fmt.Errorf("%s: %s: %s", a.describe, sdkhttp.StatusText(code), a.redact(r.text()))
-		if sdk.IsPermanent(err) {
-			e = sdk.Permanent(e)
-		}
-		return res, e
+		return res, sdkhttp.Restate(err, a.describe, code, a.redact(r.text()))
 	}
 	if !parsed || (r.Result == "" && r.RequestID == "") {
 		return res, sdk.Permanentf("%s: status %s but not an Opsgenie answer (want {\"result\":...,\"requestId\":...}); check url: %s",
-			a.describe, status, excerpt(res.Output))
+			a.describe, status, sdkhttp.Snippet(res.Output))
 	}
 	return res, nil
 }
@@ -243,14 +238,6 @@ func errorList(raw json.RawMessage) []string {
 func (a *opsgenieAction) redact(s string) string { return sdkhttp.RedactSecret(s, a.token) }
 
 func (a *opsgenieAction) redactErr(err error) error { return sdkhttp.RedactSecretErr(err, a.token) }
-
-func excerpt(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "empty body"
-	}
-	return oneLine(sdkhttp.Truncate(s, 200))
-}
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -146,15 +145,11 @@ func (a *pagerdutyAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.R
 			return res, a.redactErr(err)
 		}
 		code, _ := strconv.Atoi(status)
-		e := fmt.Errorf("%s: %s: %s", a.describe, sdkhttp.StatusText(code), a.redact(r.text()))
-		if sdk.IsPermanent(err) {
-			e = sdk.Permanent(e)
-		}
-		return res, e
+		return res, sdkhttp.Restate(err, a.describe, code, a.redact(r.text()))
 	}
 	if !parsed || r.Status != "success" {
 		return res, sdk.Permanentf("%s: status %s but not an Events API answer (want {\"status\":\"success\",...}); check url: %s",
-			a.describe, status, excerpt(res.Output))
+			a.describe, status, sdkhttp.Snippet(res.Output))
 	}
 	if r.DedupKey != "" {
 		res.Details["dedup_key"] = a.redact(r.DedupKey)
@@ -204,14 +199,6 @@ func (a *pagerdutyAction) redact(s string) string { return sdkhttp.RedactSecret(
 
 func (a *pagerdutyAction) redactErr(err error) error {
 	return sdkhttp.RedactSecretErr(err, a.routingKey)
-}
-
-func excerpt(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "empty body"
-	}
-	return oneLine(sdkhttp.Truncate(s, 200))
 }
 
 func oneLine(s string) string {

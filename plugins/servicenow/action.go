@@ -183,7 +183,7 @@ func (a *serviceNowAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.
 		} `json:"result"`
 	}
 	if json.Unmarshal([]byte(res.Output), &ans) != nil || ans.Result.SysID == "" {
-		return res, sdk.Permanentf("%s: status %d but the answer is not a created record: %s (is the instance awake, and url its address?)", describe, status, excerpt(res.Output))
+		return res, sdk.Permanentf("%s: status %d but the answer is not a created record: %s (is the instance awake, and url its address?)", describe, status, sdkhttp.Snippet(res.Output))
 	}
 	res.Details["sys_id"] = ans.Result.SysID
 	res.Details["record_url"] = a.base + "/" + a.table + ".do?sys_id=" + url.QueryEscape(ans.Result.SysID)
@@ -229,17 +229,6 @@ func text(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-func excerpt(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "empty body"
-	}
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "") + "…"
-	}
-	return s
 }
 
 // encode writes v as JSON without HTML escaping (work_notes holds HTML).

@@ -167,13 +167,10 @@ func (a *slackAction) post(ctx context.Context, body []byte) (sdk.Result, error)
 	return sdkhttp.Call{Client: a.client, Describe: "POST " + a.target, Timeout: a.timeout, Note: redirectNote}.Do(ctx, req)
 }
 
-// wrapPart says which part failed, keeping whether the error is permanent.
+// wrapPart says which part failed; wrapping keeps whether the error is
+// permanent (sdk.IsPermanent looks through it).
 func wrapPart(err error, n, total int) error {
-	wrapped := fmt.Errorf("part %d of %d: %w", n, total, err)
-	if sdk.IsPermanent(err) {
-		return sdk.Permanent(wrapped)
-	}
-	return wrapped
+	return fmt.Errorf("part %d of %d: %w", n, total, err)
 }
 
 // summary is the output of a successful execution: Slack's answer ("ok")

@@ -236,7 +236,7 @@ func (a *splunkAction) post(ctx context.Context, body []byte, i, n int) (sdk.Res
 	ans, parsed := parseAnswer(res.Output)
 	if err == nil {
 		if !parsed || ans.Code == nil || *ans.Code != 0 {
-			return res, sdk.Permanentf("%s: status %d but not HEC's success answer {\"text\":\"Success\",\"code\":0}: %s (is url the HEC address?)", describe, status, excerpt(res.Output))
+			return res, sdk.Permanentf("%s: status %d but not HEC's success answer {\"text\":\"Success\",\"code\":0}: %s (is url the HEC address?)", describe, status, sdkhttp.Snippet(res.Output))
 		}
 		return res, nil
 	}
@@ -281,17 +281,6 @@ func derefInt(p *int) int {
 		return -1
 	}
 	return *p
-}
-
-func excerpt(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "empty body"
-	}
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "") + "…"
-	}
-	return s
 }
 
 func (a *splunkAction) sent(id string) int {

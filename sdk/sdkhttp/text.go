@@ -22,6 +22,31 @@ func StatusText(code int) string {
 	return fmt.Sprintf("status %d", code)
 }
 
+// MaxSnippet bounds Snippet, in characters.
+const MaxSnippet = 200
+
+// Snippet quotes what a service answered, for an error saying the answer
+// was not the one expected (a login page at a wrong url): "empty body", or
+// the body on one line, at most MaxSnippet characters ("…" when cut).
+func Snippet(body string) string {
+	body = strings.TrimSpace(body)
+	if body == "" {
+		return "empty body"
+	}
+	return strings.Join(strings.Fields(Truncate(body, MaxSnippet)), " ")
+}
+
+// Restate rewords err, the failure of a call that got status code, with the
+// service's own message: "<describe>: status 400 Bad Request: <message>".
+// Whether err was permanent (sdk.Permanent) carries over.
+func Restate(err error, describe string, code int, message string) error {
+	e := fmt.Errorf("%s: %s: %s", describe, StatusText(code), message)
+	if sdk.IsPermanent(err) {
+		return sdk.Permanent(e)
+	}
+	return e
+}
+
 // Excerpt formats the start of a response body for an error message: ""
 // for an empty body, else ": " and at most MaxErrorBody bytes of it (cut
 // on a UTF-8 boundary, "…" added), as valid UTF-8 and trimmed of spaces.

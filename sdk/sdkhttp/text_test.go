@@ -102,3 +102,30 @@ func TestEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestSnippet(t *testing.T) {
+	long := strings.Repeat("é", 300)
+	for _, tt := range []struct{ in, want string }{
+		{"", "empty body"},
+		{"  \n ", "empty body"},
+		{"<html>\n  <body>login</body>\n</html>", "<html> <body>login</body> </html>"},
+		{long, strings.Repeat("é", MaxSnippet-1) + "…"},
+	} {
+		if got := Snippet(tt.in); got != tt.want {
+			t.Errorf("Snippet(%.20q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRestate(t *testing.T) {
+	base := errors.New("POST https://api.example.com: status 400 Bad Request: {...}")
+	for _, tt := range []struct {
+		err       error
+		permanent bool
+	}{{base, false}, {sdk.Permanent(base), true}} {
+		got := Restate(tt.err, "POST https://api.example.com", 400, "invalid event")
+		if got.Error() != "POST https://api.example.com: status 400 Bad Request: invalid event" || sdk.IsPermanent(got) != tt.permanent {
+			t.Errorf("Restate(%v) = %v (permanent %v)", tt.err, got, sdk.IsPermanent(got))
+		}
+	}
+}
