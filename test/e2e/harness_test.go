@@ -133,7 +133,10 @@ func start(t *testing.T, cfg string, o opts) *postee {
 		t.Fatal(err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop() })
+	t.Cleanup(func() {
+		p.stop()
+		p.keepLog()
+	})
 	if o.noWait {
 		return p
 	}
@@ -179,6 +182,26 @@ func cleanEnv() []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// keepLog writes the process's log under $POSTEE_TEST_ARTIFACTS/<test>
+// when the test failed and that variable is set.
+func (p *postee) keepLog() {
+	base := os.Getenv("POSTEE_TEST_ARTIFACTS")
+	if base == "" || !p.t.Failed() {
+		return
+	}
+	dir := filepath.Join(base, p.t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		p.t.Log(err)
+		return
+	}
+	name := filepath.Join(dir, fmt.Sprintf("postee-%d.log", p.cmd.Process.Pid))
+	if err := os.WriteFile(name, []byte(strings.Join(p.cmd.Args, " ")+"\n"+p.Stderr.String()), 0o644); err != nil {
+		p.t.Log(err)
+		return
+	}
+	p.t.Logf("log of %s kept in %s", filepath.Base(p.cmd.Path), name)
 }
 
 // stop sends SIGTERM and waits (bounded) for the exit.
