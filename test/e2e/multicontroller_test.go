@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -158,6 +159,7 @@ actions:
   enable: true
   url: %[1]s/here
   method: POST
+  timeout: 60s
 - name: on-r1
   runs-on: r1
   type: http
@@ -179,6 +181,14 @@ actions:
 func TestControllersFailover(t *testing.T) {
 	nc := startNATSCluster(t, 3)
 	s, url := newSink(t)
+	// While gate is set, the controllers' local actions hang at the sink,
+	// so that the controller killed below certainly holds events.
+	var gate atomic.Pointer[chan struct{}]
+	s.onRequest = func(r recorded) {
+		if g := gate.Load(); g != nil && r.Path == "/here" {
+			<-*g
+		}
+	}
 	cfgPath := writeConfig(t, fmt.Sprintf(failoverConfig, url))
 	ctlArgs := []string{"--controller-mode", "--nats-url", nc.URLs(), "--nats-ack-wait", "3s", "--cfgfile", cfgPath}
 	startCtl := func() *postee {
@@ -237,9 +247,21 @@ func TestControllersFailover(t *testing.T) {
 		}
 	}
 	waitCount("at the start", 100)
-	// A controller is lost with what it holds.
+	// A controller is lost with what it holds: its local actions hang
+	// until events wait in its queue, then it is killed.
+	held := make(chan struct{})
+	gate.Store(&held)
+	holdDeadline := time.Now().Add(30 * time.Second)
+	for ctls[0].metric(t, "postee_events_queued") == 0 {
+		if time.Now().After(holdDeadline) {
+			t.Fatal("the controller to be killed never held a queued event")
+		}
+		time.Sleep(20 * time.Millisecond) // polling its /metrics
+	}
 	setLive(ctls[1])
 	ctls[0].killGroup()
+	gate.Store(nil)
+	close(held)
 	waitCount("after a controller was killed", 250)
 	// A NATS node is lost.
 	nc.nodes[0].kill()
@@ -275,10 +297,12 @@ func TestControllersFailover(t *testing.T) {
 	for {
 		g := got()
 		missing := 0
+		var which []string
 		for n := range accepted {
 			for _, path := range []string{"/here", "/r1", "/r2"} {
 				if g[path][n] == 0 {
 					missing++
+					which = append(which, fmt.Sprintf("%s#%d", path, n))
 				}
 			}
 		}
@@ -286,7 +310,7 @@ func TestControllersFailover(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d actions of accepted events never happened", missing)
+			t.Fatalf("%d actions of accepted events never happened: %v", missing, which)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -301,13 +325,15 @@ func TestControllersFailover(t *testing.T) {
 			}
 		}
 	}
-	var replayedEvents, replayedExecs, skipped int64
+	var replayedEvents, replayedExecs, skipped, dispatchRetries int64
 	for _, p := range ctls {
 		replayedEvents += p.metric(t, "postee_replayed_events_total")
 		replayedExecs += p.metric(t, "postee_replayed_executions_total")
 		skipped += p.metric(t, "postee_replay_skipped_executions_total")
+		dispatchRetries += p.metric(t, "postee_dispatch_retries_total")
 	}
-	t.Logf("redelivered events %d, executions run again %d, skipped as done %d, duplicates at the sink %v", replayedEvents, replayedExecs, skipped, dups)
+	t.Logf("redelivered events %d, executions run again %d, skipped as done %d, dispatches tried again %d, duplicates at the sink %v",
+		replayedEvents, replayedExecs, skipped, dispatchRetries, dups)
 	if replayedEvents == 0 {
 		t.Errorf("no event was redelivered after the controller was killed (did it hold none?)")
 	}
