@@ -540,17 +540,19 @@ func (c *Controller) resolve(x record.Execution) bool {
 	return mine
 }
 
-// Dispatch queues w for its runner (the engine's Dispatcher).
+// Dispatch queues w for its runner (the engine's Dispatcher). What cannot
+// be dispatched at all is a record.ErrRefused; other errors (the work
+// stream out of reach) may pass.
 func (c *Controller) Dispatch(ctx context.Context, w *record.Work, wait bool) (<-chan record.Execution, error) {
 	if !(*c.runners.Load())[w.Runner] {
-		return nil, fmt.Errorf("unknown runner %q (declare it in runs-on or runners:)", w.Runner)
+		return nil, record.Refused(fmt.Errorf("unknown runner %q (declare it in runs-on or runners:)", w.Runner))
 	}
 	if c.isOriginAction(w.Action) && !(*c.origin.Load())[w.Runner] {
-		return nil, fmt.Errorf("runner %q may not run node-local (runs-on: %s) actions: list it under the runners key", w.Runner, config.RunsOnOrigin)
+		return nil, record.Refused(fmt.Errorf("runner %q may not run node-local (runs-on: %s) actions: list it under the runners key", w.Runner, config.RunsOnOrigin))
 	}
 	data, err := encodeWork(w)
 	if err != nil {
-		return nil, err
+		return nil, record.Refused(err)
 	}
 	if err := c.acquire(ctx, w.Runner); err != nil {
 		return nil, err

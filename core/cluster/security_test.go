@@ -367,8 +367,12 @@ runners:
 	defer cancel()
 	w := work(runner1, "origin-1")
 	w.Action = "on-origin"
-	if _, err := e.ctl.Dispatch(ctx, w, false); err == nil || !strings.Contains(err.Error(), "may not run node-local") {
-		t.Fatalf("dispatch to a runs-on-only runner: %v", err)
+	if _, err := e.ctl.Dispatch(ctx, w, false); err == nil || !strings.Contains(err.Error(), "may not run node-local") || !errors.Is(err, record.ErrRefused) {
+		t.Fatalf("dispatch to a runs-on-only runner: %v (want a refusal: trying again cannot help)", err)
+	}
+	w.Runner = "nobody"
+	if _, err := e.ctl.Dispatch(ctx, w, false); err == nil || !errors.Is(err, record.ErrRefused) {
+		t.Fatalf("dispatch to an unknown runner: %v (want a refusal)", err)
 	}
 	w.Runner = "node-a"
 	if _, err := e.ctl.Dispatch(ctx, w, false); err != nil {

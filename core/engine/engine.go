@@ -93,7 +93,10 @@ type Options struct {
 // Dispatcher queues executions for runners, durably.
 type Dispatcher interface {
 	// Dispatch returns once w is durably queued for w.Runner. With wait,
-	// the returned channel receives the execution's outcome.
+	// the returned channel receives the execution's outcome. An error that
+	// is not a record.ErrRefused is taken as passing: the engine tries
+	// again until the dispatch succeeds or the engine stops (the event
+	// stays unfinished, for a replay or another controller).
 	Dispatch(ctx context.Context, w *record.Work, wait bool) (<-chan record.Execution, error)
 }
 
@@ -107,6 +110,9 @@ type Stats struct {
 	// crash may have come between the action and its record);
 	// ReplaySkipped had finished before and did not run again.
 	ReplayedEvents, ReplayedExecutions, ReplaySkipped int64
+	// DispatchRetries counts dispatches tried again because the runners'
+	// queue was out of reach.
+	DispatchRetries int64
 }
 
 // Engine processes accepted events.
@@ -127,7 +133,7 @@ type Engine struct {
 	accepted, rejected, processed, matched atomic.Int64
 	execOK, execFailed, deadLetters        atomic.Int64
 	replayedEvents, replaySkipped          atomic.Int64
-	replayedExecutions                     atomic.Int64
+	replayedExecutions, dispatchRetries    atomic.Int64
 
 	stopping chan struct{} // closed when Stop begins
 	chains   chan struct{} // semaphore of serialized chains in flight
@@ -278,7 +284,7 @@ func (e *Engine) Stats() Stats {
 		Matched: e.matched.Load(), ExecutionsOK: e.execOK.Load(), ExecutionsFailed: e.execFailed.Load(),
 		Pending: int64(e.queue.Len()), DeadLetters: e.deadLetters.Load(),
 		ReplayedEvents: e.replayedEvents.Load(), ReplayedExecutions: e.replayedExecutions.Load(),
-		ReplaySkipped: e.replaySkipped.Load(),
+		ReplaySkipped: e.replaySkipped.Load(), DispatchRetries: e.dispatchRetries.Load(),
 	}
 }
 

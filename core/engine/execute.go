@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -118,7 +119,7 @@ func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, 
 
 func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) record.Execution {
 	x := newExecution(ev, r, a, runner)
-	outcome, err := e.opts.Dispatcher.Dispatch(ctx, &record.Work{
+	outcome, err := e.dispatchWork(ctx, &record.Work{
 		Runner: runner, ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name,
 		Origin: ev.Origin, Event: ev.Raw, Message: record.Message(msg),
 	}, wait)
@@ -144,6 +145,43 @@ func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runne
 		x.Err = "stopped while waiting for runner " + runner + ": " + ctx.Err().Error()
 		e.finish(&x, ev)
 		return x
+	}
+}
+
+// Bounds of the pause between two tries of a dispatch that did not pass.
+const (
+	dispatchRetryFirst = 250 * time.Millisecond
+	dispatchRetryMax   = 5 * time.Second
+)
+
+// dispatchWork queues w for its runner, trying again for as long as the
+// dispatcher cannot reach the runners' queue (a NATS leader election, a
+// lost connection): an accepted event's runner actions are queued, or the
+// event stays unfinished when the engine stops. The worker waits meanwhile,
+// which slows intake down (backpressure) instead of losing work. A refusal
+// (record.ErrRefused) ends it at once.
+func (e *Engine) dispatchWork(ctx context.Context, w *record.Work, wait bool) (<-chan record.Execution, error) {
+	delay := dispatchRetryFirst
+	var warned time.Time
+	for {
+		ch, err := e.opts.Dispatcher.Dispatch(ctx, w, wait)
+		if err == nil || errors.Is(err, record.ErrRefused) || ctx.Err() != nil {
+			return ch, err
+		}
+		e.dispatchRetries.Add(1)
+		if time.Since(warned) >= 30*time.Second {
+			warned = time.Now()
+			e.log.Warn("runner's work not queued yet; trying again until it is", "runner", w.Runner, "action", w.Action,
+				"event", w.EventID, "execution", w.ExecutionID, "error", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		delay = min(2*delay, dispatchRetryMax)
 	}
 }
 

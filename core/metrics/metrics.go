@@ -124,6 +124,7 @@ func statsCollector(stats func() engine.Stats) prometheus.Collector {
 	add("postee_replayed_events_total", "Events accepted before a restart and processed after it.", counter, func(s engine.Stats) int64 { return s.ReplayedEvents })
 	add("postee_replayed_executions_total", "Executions run again after a restart: possible duplicates.", counter, func(s engine.Stats) int64 { return s.ReplayedExecutions })
 	add("postee_replay_skipped_executions_total", "Executions finished before a restart, not run again.", counter, func(s engine.Stats) int64 { return s.ReplaySkipped })
+	add("postee_dispatch_retries_total", "Dispatches to runners tried again because the runners' queue was out of reach.", counter, func(s engine.Stats) int64 { return s.DispatchRetries })
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -79,3 +80,19 @@ type Message struct {
 	AssignedTo    string `json:"AssignedTo"`
 	AssignedGroup string `json:"AssignedGroup"`
 }
+
+// ErrRefused marks a dispatch that trying again cannot fix (an unknown
+// runner, an action the runner may not run). Any other dispatch error is
+// taken as the runners' queue being out of reach for a while (a NATS
+// leader election, a lost connection): the dispatch is tried again.
+var ErrRefused = errors.New("dispatch refused")
+
+// Refused marks err as a refusal (errors.Is(err, ErrRefused)); its text
+// stays err's.
+func Refused(err error) error { return refusedError{err} }
+
+type refusedError struct{ err error }
+
+func (r refusedError) Error() string        { return r.err.Error() }
+func (r refusedError) Unwrap() error        { return r.err }
+func (r refusedError) Is(target error) bool { return target == ErrRefused }

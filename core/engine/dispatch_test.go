@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/record"
+	"github.com/postee-dev/postee/core/store"
+)
+
+// fakeDispatcher fails its first failures calls with err, then queues.
+type fakeDispatcher struct {
+	mu       sync.Mutex
+	failures int
+	err      error
+	calls    int
+	called   chan struct{} // one per call, when set
+}
+
+func (d *fakeDispatcher) Dispatch(_ context.Context, w *record.Work, _ bool) (<-chan record.Execution, error) {
+	d.mu.Lock()
+	d.calls++
+	fail := d.calls <= d.failures
+	d.mu.Unlock()
+	if d.called != nil {
+		d.called <- struct{}{}
+	}
+	if fail {
+		return nil, d.err
+	}
+	return nil, nil
+}
+
+func (d *fakeDispatcher) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls
+}
+
+const runnerConfig = `
+routes:
+- name: r
+  input: input.kind == "x"
+  actions: [remote]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: remote
+  type: test
+  enable: true
+  runs-on: r1
+`
+
+// controllerCompile compiles as a controller does: runner actions are
+// dispatched.
+var controllerCompile = CompileOptions{Local: func(a *config.Action) bool { return a.RunsOn == "" }, Remote: true}
+
+// A dispatch that fails for a while (the runners' queue out of reach) is
+// tried again until it passes; a refusal is not.
+func TestDispatchIsTriedAgainUntilQueued(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		failures   int
+		err        error
+		wantCalls  int
+		wantStatus string
+	}{
+		{"passes at once", 0, nil, 1, record.StatusDispatched},
+		{"out of reach twice", 2, errors.New("nats: no response from stream"), 3, record.StatusDispatched},
+		{"refused", 5, record.Refused(errors.New(`unknown runner "r1"`)), 1, record.StatusFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &fakeDispatcher{failures: tc.failures, err: tc.err}
+			e := load(t, runnerConfig, nopExecutor{}, Options{Dispatcher: d, Compile: controllerCompile})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			xs := e.Process(ctx, e.Pipeline(), mustEvent(t, `{"kind":"x"}`), "")
+			if len(xs) != 1 || xs[0].Status != tc.wantStatus {
+				t.Fatalf("executions %+v, want one %s", xs, tc.wantStatus)
+			}
+			if d.count() != tc.wantCalls {
+				t.Fatalf("%d dispatch calls, want %d", d.count(), tc.wantCalls)
+			}
+			if got := e.Stats().DispatchRetries; got != int64(tc.wantCalls-1) {
+				t.Fatalf("DispatchRetries %d, want %d", got, tc.wantCalls-1)
+			}
+		})
+	}
+}
+
+// An event whose runner work could not be queued before the engine stopped
+// stays unfinished in the store: it is replayed after the restart.
+func TestUndispatchedEventStaysUnfinished(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d := &fakeDispatcher{failures: 1 << 30, err: errors.New("nats: no response from stream"), called: make(chan struct{}, 1000)}
+	e := load(t, runnerConfig, nopExecutor{}, Options{Dispatcher: d, Compile: controllerCompile, Store: st, Durable: true})
+	e.Start()
+	ev := mustEvent(t, `{"kind":"x"}`)
+	if err := e.Submit(context.Background(), ev, ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a first try and a second
+		select {
+		case <-d.called:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the dispatch was not tried again")
+		}
+	}
+	// Stop gives the worker a moment, then cancels it.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = e.Stop(ctx)
+	list, err := st.Unfinished()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != ev.ID {
+		t.Fatalf("unfinished events %v, want the one not dispatched", list)
+	}
+}
