@@ -49,6 +49,10 @@ type query struct {
 	// lean: the module has no rule but allow, so rule results need no
 	// cache.
 	lean bool
+	// keys are the top-level members of input the Rego reads; allKeys:
+	// it may read any (see inputKeys).
+	keys    []string
+	allKeys bool
 }
 
 // Error is a compile or evaluation error in a route's Rego, located in the
@@ -244,7 +248,60 @@ func compileSource(ctx context.Context, routeName string, src *source, caps *ast
 	if err != nil {
 		return query{}, locate(routeName, src, err)
 	}
-	return query{pq: pq, src: src, lean: src.generated}, nil
+	keys, all := inputKeys(a.compiler)
+	return query{pq: pq, src: src, lean: src.generated, keys: keys, allKeys: all}, nil
+}
+
+// inputKeys lists the top-level members of input that the compiled
+// modules read (input.kind, input["kind"], input.a.b: "kind", "a"); all is
+// true when they may read any: input as a whole (passed to a function,
+// iterated, replaced by `with`), or a member named at evaluation
+// (input[x]).
+func inputKeys(c *ast.Compiler) (keys []string, all bool) {
+	var visit func(x any) bool
+	visit = func(x any) bool {
+		switch t := x.(type) {
+		case ast.Ref:
+			if t.HasPrefix(ast.InputRootRef) {
+				if len(t) < 2 {
+					all = true
+				} else if s, ok := t[1].Value.(ast.String); ok {
+					keys = append(keys, string(s))
+				} else {
+					all = true
+				}
+			} else {
+				ast.NewGenericVisitor(visit).Walk(t[0])
+			}
+			for _, el := range t[1:] {
+				ast.NewGenericVisitor(visit).Walk(el)
+			}
+			return true // its terms were walked here
+		case ast.Var:
+			if t.Equal(ast.InputRootDocument.Value) {
+				all = true // input itself, not as the head of a reference
+			}
+		}
+		return false
+	}
+	for _, m := range c.Modules {
+		ast.NewGenericVisitor(visit).Walk(m)
+	}
+	return keys, all
+}
+
+// InputKeys lists the top-level members of an event the route's Rego reads;
+// all is true when it may read any, and then the whole event must be given
+// to Match. An event holding only the listed members (those it has) matches
+// as the whole event does.
+func (m *Matcher) InputKeys() (keys []string, all bool) {
+	for _, q := range m.queries {
+		if q.allKeys {
+			return nil, true
+		}
+		keys = append(keys, q.keys...)
+	}
+	return keys, false
 }
 
 func packageName(m *ast.Module) string {
