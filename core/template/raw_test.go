@@ -10,12 +10,13 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/internal/testevents"
 )
 
 // TestRawJSONMatchesRego renders events with the bundled
-// postee.rawmessage.json natively and through its Rego, and wants the same
-// message byte for byte.
+// postee.rawmessage.json natively, from the parsed event and from its
+// bytes, and through its Rego, and wants the same message byte for byte.
 func TestRawJSONMatchesRego(t *testing.T) {
 	ctx := context.Background()
 	r := compile(t, Spec{RegoPackage: rawJSONPackage})
@@ -40,6 +41,11 @@ func TestRawJSONMatchesRego(t *testing.T) {
 		"duplicate key":  `{"a": 1, "a": 2}`,
 		"deep":           `{"a": [[[{"b": [true, false, null]}]]], "s": ""}`,
 		"bools":          `{"t": true, "f": false, "n": null}`,
+		"escaped keys":   `{"b": 1, "\u0061": 2, "a\"q": 3, "\u00e9": 4, "a": 5}`,
+		"nested dups":    `{"x": {"k": 1, "j": 0, "k": [2]}, "x": {"k": 3, "k": 4}}`,
+		"spaces":         " \n\t{ \"a\" :\r\n[ 1 , 2 ] , \"b\":{ } , \"c\" : [ ] }\n ",
+		"invalid utf8":   "{\"s\": \"a\xffb\", \"k\xfe\": 1}",
+		"slash escapes":  `{"p": "a\/b", "surrogates": "\ud83d\ude00 \ud800 x"}`,
 	}
 	for name, raw := range events {
 		t.Run(name, func(t *testing.T) {
@@ -54,6 +60,13 @@ func TestRawJSONMatchesRego(t *testing.T) {
 			}
 			if got != want {
 				t.Errorf("native:\n%s\nRego:\n%s", got.Description, want.Description)
+			}
+			fromBytes, ok := r.RenderRaw([]byte(raw))
+			if !ok {
+				t.Fatal("RenderRaw declined a JSON object")
+			}
+			if fromBytes != want {
+				t.Errorf("from the bytes:\n%s\nRego:\n%s", fromBytes.Description, want.Description)
 			}
 		})
 	}
@@ -105,8 +118,54 @@ func TestRawJSONUserPackageNotNative(t *testing.T) {
 	if r.native != nil {
 		t.Fatal("a user package named postee.rawmessage.json is rendered natively")
 	}
+	if _, ok := r.RenderRaw([]byte(`{"image": "alpine"}`)); ok {
+		t.Fatal("a user package named postee.rawmessage.json is rendered from the bytes")
+	}
 	m := render(t, r, `{"image": "alpine"}`)
 	if m.Title != "mine" || !strings.Contains(m.Description, "custom") {
 		t.Errorf("got %+v", m)
 	}
+}
+
+// RenderRaw declines what is not a JSON object, and templates other than
+// the bundled postee.rawmessage.json.
+func TestRenderRawDeclines(t *testing.T) {
+	r := compile(t, Spec{RegoPackage: rawJSONPackage})
+	for _, raw := range []string{`[1]`, `"x"`, `1`, ``, `  `} {
+		if _, ok := r.RenderRaw([]byte(raw)); ok {
+			t.Errorf("RenderRaw(%q) did not decline", raw)
+		}
+	}
+	other := compile(t, Spec{RegoPackage: "postee.vuls.html"})
+	if _, ok := other.RenderRaw([]byte(`{"image": "alpine"}`)); ok {
+		t.Error("postee.vuls.html rendered from the bytes")
+	}
+}
+
+func BenchmarkRawJSONParsedOrBytes(b *testing.B) {
+	r, err := Compile(context.Background(), Spec{RegoPackage: rawJSONPackage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := testevents.Trivy(7, 20)
+	b.Run("parsed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v, err := event.Parse(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Render(context.Background(), Input(v, "")); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bytes", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := r.RenderRaw(raw); !ok {
+				b.Fatal("declined")
+			}
+		}
+	})
 }

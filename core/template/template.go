@@ -117,6 +117,8 @@ type Renderer struct {
 	// native, when set, renders what main would, in Go; main still
 	// renders the inputs native declines (raw.go).
 	native func(input ast.Value) (sdk.Message, bool)
+	// nativeRaw renders what native would from the event's bytes.
+	nativeRaw func(raw []byte) (sdk.Message, bool)
 
 	aggregation string // the package's aggregation_pkg
 	// agg renders aggregated messages with the aggregation package; when
@@ -232,7 +234,7 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 	u.timeout = spec.Policy.TimeoutOrDefault()
 	r, err := newRenderer(ctx, spec.Name, u)
 	if err == nil && native {
-		r.native = renderRawJSON
+		r.native, r.nativeRaw = renderRawJSON, renderRawJSONBytes
 	}
 	return r, err
 }
@@ -502,6 +504,16 @@ func (r *Renderer) Render(ctx context.Context, input ast.Value) (sdk.Message, er
 		}
 	}
 	return r.main.eval(ctx, r.name, input)
+}
+
+// RenderRaw renders the template straight from the event's bytes, when it
+// can without parsing them (the bundled postee.rawmessage.json); false: use
+// Render with the parsed event.
+func (r *Renderer) RenderRaw(raw []byte) (sdk.Message, bool) {
+	if r.nativeRaw == nil {
+		return sdk.Message{}, false
+	}
+	return r.nativeRaw(raw)
 }
 
 // eval evaluates q on input and builds the message.
