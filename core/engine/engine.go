@@ -138,11 +138,20 @@ type Engine struct {
 	stopping chan struct{} // closed when Stop begins
 	chains   chan struct{} // semaphore of serialized chains in flight
 	chainsWG sync.WaitGroup
+
+	// parents: the batch whose work an event's is part of (adopt, in
+	// routeplugins.go); adopted counts them.
+	parents sync.Map
+	adopted atomic.Int64
 }
 
 type job struct {
 	ev    *event.Event
 	route string // "": every route
+	// batch, instead of ev: an aggregation kept in the inbox and handed
+	// over again (routeplugins.go); replayed: it was sent before.
+	batch    *store.Batch
+	replayed bool
 }
 
 // New returns an Engine; call Load, then Start.
@@ -289,6 +298,10 @@ func (e *Engine) Stats() Stats {
 }
 
 func (e *Engine) process(ctx context.Context, j job) {
+	if j.batch != nil {
+		e.flush(ctx, e.pipe.Load(), j.batch, j.replayed)
+		return
+	}
 	defer e.processed.Add(1)
 	j.ev.Hold()
 	xs := e.Process(ctx, e.pipe.Load(), j.ev, j.route)
@@ -306,7 +319,9 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		rendered  map[string]renderResult
 		out       []record.Execution
 	)
-	value, err := ev.Parse()
+	// Routing reads only the members its Rego names (most routes read a
+	// field or two of a large report); templates get the whole event.
+	value, err := ev.ParseKeys(p.inputKeys)
 	if err != nil {
 		// Accept validated it, so this is a bug, not bad input: say so loudly.
 		e.log.Error("accepted event does not parse; it is not processed", "event", ev.ID, "error", err)
@@ -349,13 +364,23 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			out = append(out, e.failNoTemplate(r, ev)...)
 			continue
 		}
-		if tmplInput == nil {
-			tmplInput = p.templateInput(value)
+		if rendered == nil {
 			rendered = map[string]renderResult{}
 		}
 		res, done := rendered[r.tmplName]
 		if !done {
-			res.msg, res.err = r.template.Render(ctx, tmplInput)
+			var ok bool
+			if res.msg, ok = r.template.RenderRaw(ev.Raw); !ok {
+				if tmplInput == nil {
+					whole, err := ev.Parse()
+					if err != nil {
+						e.log.Error("accepted event does not parse; it is not processed", "event", ev.ID, "error", err)
+						return out
+					}
+					tmplInput = p.templateInput(whole)
+				}
+				res.msg, res.err = r.template.Render(ctx, tmplInput)
+			}
 			rendered[r.tmplName] = res
 		}
 		if res.err != nil {
@@ -366,12 +391,12 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			continue
 		}
 		if r.aggregates() {
-			batch, err := e.opts.RoutePlugins.Aggregate(r.Name, store.Item{EventID: ev.ID, Message: record.Message(res.msg)}, r.aggrCount, time.Now())
+			batch, err := e.aggregate(r, ev, res.msg)
 			if err != nil {
 				e.log.Error("aggregation store failed; sending the event on its own", "route", r.Name, "event", ev.ID, "error", err)
 			} else {
 				if batch != nil {
-					out = append(out, e.flush(ctx, p, batch)...)
+					out = append(out, e.flush(ctx, p, batch, false)...)
 				}
 				continue
 			}

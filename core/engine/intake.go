@@ -67,7 +67,11 @@ func (e *Engine) Capacity() int { return e.opts.Workers + e.opts.QueueSize }
 // (or until ctx ends); redelivered marks an event a controller had before
 // and did not finish: its executions that succeeded are not run again.
 func (e *Engine) Deliver(ctx context.Context, a store.Accepted, redelivered bool) error {
-	if err := e.queue.Put(ctx, job{ev: intake.Event(a, redelivered), route: a.Route}); err != nil {
+	j, ok := e.jobOf(a, redelivered)
+	if !ok {
+		return nil
+	}
+	if err := e.queue.Put(ctx, j); err != nil {
 		return err
 	}
 	if redelivered {
@@ -76,11 +80,21 @@ func (e *Engine) Deliver(ctx context.Context, a store.Accepted, redelivered bool
 	return nil
 }
 
+// jobOf is the job of an inbox record: an event, or a kept aggregation
+// (store.IsBatch); false when there is nothing to queue.
+func (e *Engine) jobOf(a store.Accepted, replayed bool) (job, bool) {
+	if store.IsBatch(a.ID) {
+		return e.batchJob(a, replayed)
+	}
+	return job{ev: intake.Event(a, replayed), route: a.Route}, true
+}
+
 // release ends a piece of work on ev; after the last one, a durable event
 // is forgotten: every action finished, or is dead-lettered, or is queued
-// durably elsewhere (a runner's work, an aggregation).
+// durably elsewhere (a runner's work, an aggregation: kept in the inbox
+// as a batch of its own, forgotten likewise once sent).
 func (e *Engine) release(ev *event.Event) {
-	if !ev.Release() || !e.opts.Durable {
+	if !ev.Release() || e.releaseParent(ev) || !e.opts.Durable {
 		return
 	}
 	if e.ctx.Err() != nil {
@@ -101,7 +115,11 @@ func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	}
 	var queueErr error
 	n, err := intake.Replay(ctx, e.opts.Inbox, func(ctx context.Context, a store.Accepted) error {
-		if err := e.queue.Put(ctx, job{ev: intake.Event(a, true), route: a.Route}); err != nil {
+		j, ok := e.jobOf(a, true)
+		if !ok {
+			return nil
+		}
+		if err := e.queue.Put(ctx, j); err != nil {
 			queueErr = err
 			return err
 		}

@@ -22,6 +22,13 @@ const (
 	hdrRoute    = "Postee-Route"
 	hdrRunner   = "Postee-Runner"
 	hdrOrigin   = "Postee-Origin"
+	// A batch of an aggregation (kv.go): Postee-Kind: aggregation, the
+	// id is the batch's (store.BatchID), the body its record
+	// (store.BatchRecord); Postee-Again: handed over by a controller
+	// that did not take it (it may have been sent before).
+	hdrKind         = "Postee-Kind"
+	hdrAgain        = "Postee-Again"
+	kindAggregation = "aggregation"
 )
 
 // counters are the inbox's running counts.
@@ -185,6 +192,8 @@ func (s *Store) deliver(f *inFlight, m jetstream.Msg, handle func(Delivery)) {
 	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 		d.Redelivered = true
 		s.counters.redelivered.Add(1)
+	} else if m.Headers().Get(hdrAgain) != "" {
+		d.Redelivered = true
 	}
 	s.counters.delivered.Add(1)
 	f.mu.Lock()

@@ -1,6 +1,7 @@
 package jsstore
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -8,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/postee-dev/postee/core/store"
@@ -165,6 +168,23 @@ type aggrValue struct {
 	Route string       `json:"route"`
 	First int64        `json:"first"` // unix nanos of the first item
 	Items []store.Item `json:"items"`
+	// Taken is the id of the batch the items were frozen into (by
+	// AggregateKeep or DueKeep) while it is handed over to the inbox
+	// stream: no item is added to it any more, and any controller that
+	// finds it finishes the hand-over (handOver).
+	Taken string `json:"taken,omitempty"`
+}
+
+func (v *aggrValue) batch() *store.Batch {
+	return &store.Batch{Route: v.Route, Items: v.Items, First: time.Unix(0, v.First), ID: v.Taken}
+}
+
+func batchID(route string, items []store.Item) string {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.EventID
+	}
+	return store.BatchID(route, ids)
 }
 
 // Aggregate adds item to route's pending aggregation, shared by every
@@ -173,6 +193,19 @@ type aggrValue struct {
 // controller died after adding it; the event was redelivered) is not
 // added twice.
 func (s *Store) Aggregate(route string, item store.Item, n int, now time.Time) (*store.Batch, error) {
+	return s.aggregate(route, item, n, now, false)
+}
+
+// AggregateKeep is Aggregate for durable controllers: a full batch is not
+// returned but handed over to the inbox stream (handOver), from which one
+// controller sends it; it is never only in the memory of the controller
+// that took it. replayed is not needed: an item already pending is never
+// added twice.
+func (s *Store) AggregateKeep(route string, item store.Item, n int, now time.Time, _ bool) (*store.Batch, error) {
+	return s.aggregate(route, item, n, now, true)
+}
+
+func (s *Store) aggregate(route string, item store.Item, n int, now time.Time, keep bool) (*store.Batch, error) {
 	k := kvKey("a.", route)
 	ctx, cancel := opCtx()
 	defer cancel()
@@ -196,6 +229,14 @@ func (s *Store) Aggregate(route string, item store.Item, n int, now time.Time) (
 			}
 			rev = e.Revision()
 		}
+		if v.Taken != "" {
+			// A batch taken and not handed over yet (its controller
+			// died, or is at it): hand it over, then start a new one.
+			if err := s.handOver(ctx, k, &v, rev, true); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		dup := false
 		for _, it := range v.Items {
 			if item.EventID != "" && it.EventID == item.EventID {
@@ -206,6 +247,13 @@ func (s *Store) Aggregate(route string, item store.Item, n int, now time.Time) (
 			v.Items = append(v.Items, item)
 		}
 		if n > 0 && len(v.Items) >= n {
+			if keep {
+				taken, err := s.take(ctx, k, &v, rev, now)
+				if taken || err != nil {
+					return nil, err
+				}
+				continue // changed meanwhile
+			}
 			if rev != 0 {
 				if err := s.aggr.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil {
 					if isConflict(err) {
@@ -214,7 +262,7 @@ func (s *Store) Aggregate(route string, item store.Item, n int, now time.Time) (
 					return nil, fmt.Errorf("jsstore: route %q: aggregation: %w", route, err)
 				}
 			}
-			return &store.Batch{Route: route, Items: v.Items, First: time.Unix(0, v.First)}, nil
+			return v.batch(), nil
 		}
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -235,14 +283,96 @@ func (s *Store) Aggregate(route string, item store.Item, n int, now time.Time) (
 	return nil, fmt.Errorf("jsstore: route %q: aggregation contended", route)
 }
 
+// take freezes v (read at revision rev; 0: not stored) as a batch and
+// hands it over to the inbox stream; false when the entry changed
+// meanwhile (nothing was taken). Once frozen the batch is safe: were its
+// hand-over to fail, or this controller to die, the next controller to
+// look at the route's entry (AggregateKeep, or DueKeep every second)
+// hands it over.
+func (s *Store) take(ctx context.Context, k string, v *aggrValue, rev uint64, now time.Time) (bool, error) {
+	v.Taken = batchID(v.Route, v.Items)
+	if rev == 0 {
+		// Nothing stored (a batch of one): its event is not finished
+		// before this returns, so a failure loses nothing either.
+		if err := s.publishBatch(ctx, v.batch(), now, false); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false, err
+	}
+	newRev, err := s.aggr.Update(ctx, k, data, rev)
+	if err != nil {
+		if isConflict(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("jsstore: route %q: aggregation: %w", v.Route, err)
+	}
+	if err := s.handOver(ctx, k, v, newRev, false); err != nil {
+		s.log.Warn("aggregation taken but not handed over yet; the next controller to look at the route does it", "route", v.Route, "id", v.Taken, "error", err)
+	}
+	return true, nil
+}
+
+// handOver publishes the frozen batch v (entry k at revision rev) to the
+// inbox stream, then deletes the entry. The message id is the batch's, so
+// that the stream keeps one copy however many controllers hand the same
+// batch over within its duplicate window (DefaultDupWindow). again marks a
+// batch this controller did not freeze: it may have been sent before, and
+// its executions that succeeded are skipped.
+func (s *Store) handOver(ctx context.Context, k string, v *aggrValue, rev uint64, again bool) error {
+	if err := s.publishBatch(ctx, v.batch(), time.Now(), again); err != nil {
+		return err
+	}
+	if err := s.aggr.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil && !isConflict(err) && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Published: the entry is deleted by whoever looks at it next
+		// (the stream stores the batch once).
+		return fmt.Errorf("jsstore: route %q: aggregation: %w", v.Route, err)
+	}
+	return nil
+}
+
+// publishBatch stores b in the inbox stream as an inbox record of its own
+// (store.BatchRecord, message id b.ID, header Postee-Kind: aggregation).
+func (s *Store) publishBatch(ctx context.Context, b *store.Batch, taken time.Time, again bool) error {
+	a := store.BatchRecord(b, taken)
+	msg := nats.NewMsg(InboxSubject)
+	msg.Header.Set(hdrID, a.ID)
+	msg.Header.Set(hdrReceived, strconv.FormatInt(a.Received.UnixNano(), 10))
+	msg.Header.Set(hdrRoute, a.Route)
+	msg.Header.Set(hdrKind, kindAggregation)
+	if again {
+		msg.Header.Set(hdrAgain, "1")
+	}
+	msg.Data = a.Event
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(a.ID)); err != nil {
+		return fmt.Errorf("jsstore: route %q: store aggregation %s in %s: %w", b.Route, a.ID, InboxStream, err)
+	}
+	return nil
+}
+
 // Due removes and returns the aggregations whose first item is older than
 // timeout for each route in timeouts; each batch goes to one controller.
 func (s *Store) Due(timeouts map[string]time.Duration, now time.Time) ([]*store.Batch, error) {
+	return s.due(timeouts, now, false)
+}
+
+// DueKeep is Due for durable controllers: each batch due is handed over to
+// the inbox stream, as with AggregateKeep, and none is returned. It also
+// hands over the batches taken and not handed over yet on every route in
+// timeouts, those with timeout 0 included.
+func (s *Store) DueKeep(timeouts map[string]time.Duration, now time.Time) ([]*store.Batch, error) {
+	return s.due(timeouts, now, true)
+}
+
+func (s *Store) due(timeouts map[string]time.Duration, now time.Time, keep bool) ([]*store.Batch, error) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	var out []*store.Batch
 	for route, timeout := range timeouts {
-		if timeout <= 0 {
+		if timeout <= 0 && !keep {
 			continue
 		}
 		k := kvKey("a.", route)
@@ -254,8 +384,25 @@ func (s *Store) Due(timeouts map[string]time.Duration, now time.Time) ([]*store.
 			return out, fmt.Errorf("jsstore: route %q: aggregation: %w", route, err)
 		}
 		var v aggrValue
-		if err := json.Unmarshal(e.Value(), &v); err != nil || now.Sub(time.Unix(0, v.First)) < timeout {
+		if err := json.Unmarshal(e.Value(), &v); err != nil {
 			continue
+		}
+		if v.Taken != "" {
+			if err := s.handOver(ctx, k, &v, e.Revision(), true); err != nil {
+				return out, err
+			}
+			continue
+		}
+		if timeout <= 0 || now.Sub(time.Unix(0, v.First)) < timeout {
+			continue
+		}
+		if keep {
+			if len(v.Items) > 0 {
+				if _, err := s.take(ctx, k, &v, e.Revision(), now); err != nil {
+					return out, err
+				}
+			}
+			continue // not taken: changed meanwhile, looked at again next time
 		}
 		if err := s.aggr.Delete(ctx, k, jetstream.LastRevision(e.Revision())); err != nil {
 			if isConflict(err) {
@@ -264,7 +411,7 @@ func (s *Store) Due(timeouts map[string]time.Duration, now time.Time) ([]*store.
 			return out, fmt.Errorf("jsstore: route %q: aggregation: %w", route, err)
 		}
 		if len(v.Items) > 0 {
-			out = append(out, &store.Batch{Route: route, Items: v.Items, First: time.Unix(0, v.First)})
+			out = append(out, v.batch())
 		}
 	}
 	return out, nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -121,13 +122,74 @@ type Batch struct {
 	Items []Item
 	// First is when the first item arrived.
 	First time.Time
+	// ID is the batch's id (BatchID) when it was kept (AggregateKeep,
+	// DueKeep): its record waits in the inbox until Finish(ID).
+	ID string
 }
 
 var firstKey = []byte("first")
 
+// BatchPrefix begins the id of every batch (BatchID); an event's id never
+// does (event ids are hexadecimal).
+const BatchPrefix = "aggr-"
+
+// BatchID is the id of route's batch of the events eventIDs, in order: the
+// same batch always gets the same id, and so do its executions (a batch
+// sent again after a crash skips those that had succeeded).
+func BatchID(route string, eventIDs []string) string {
+	return BatchPrefix + record.ExecutionID(strings.Join(eventIDs, ","), route, "")
+}
+
+// IsBatch reports whether an inbox record (of id) is a kept batch
+// (BatchRecord) rather than an accepted event.
+func IsBatch(id string) bool { return strings.HasPrefix(id, BatchPrefix) }
+
+// batchRecord is a kept batch as its inbox record holds it.
+type batchRecord struct {
+	Route string `json:"route"`
+	First int64  `json:"first"` // unix nanos
+	Items []Item `json:"items"`
+}
+
+// BatchRecord is the inbox record of a batch taken at taken and not sent
+// yet: an Accepted whose id is the batch's (IsBatch) and whose event is
+// the batch. An inbox keeps it until Finish(b.ID), and replays it like an
+// event.
+func BatchRecord(b *Batch, taken time.Time) Accepted {
+	data, _ := json.Marshal(batchRecord{Route: b.Route, First: b.First.UnixNano(), Items: b.Items})
+	return Accepted{ID: b.ID, Received: taken, Route: b.Route, Event: data}
+}
+
+// DecodeBatch reads a BatchRecord back.
+func DecodeBatch(a Accepted) (*Batch, error) {
+	var r batchRecord
+	if err := json.Unmarshal(a.Event, &r); err != nil {
+		return nil, fmt.Errorf("aggregation %s: unreadable record: %w", a.ID, err)
+	}
+	if r.Route == "" || len(r.Items) == 0 {
+		return nil, fmt.Errorf("aggregation %s: record without route or messages", a.ID)
+	}
+	return &Batch{Route: r.Route, Items: r.Items, First: time.Unix(0, r.First), ID: a.ID}, nil
+}
+
 // Aggregate adds item to route's pending aggregation. When the count
 // reaches n (n > 0), the batch is removed and returned.
 func (s *Store) Aggregate(route string, item Item, n int, now time.Time) (*Batch, error) {
+	return s.aggregate(route, item, n, now, false, false)
+}
+
+// AggregateKeep is Aggregate for a durable engine: a full batch is taken
+// and written to the inbox as a record of its own (BatchRecord) in one
+// transaction, so that a crash before the batch is sent loses nothing
+// (Unfinished returns it). The caller sends it and then calls
+// Finish(batch.ID). With replayed (the item's event is processed again
+// after a restart), an item of that event still pending, or in a batch
+// kept and not finished, is not added a second time.
+func (s *Store) AggregateKeep(route string, item Item, n int, now time.Time, replayed bool) (*Batch, error) {
+	return s.aggregate(route, item, n, now, true, replayed)
+}
+
+func (s *Store) aggregate(route string, item Item, n int, now time.Time, keep, replayed bool) (*Batch, error) {
 	data, err := json.Marshal(item)
 	if err != nil {
 		return nil, err
@@ -137,6 +199,9 @@ func (s *Store) Aggregate(route string, item Item, n int, now time.Time) (*Batch
 		b, err := tx.Bucket(aggrBucket).CreateBucketIfNotExists([]byte(route))
 		if err != nil {
 			return err
+		}
+		if replayed && item.EventID != "" && holdsEvent(tx, b, route, item.EventID) {
+			return nil
 		}
 		if b.Get(firstKey) == nil {
 			if err := b.Put(firstKey, timeBytes(now)); err != nil {
@@ -150,16 +215,57 @@ func (s *Store) Aggregate(route string, item Item, n int, now time.Time) (*Batch
 			return err
 		}
 		if n > 0 && countItems(b) >= n {
-			out, err = takeBatch(tx, route)
+			out, err = takeBatch(tx, route, keep, now)
 		}
 		return err
 	})
 	return out, err
 }
 
+// holdsEvent reports whether route's pending aggregation b, or a batch of
+// route kept in the inbox, has an item of event id.
+func holdsEvent(tx *bolt.Tx, b *bolt.Bucket, route, id string) bool {
+	has := func(items []Item) bool {
+		for _, it := range items {
+			if it.EventID == id {
+				return true
+			}
+		}
+		return false
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var it Item
+		if string(k) != string(firstKey) && json.Unmarshal(v, &it) == nil && it.EventID == id {
+			return true
+		}
+	}
+	c = tx.Bucket(inboxBucket).Cursor()
+	for k, v := c.Seek([]byte(BatchPrefix)); k != nil && IsBatch(string(k)); k, v = c.Next() {
+		a, err := decodeAccepted(v)
+		if err != nil || a.Route != route {
+			continue
+		}
+		if kept, err := DecodeBatch(a); err == nil && has(kept.Items) {
+			return true
+		}
+	}
+	return false
+}
+
 // Due removes and returns the aggregations whose first item is older than
 // timeout for each route in timeouts.
 func (s *Store) Due(timeouts map[string]time.Duration, now time.Time) ([]*Batch, error) {
+	return s.due(timeouts, now, false)
+}
+
+// DueKeep is Due for a durable engine: each batch is taken and written to
+// the inbox in one transaction, as AggregateKeep does.
+func (s *Store) DueKeep(timeouts map[string]time.Duration, now time.Time) ([]*Batch, error) {
+	return s.due(timeouts, now, true)
+}
+
+func (s *Store) due(timeouts map[string]time.Duration, now time.Time, keep bool) ([]*Batch, error) {
 	var out []*Batch
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for route, timeout := range timeouts {
@@ -171,7 +277,7 @@ func (s *Store) Due(timeouts map[string]time.Duration, now time.Time) ([]*Batch,
 			if first == nil || now.Sub(bytesTime(first)) < timeout {
 				continue
 			}
-			batch, err := takeBatch(tx, route)
+			batch, err := takeBatch(tx, route, keep, now)
 			if err != nil {
 				return err
 			}
@@ -196,7 +302,10 @@ func countItems(b *bolt.Bucket) int {
 	return n
 }
 
-func takeBatch(tx *bolt.Tx, route string) (*Batch, error) {
+// takeBatch removes route's pending aggregation and returns it; with keep,
+// a batch with items is written to the inbox (BatchRecord, taken at now)
+// in the same transaction.
+func takeBatch(tx *bolt.Tx, route string, keep bool, now time.Time) (*Batch, error) {
 	parent := tx.Bucket(aggrBucket)
 	b := parent.Bucket([]byte(route))
 	batch := &Batch{Route: route}
@@ -213,6 +322,16 @@ func takeBatch(tx *bolt.Tx, route string) (*Batch, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if keep && len(batch.Items) > 0 {
+		ids := make([]string, len(batch.Items))
+		for i, it := range batch.Items {
+			ids[i] = it.EventID
+		}
+		batch.ID = BatchID(route, ids)
+		if err := tx.Bucket(inboxBucket).Put([]byte(batch.ID), encodeAccepted(BatchRecord(batch, now))); err != nil {
+			return nil, err
+		}
 	}
 	return batch, parent.DeleteBucket([]byte(route))
 }

@@ -22,6 +22,32 @@ type State interface {
 	Due(timeouts map[string]time.Duration, now time.Time) ([]*store.Batch, error)
 }
 
+// Keeper is a State that keeps every batch it takes as work still to do,
+// in the same step as it takes it, so that a crash between taking a batch
+// and sending it loses nothing. A durable engine uses it when its inbox is
+// the Keeper itself:
+//
+//   - core/store writes the batch to its inbox as a record of its own
+//     (store.BatchRecord, id store.BatchID) in the transaction that takes
+//     it and returns it: the engine sends it, then finishes the record
+//     like an event (Inbox.Finish(batch.ID)); after a restart the replay
+//     hands the record over again (store.IsBatch tells it from an event).
+//   - core/jsstore freezes the batch in its key-value entry, publishes it
+//     to the shared inbox stream, then deletes the entry: it returns no
+//     batch, and whichever controller the stream hands the batch to
+//     sends it.
+type Keeper interface {
+	// AggregateKeep is State.Aggregate, with a full batch kept. replayed
+	// says the item's event is processed again (after a restart, or
+	// redelivered): an item of that event already pending or in a kept
+	// batch is not added twice.
+	AggregateKeep(route string, item store.Item, n int, now time.Time, replayed bool) (*store.Batch, error)
+	// DueKeep is State.Due, with the batches kept. A route with timeout
+	// 0 is not due; a Keeper may look at its entry to finish handing over
+	// a batch another node took and did not hand over (core/jsstore).
+	DueKeep(timeouts map[string]time.Duration, now time.Time) ([]*store.Batch, error)
+}
+
 // EventState is a State that knows which event recorded a key: the same
 // event processed again (redelivered after its controller died) is not
 // dropped as its own duplicate.
