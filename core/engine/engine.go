@@ -319,7 +319,9 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		rendered  map[string]renderResult
 		out       []record.Execution
 	)
-	value, err := ev.Parse()
+	// Routing reads only the members its Rego names (most routes read a
+	// field or two of a large report); templates get the whole event.
+	value, err := ev.ParseKeys(p.inputKeys)
 	if err != nil {
 		// Accept validated it, so this is a bug, not bad input: say so loudly.
 		e.log.Error("accepted event does not parse; it is not processed", "event", ev.ID, "error", err)
@@ -362,13 +364,23 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 			out = append(out, e.failNoTemplate(r, ev)...)
 			continue
 		}
-		if tmplInput == nil {
-			tmplInput = p.templateInput(value)
+		if rendered == nil {
 			rendered = map[string]renderResult{}
 		}
 		res, done := rendered[r.tmplName]
 		if !done {
-			res.msg, res.err = r.template.Render(ctx, tmplInput)
+			var ok bool
+			if res.msg, ok = r.template.RenderRaw(ev.Raw); !ok {
+				if tmplInput == nil {
+					whole, err := ev.Parse()
+					if err != nil {
+						e.log.Error("accepted event does not parse; it is not processed", "event", ev.ID, "error", err)
+						return out
+					}
+					tmplInput = p.templateInput(whole)
+				}
+				res.msg, res.err = r.template.Render(ctx, tmplInput)
+			}
 			rendered[r.tmplName] = res
 		}
 		if res.err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/postee-dev/postee/core/config"
+	"github.com/postee-dev/postee/core/engine/placement"
 	"github.com/postee-dev/postee/core/engine/retry"
 	"github.com/postee-dev/postee/core/engine/secrets"
 	"github.com/postee-dev/postee/core/filters"
@@ -35,6 +36,10 @@ type Pipeline struct {
 	retries map[string]retry.Policy
 	// warnings are the config's and the compilation's (see Warnings).
 	warnings []error
+	// inputKeys are the top-level members of an event that routing reads
+	// (routes' Rego, unique-message-props, the runner hint field); nil:
+	// the whole event is parsed (see eventKeys).
+	inputKeys map[string]bool
 }
 
 // Warnings are what the config has that postee ignores (the existing Postee
@@ -246,7 +251,35 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	p.inputKeys = p.eventKeys()
 	return p, nil
+}
+
+// eventKeys are the top-level members of an event that routing reads:
+// every route's Rego (when it names them all), the first segment of its
+// unique-message-props and the runner hint field. nil when a route may read
+// any member: the event is then parsed whole. Templates read the whole
+// event (parsed when a route matches), except postee.rawmessage.json,
+// which is rendered from the event's bytes.
+func (p *Pipeline) eventKeys() map[string]bool {
+	keys := map[string]bool{placement.HintField: true}
+	for _, r := range p.routes {
+		if r.matcher == nil {
+			continue
+		}
+		rk, all := r.matcher.InputKeys()
+		if all {
+			return nil
+		}
+		for _, k := range rk {
+			keys[k] = true
+		}
+		for _, prop := range r.uniqueProps {
+			head, _, _ := strings.Cut(prop, ".")
+			keys[head] = true
+		}
+	}
+	return keys
 }
 
 func compileTemplate(ctx context.Context, t *config.Template, baseDir string, user *template.UserTemplates, policy regoeval.Policy) (*template.Renderer, error) {
