@@ -63,9 +63,10 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 // the queue's places.
 func (e *Engine) Capacity() int { return e.opts.Workers + e.opts.QueueSize }
 
-// Deliver queues an event handed over by a shared inbox, waiting for room
-// (or until ctx ends); redelivered marks an event a controller had before
-// and did not finish: its executions that succeeded are not run again.
+// Deliver queues an event (or an aggregated batch, store.IsBatch) handed
+// over by a shared inbox, waiting for room (or until ctx ends);
+// redelivered marks one a controller had before and did not finish: its
+// executions that succeeded are not run again.
 func (e *Engine) Deliver(ctx context.Context, a store.Accepted, redelivered bool) error {
 	j, ok := e.jobOf(a, redelivered)
 	if !ok {
@@ -107,8 +108,9 @@ func (e *Engine) release(ev *event.Event) {
 }
 
 // ReplayUnfinished queues the events accepted before a restart whose actions
-// had not all finished, oldest first, waiting for room in the queue. Their
-// executions that had succeeded are not run again.
+// had not all finished, oldest first, and the aggregated batches taken and
+// not sent, waiting for room in the queue. Their executions that had
+// succeeded are not run again.
 func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	if !e.opts.Durable {
 		return 0, nil

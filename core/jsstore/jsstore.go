@@ -13,6 +13,24 @@
 //     aggregations, updated with compare-and-set so that two controllers
 //     never both take a key or a batch.
 //
+// A batch taken from an aggregation is never only in the memory of the
+// controller that took it (kv.go, AggregateKeep and DueKeep): the
+// controller first freezes the aggregation's entry as that batch
+// (compare-and-set: no item is added to it any more, and only one
+// controller freezes it), then publishes the batch to the inbox stream as a
+// message of its own (message id: the batch's id, store.BatchID; header
+// Postee-Kind: aggregation), then deletes the entry. Whichever controller
+// the stream hands the batch to sends it, and acknowledges it once its
+// actions finished, as it does an event; it is redelivered if that
+// controller dies. A controller that dies after freezing leaves the entry
+// frozen: the next controller to look at the route (the next event of the
+// route, or every second on each controller) publishes the batch and
+// deletes the entry. Publishing is idempotent within the stream's
+// duplicate window (DefaultDupWindow); a batch published again later (its
+// controller died between publishing and deleting, and no controller
+// looked at the route for that long) is marked as possibly sent before
+// (Postee-Again), so its executions recorded as finished are skipped.
+//
 // The methods on state mirror core/store's, so the engine uses either.
 package jsstore
 

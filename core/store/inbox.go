@@ -90,7 +90,7 @@ func (s *Store) Finish(id string) error {
 }
 
 // Unfinished returns the accepted events not finished, oldest first (ids
-// are time-ordered).
+// are time-ordered), then the kept batches not finished (IsBatch).
 func (s *Store) Unfinished() ([]Accepted, error) {
 	if s.pending() {
 		if err := s.Flush(); err != nil {

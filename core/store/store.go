@@ -2,6 +2,12 @@
 // the de-duplication keys of routes' unique-message-props and the pending
 // messages of routes' aggregation. Both survive restarts; keys are scoped to
 // the route, so two routes never suppress or mix each other's messages.
+//
+// A durable engine takes a batch out of an aggregation with AggregateKeep
+// or DueKeep, which write the batch to the inbox (inbox.go) as a record of
+// its own (BatchRecord) in the transaction that removes it from the
+// aggregation: from the moment it is taken until Finish(batch.ID), a crash
+// leaves it in the inbox, and Unfinished hands it to the replay.
 package store
 
 import (
