@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -157,6 +158,11 @@ func (w *rawWriter) value(depth int, skip string) error {
 	case '[':
 		return w.array(depth)
 	case '"':
+		if end := plainString(w.data, w.pos); end > 0 {
+			w.buf = append(w.buf, w.data[w.pos:end]...)
+			w.pos = end
+			return nil
+		}
 		s, next, err := w.strs.Read(w.data, w.pos)
 		if err != nil {
 			return err
@@ -218,6 +224,7 @@ func (w *rawWriter) array(depth int) error {
 func (w *rawWriter) object(depth int, skip string) error {
 	w.pos++ // {
 	base := len(w.buf)
+	w.buf = append(w.buf, '{')
 	for len(w.members) <= depth {
 		w.members = append(w.members, nil)
 	}
@@ -234,31 +241,39 @@ func (w *rawWriter) object(depth int, skip string) error {
 		if w.data[w.pos] != '"' {
 			return fmt.Errorf("invalid character %q looking for an object key", w.data[w.pos])
 		}
-		kb, next, err := w.strs.Read(w.data, w.pos)
-		if err != nil {
-			return err
+		var key []byte
+		if len(members) > 0 {
+			w.buf = append(w.buf, ',') // left out again if the order changes
 		}
-		// The key as written when unescaping changed nothing (the usual
-		// case: no copy), else a copy of the reader's bytes.
-		key := w.data[w.pos+1 : next-1]
-		if !bytes.Equal(key, kb) {
+		start := len(w.buf)
+		w.newline(depth + 1)
+		if end := plainString(w.data, w.pos); end > 0 {
+			key = w.data[w.pos+1 : end-1]
+			w.buf = append(w.buf, w.data[w.pos:end]...)
+			w.pos = end
+		} else {
+			kb, next, err := w.strs.Read(w.data, w.pos)
+			if err != nil {
+				return err
+			}
 			key = bytes.Clone(kb)
+			w.buf = appendString(w.buf, bytesString(key))
+			w.pos = next
 		}
-		w.pos = next
 		w.space()
 		if w.pos >= len(w.data) || w.data[w.pos] != ':' {
 			return errors.New("expected ':' after an object key")
 		}
 		w.pos++
-		start := len(w.buf)
-		w.newline(depth + 1)
-		w.buf = appendString(w.buf, bytesString(key))
 		w.buf = append(w.buf, ':', ' ')
 		if err := w.value(depth+1, ""); err != nil {
 			return err
 		}
 		if depth == 0 && string(key) == skip {
 			w.buf = w.buf[:start]
+			if len(members) > 0 {
+				w.buf = w.buf[:start-1] // its comma
+			}
 		} else {
 			members = append(members, rawMember{key: key, start: start, end: len(w.buf)})
 		}
@@ -280,6 +295,12 @@ func (w *rawWriter) object(depth int, skip string) error {
 		w.buf = append(w.buf[:base], "{}"...)
 		return nil
 	}
+	if sortedUnique(members) {
+		// Written in order already (as many producers write them).
+		w.newline(depth)
+		w.buf = append(w.buf, '}')
+		return nil
+	}
 	// The members in key order, each key once (its last value), joined
 	// with commas: rewritten from a copy of what was written.
 	slices.SortStableFunc(members, func(a, b rawMember) int { return bytes.Compare(a.key, b.key) })
@@ -299,4 +320,31 @@ func (w *rawWriter) object(depth int, skip string) error {
 	w.newline(depth)
 	w.buf = append(w.buf, '}')
 	return nil
+}
+
+// plainString returns the end (after the closing quote) of the JSON string
+// at data[pos] when it is written as appendString would write it (printable
+// ASCII without escapes), else 0.
+func plainString(data []byte, pos int) int {
+	for i := pos + 1; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case c == '"':
+			return i + 1
+		case c < 0x20 || c >= utf8.RuneSelf || c == '\\':
+			return 0
+		}
+	}
+	return 0
+}
+
+// sortedUnique reports whether the members' keys are in strictly
+// increasing order.
+func sortedUnique(members []rawMember) bool {
+	for i := 1; i < len(members); i++ {
+		if bytes.Compare(members[i-1].key, members[i].key) >= 0 {
+			return false
+		}
+	}
+	return true
 }

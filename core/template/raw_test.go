@@ -46,6 +46,9 @@ func TestRawJSONMatchesRego(t *testing.T) {
 		"spaces":         " \n\t{ \"a\" :\r\n[ 1 , 2 ] , \"b\":{ } , \"c\" : [ ] }\n ",
 		"invalid utf8":   "{\"s\": \"a\xffb\", \"k\xfe\": 1}",
 		"slash escapes":  `{"p": "a\/b", "surrogates": "\ud83d\ude00 \ud800 x"}`,
+		"postee between": `{"a": 1, "postee": 2, "b": {"c": 3, "d": [4]}}`,
+		"postee first":   `{"postee": 1, "a": 2}`,
+		"sorted nested":  `{"a": {"b": 1, "c": {"d": "\u00e9", "e": "\n"}}, "f": [{"g": 1, "h": 2}, {"h": 1, "g": 2}]}`,
 	}
 	for name, raw := range events {
 		t.Run(name, func(t *testing.T) {
@@ -166,6 +169,28 @@ func BenchmarkRawJSONParsedOrBytes(b *testing.B) {
 			if _, ok := r.RenderRaw(raw); !ok {
 				b.Fatal("declined")
 			}
+		}
+	})
+}
+
+// The bytes path writes what the parsed path writes, for any JSON object.
+func FuzzRawJSONBytes(f *testing.F) {
+	for _, seed := range []string{`{"b": 1, "a": [true, null, -1.5e3], "postee": {}}`, `{"\u00e9": "\ud83d\ude00", "a\"": "\u2028<>&"}`,
+		`{"a": {"b": 1, "b": 2}, "a": 3}`, "{\"x\": \"a\xffb\", \"\": [[], {}]}"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		v, err := event.Parse(raw)
+		if err != nil {
+			return
+		}
+		want, ok := renderRawJSON(v)
+		if !ok {
+			t.Fatalf("%q: the parsed path declined", raw)
+		}
+		got, ok := renderRawJSONBytes(raw)
+		if !ok || got != want {
+			t.Fatalf("%q:\nbytes  %q (%v)\nparsed %q", raw, got.Description, ok, want.Description)
 		}
 	})
 }
