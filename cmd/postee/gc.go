@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"runtime/debug"
 
 	"github.com/postee-dev/postee/sdk/protocol"
@@ -24,4 +25,17 @@ func memoryLimit(controller bool) int64 {
 func releaseStartMemory() {
 	debug.FreeOSMemory()
 	dropStartPages()
+}
+
+// pauseGC turns the garbage collector off while a server starts (unless
+// GOGC is set): loading the config allocates a lot that lives until it is
+// compiled, and collecting it meanwhile was an eighth of the CPU of a
+// start. The soft memory limit still bounds the heap. The returned
+// function turns the collector back on.
+func pauseGC() (resume func()) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(-1)
+	return func() { debug.SetGCPercent(prev) }
 }

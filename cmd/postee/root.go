@@ -208,6 +208,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	resumeGC := pauseGC()
 	srv, err := server.Start(ctx, server.Settings{
 		CfgFile:         o.cfgFile,
 		HTTPAddr:        strings.TrimPrefix(o.httpAddr, "http://"),
@@ -235,6 +236,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		IngestToken:     o.ingest.token, TLSClientCA: o.ingest.clientCA, AdminAddr: o.ingest.adminAddr,
 		MaxInflightBytes: o.ingest.maxInflight,
 	})
+	resumeGC()
 	if err != nil {
 		return err
 	}
