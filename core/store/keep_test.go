@@ -70,8 +70,8 @@ func TestKeptBatchSurvivesACrash(t *testing.T) {
 		t.Fatalf("taken twice: %+v %v", again, err)
 	}
 
-	// A replayed event whose item is in a kept batch, or still pending,
-	// is not added again; a new event is.
+	// A replayed event whose item was added before (it is in a kept
+	// batch, or still pending) is not added again; a new event is.
 	if b, err := s.AggregateKeep("count", item("e2"), 2, now, true); err != nil || b != nil {
 		t.Fatalf("replayed e2: %v %v", b, err)
 	}
@@ -92,6 +92,13 @@ func TestKeptBatchSurvivesACrash(t *testing.T) {
 	}
 	if list, err = s.Unfinished(); err != nil || len(list) != 1 || list[0].ID != BatchID("count", []string{"e4", "e5"}) {
 		t.Fatalf("after Finish: %+v %v", list, err)
+	}
+	// Nor after its batch was sent and finished.
+	if b, err := s.AggregateKeep("count", item("e1"), 1, now, true); err != nil || b != nil {
+		t.Fatalf("replayed e1 after its batch finished: %+v %v", b, err)
+	}
+	if due, err := s.Due(map[string]time.Duration{"count": time.Nanosecond}, now.Add(time.Hour)); err != nil || len(due) != 0 {
+		t.Fatalf("pending: %+v %v", due, err)
 	}
 }
 

@@ -188,9 +188,11 @@ func (s *Store) Aggregate(route string, item Item, n int, now time.Time) (*Batch
 // and written to the inbox as a record of its own (BatchRecord) in one
 // transaction, so that a crash before the batch is sent loses nothing
 // (Unfinished returns it). The caller sends it and then calls
-// Finish(batch.ID). With replayed (the item's event is processed again
-// after a restart), an item of that event still pending, or in a batch
-// kept and not finished, is not added a second time.
+// Finish(batch.ID). Each item added is recorded with the finished
+// executions (aggregatedKey; dropped by PruneDone with them), in the same
+// transaction: with replayed (the item's event is processed again after a
+// restart), an item of that event added before, whether still pending, in
+// a batch being sent or in one sent already, is not added a second time.
 func (s *Store) AggregateKeep(route string, item Item, n int, now time.Time, replayed bool) (*Batch, error) {
 	return s.aggregate(route, item, n, now, true, replayed)
 }
@@ -206,8 +208,14 @@ func (s *Store) aggregate(route string, item Item, n int, now time.Time, keep, r
 		if err != nil {
 			return err
 		}
-		if replayed && item.EventID != "" && holdsEvent(tx, b, route, item.EventID) {
-			return nil
+		if keep && item.EventID != "" {
+			done, mark := tx.Bucket(execDoneBucket), aggregatedKey(route, item.EventID)
+			if replayed && done.Get(mark) != nil {
+				return nil
+			}
+			if err := done.Put(mark, timeBytes(now)); err != nil {
+				return err
+			}
 		}
 		if b.Get(firstKey) == nil {
 			if err := b.Put(firstKey, timeBytes(now)); err != nil {
@@ -228,35 +236,10 @@ func (s *Store) aggregate(route string, item Item, n int, now time.Time, keep, r
 	return out, err
 }
 
-// holdsEvent reports whether route's pending aggregation b, or a batch of
-// route kept in the inbox, has an item of event id.
-func holdsEvent(tx *bolt.Tx, b *bolt.Bucket, route, id string) bool {
-	has := func(items []Item) bool {
-		for _, it := range items {
-			if it.EventID == id {
-				return true
-			}
-		}
-		return false
-	}
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var it Item
-		if string(k) != string(firstKey) && json.Unmarshal(v, &it) == nil && it.EventID == id {
-			return true
-		}
-	}
-	c = tx.Bucket(inboxBucket).Cursor()
-	for k, v := c.Seek([]byte(BatchPrefix)); k != nil && IsBatch(string(k)); k, v = c.Next() {
-		a, err := decodeAccepted(v)
-		if err != nil || a.Route != route {
-			continue
-		}
-		if kept, err := DecodeBatch(a); err == nil && has(kept.Items) {
-			return true
-		}
-	}
-	return false
+// aggregatedKey is the record, among the finished executions, that event
+// eventID's message was added to route's aggregation.
+func aggregatedKey(route, eventID string) []byte {
+	return []byte("aggregated-" + record.ExecutionID(eventID, route, ""))
 }
 
 // Due removes and returns the aggregations whose first item is older than
