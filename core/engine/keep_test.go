@@ -135,3 +135,92 @@ func TestReplayedBatchSkipsWhatSucceeded(t *testing.T) {
 	}
 	t.Fatal("the batch's record was not finished")
 }
+
+// secondHeld fails every first attempt (retryable) and holds every second
+// one until gate is closed.
+type secondHeld struct {
+	started chan string
+	gate    chan struct{}
+}
+
+func (s *secondHeld) Configure(context.Context, []ActionSpec) error { return nil }
+func (s *secondHeld) Execute(ctx context.Context, r *Request) (Outcome, error) {
+	if r.Attempt == 1 {
+		return Outcome{Err: "try again", Retryable: true}, nil
+	}
+	s.started <- r.EventID
+	select {
+	case <-s.gate:
+		return Outcome{Output: "ok"}, nil
+	case <-ctx.Done():
+		return Outcome{}, ctx.Err()
+	}
+}
+
+// When the batch cannot be rendered, its messages are sent on their own;
+// the batch's record stays until the last of them finished, retries
+// included.
+func TestBatchSentOneByOneIsKeptUntilTheLast(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ex := &secondHeld{started: make(chan string, 10), gate: make(chan struct{})}
+	e := load(t, `
+routes:
+- name: batch
+  actions: [send]
+  template: fails-aggregated
+  plugins:
+    aggregate-message-number: 2
+templates:
+- name: fails-aggregated
+  body: |
+    package x
+    title := "t"
+    result := "one" if { is_object(input) }
+    aggregation_pkg := "x"
+actions:
+- name: send
+  type: test
+  enable: true
+  retry: {attempts: 2, initial-delay: 1ms}
+`, ex, Options{Store: st, Durable: true, Workers: 1})
+	e.Start()
+	defer e.Stop(context.Background())
+	var ids []string
+	for i := 0; i < 2; i++ {
+		ev := mustEvent(t, `{"n":1}`)
+		ids = append(ids, ev.ID)
+		if err := e.Submit(context.Background(), ev, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-ex.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the messages were not retried on their own")
+		}
+	}
+	// The events are finished; the batch is not, while its messages'
+	// retries run.
+	batchID := store.BatchID("batch", ids)
+	var left []store.Accepted
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if left, err = st.Unfinished(); err == nil && (len(left) == 0 || len(left) == 1 && store.IsBatch(left[0].ID)) {
+			break
+		}
+	}
+	if len(left) != 1 || left[0].ID != batchID {
+		t.Fatalf("unfinished while the retries run: %+v, want the batch %s", left, batchID)
+	}
+	close(ex.gate)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if left, err = st.Unfinished(); err == nil && len(left) == 0 {
+			return
+		}
+	}
+	t.Fatalf("unfinished after the retries: %+v", left)
+}

@@ -39,8 +39,9 @@ type State interface {
 type Keeper interface {
 	// AggregateKeep is State.Aggregate, with a full batch kept. replayed
 	// says the item's event is processed again (after a restart, or
-	// redelivered): an item of that event already pending or in a kept
-	// batch is not added twice.
+	// redelivered): an item of that event added before is not added
+	// twice (core/store remembers every item added; core/jsstore the
+	// items pending).
 	AggregateKeep(route string, item store.Item, n int, now time.Time, replayed bool) (*store.Batch, error)
 	// DueKeep is State.Due, with the batches kept. A route with timeout
 	// 0 is not due; a Keeper may look at its entry to finish handing over
