@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -52,7 +53,17 @@ func Serve(p Plugin) {
 		os.Exit(1)
 	}
 	protocol.TuneGC()
+	transport, err := protocol.ServerTLS()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdk.Serve:", err)
+		os.Exit(1)
+	}
+	var tlsProvider func() (*tls.Config, error)
+	if transport != nil {
+		tlsProvider = func() (*tls.Config, error) { return transport, nil }
+	}
 	plugin.Serve(&plugin.ServeConfig{
+		TLSProvider:      tlsProvider,
 		HandshakeConfig:  protocol.Handshake,
 		VersionedPlugins: protocol.VersionedPlugins(newServer(p)),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {

@@ -184,6 +184,22 @@ type Host struct {
 	procs  map[string]*proc // by type
 	byName map[string]*proc // by action name
 	closed bool
+
+	// identity is the host's certificate for the plugins' transport TLS,
+	// made once (protocol.HostIdentity).
+	identityOnce sync.Once
+	identity     *protocol.HostIdentity
+	identityErr  error
+}
+
+// transport makes the mutual TLS of one plugin start: only this host can
+// call the plugin, and the host talks only to the process it started.
+func (h *Host) transport() (*protocol.Transport, error) {
+	h.identityOnce.Do(func() { h.identity, h.identityErr = protocol.NewHostIdentity() })
+	if h.identityErr != nil {
+		return nil, fmt.Errorf("plugin transport TLS: %w", h.identityErr)
+	}
+	return h.identity.TransportFor()
 }
 
 // New returns a Host; nothing is started until Configure.
@@ -478,8 +494,13 @@ func (p *proc) startLocked(ctx context.Context) error {
 		return err
 	}
 	logger := p.host.opts.Logger.Named(p.typ)
+	transport, err := p.host.transport()
+	if err != nil {
+		return fmt.Errorf("start plugin %s: %w", p.typ, err)
+	}
 	cmd := pluginCmd(real)
-	cmd.Env = pluginEnv(p.typ, p.refs, os.Environ())
+	cmd.Env = append(pluginEnv(p.typ, p.refs, os.Environ()), transport.Env...)
+	cmd.ExtraFiles = []*os.File{transport.File}
 	crash := &crashLog{cmd: cmd}
 	var secure *plugin.SecureConfig
 	if p.sum != nil {
@@ -492,7 +513,7 @@ func (p *proc) startLocked(ctx context.Context) error {
 		SkipHostEnv:      true,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		TLSConfig:        transport.Client,
 		StartTimeout:     p.host.opts.StartTimeout,
 		Logger:           logger,
 		SyncStdout:       p.host.opts.Stdout,
@@ -501,6 +522,7 @@ func (p *proc) startLocked(ctx context.Context) error {
 			grpc.MaxCallRecvMsgSize(protocol.MaxMessageSize), grpc.MaxCallSendMsgSize(protocol.MaxMessageSize))},
 	})
 	cp, err := client.Client()
+	_ = transport.File.Close() // the plugin has its own copy
 	if err != nil {
 		pid := 0
 		if cmd.Process != nil {

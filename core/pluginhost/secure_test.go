@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postee-dev/postee/sdk/protocol"
 )
 
 // copyPlugin copies the test plugin into a fresh directory (mode 0700) and
@@ -80,7 +82,7 @@ func TestPluginEnvironmentIsMinimal(t *testing.T) {
 		}
 	}
 	for k, v := range env {
-		if strings.HasPrefix(k, "POSTEE_") && k != "POSTEE_ACTION_PLUGIN" || strings.HasPrefix(k, "AQUAALERT_") {
+		if strings.HasPrefix(k, "POSTEE_") && k != "POSTEE_ACTION_PLUGIN" && k != protocol.EnvTLSFD || strings.HasPrefix(k, "AQUAALERT_") {
 			t.Errorf("the plugin got %s=%q", k, v)
 		}
 	}

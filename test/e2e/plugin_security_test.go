@@ -37,6 +37,7 @@ actions:
   enable: true
   exec-script: |
     tr '\0' '\n' < /proc/$PPID/environ > %[1]s.tmp
+    readlink /proc/$$/fd/3 >> %[1]s.tmp 2>/dev/null || echo "fd3: none" >> %[1]s.tmp
     echo "script sees: ${SCRIPT_VAR:-unset}" >> %[1]s.tmp
     mv %[1]s.tmp %[1]s
 `, out)
@@ -51,7 +52,12 @@ actions:
 			t.Errorf("plugin environment lacks %s:\n%s", want, env)
 		}
 	}
-	for _, leak := range []string{"management-key-value", "not-for-plugins", "POSTEE_API_KEY", "UNRELATED_SECRET", "PATH_TO_DB", "AQUAALERT_"} {
+	// The plugin's transport key came on a pipe, not in its environment,
+	// and the pipe was closed before the script started.
+	if !strings.Contains(env, "fd3: none") {
+		t.Errorf("the script inherited a descriptor 3:\n%s", env)
+	}
+	for _, leak := range []string{"management-key-value", "not-for-plugins", "POSTEE_API_KEY", "UNRELATED_SECRET", "PATH_TO_DB", "AQUAALERT_", "PRIVATE KEY"} {
 		if strings.Contains(env, leak) {
 			t.Errorf("plugin environment has %s:\n%s", leak, env)
 		}
