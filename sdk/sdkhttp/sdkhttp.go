@@ -62,12 +62,16 @@ func StripURL(err error) error {
 }
 
 // NewClient returns a client with its own pooled transport, sized so that
-// thousands of requests a second reuse their connections.
+// thousands of requests a second reuse their connections, and with a
+// write buffer that holds a request with a large header (the http action's
+// Postee-Event header is the description in base64) and its body: one
+// write instead of several.
 func NewClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 256
 	tr.MaxIdleConnsPerHost = 64
 	tr.IdleConnTimeout = 90 * time.Second
+	tr.WriteBufferSize = 32 << 10
 	return &http.Client{Transport: tr}
 }
 
