@@ -28,8 +28,14 @@ func NewEvents(max, maxBytes int) *Events {
 // Add records ev: its id, time, runner and raw body only (not the parsed
 // value, which is many times larger).
 func (l *Events) Add(ev *event.Event) {
-	// A tight copy: the body's buffer may have grown to twice its size.
-	ev = &event.Event{ID: ev.ID, Received: ev.Received, Runner: ev.Runner, Origin: ev.Origin, Raw: append([]byte(nil), ev.Raw...)}
+	// The body is shared (it is never written after it was accepted),
+	// unless its buffer grew well past its size (a body without a
+	// Content-Length): then a tight copy.
+	raw := ev.Raw
+	if cap(raw) > len(raw)+len(raw)/8+64 {
+		raw = append([]byte(nil), raw...)
+	}
+	ev = &event.Event{ID: ev.ID, Received: ev.Received, Runner: ev.Runner, Origin: ev.Origin, Raw: raw[:len(raw):len(raw)]}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items = append(l.items, ev)

@@ -114,3 +114,20 @@ func TestEventsPages(t *testing.T) {
 		t.Fatalf("page %+v", body)
 	}
 }
+
+// A body read to its size is shared, not copied; one whose buffer grew
+// well past its size is copied tight.
+func TestEventsShareTightBodies(t *testing.T) {
+	l := NewEvents(10, 1<<20)
+	tight := []byte(`{"a": 1}`)
+	loose := make([]byte, 8, 4096)
+	copy(loose, `{"b": 2}`)
+	l.Add(&event.Event{ID: "1", Raw: tight})
+	l.Add(&event.Event{ID: "2", Raw: loose})
+	if &l.items[0].Raw[0] != &tight[0] {
+		t.Error("a tight body was copied")
+	}
+	if &l.items[1].Raw[0] == &loose[0] || cap(l.items[1].Raw) != len(loose) {
+		t.Errorf("a loose body was kept with its %d bytes of capacity", cap(l.items[1].Raw))
+	}
+}
