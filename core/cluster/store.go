@@ -154,9 +154,11 @@ func (s *runnerStore) oldest(n int) (keys [][]byte, reps []outgoing) {
 	return keys, reps
 }
 
-// remove drops sent reports, in one transaction.
+// remove drops sent reports. Batch shares the transaction (and its fsync)
+// with the executions finishing meanwhile; a removal lost to a crash only
+// sends a report again, which the controller drops by its message id.
 func (s *runnerStore) remove(keys [][]byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(outboxBucket)
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
