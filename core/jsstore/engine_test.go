@@ -2,6 +2,7 @@ package jsstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,13 +22,20 @@ import (
 
 // calls records the executions of every controller.
 type calls struct {
-	all *testutil.Collector[string] // "controller route action event title"
+	all *testutil.Collector[string] // "controller route action title event-id [aggregated event ids]"
 	who string
 }
 
 func (c *calls) Configure(context.Context, []engine.ActionSpec) error { return nil }
 func (c *calls) Execute(_ context.Context, r *engine.Request) (engine.Outcome, error) {
-	c.all.Add(fmt.Sprintf("%s %s %s %s", c.who, r.Route, r.Action, r.Message.Title))
+	s := fmt.Sprintf("%s %s %s %s %s", c.who, r.Route, r.Action, r.Message.Title, r.EventID)
+	var batch struct {
+		Events []string `json:"aggregated_events"`
+	}
+	if json.Unmarshal(r.Event, &batch) == nil && len(batch.Events) > 0 {
+		s += " " + strings.Join(batch.Events, ",")
+	}
+	c.all.Add(s)
 	return engine.Outcome{Output: "ok"}, nil
 }
 
@@ -119,22 +127,44 @@ func TestSharedRoutePluginsAcrossControllers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// every: 12; dedup: 6; batch: 12/4 = 3.
+	// every: 12; dedup: 6; batch: 12/4 = 3, each event in exactly one,
+	// none sent on its own.
 	all.MustAwaitCount(t, "every execution", 60*time.Second, n+6+3)
 	perRoute := map[string]int{}
 	var dedup []string
 	ran := map[string]bool{}
+	inBatches := map[string]int{}
 	for _, s := range all.All() {
 		f := strings.Fields(s)
 		perRoute[f[1]]++
 		ran[f[0]] = true
-		if f[1] == "dedup" {
+		switch f[1] {
+		case "dedup":
 			dedup = append(dedup, f[3])
+		case "batch":
+			if len(f) < 6 || len(strings.Split(f[5], ",")) != 4 {
+				t.Errorf("batch route: not a batch of 4: %s", s)
+				continue
+			}
+			for _, id := range strings.Split(f[5], ",") {
+				inBatches[id]++
+			}
 		}
 	}
 	sort.Strings(dedup)
 	if perRoute["every"] != n || perRoute["batch"] != 3 || fmt.Sprint(dedup) != "[d0 d1 d2 d3 d4 d5]" {
 		t.Errorf("executions per route %v, de-duplicated %v", perRoute, dedup)
+	}
+	for id, k := range inBatches {
+		if k != 1 {
+			t.Errorf("event %s in %d batches", id, k)
+		}
+	}
+	if len(inBatches) != n {
+		t.Errorf("%d events in the batches, want %d", len(inBatches), n)
+	}
+	if t.Failed() {
+		t.Logf("executions:\n%s", strings.Join(all.All(), "\n"))
 	}
 	if !ran["a"] || !ran["b"] {
 		t.Errorf("one controller did all the work: %v", ran)

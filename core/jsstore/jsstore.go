@@ -26,7 +26,10 @@
 // frozen: the next controller to look at the route (the next event of the
 // route, or every second on each controller) publishes the batch and
 // deletes the entry. Publishing is idempotent within the stream's
-// duplicate window (DefaultDupWindow); a batch published again later (its
+// duplicate window (DefaultDupWindow), also when several controllers hand
+// the same batch over at once (a publish refused while the same id is
+// being stored is asked again until the stream answers, kv.go
+// publishBatch); a batch published again later (its
 // controller died between publishing and deleting, and no controller
 // looked at the route for that long) is marked as possibly sent before
 // (Postee-Again), so its executions recorded as finished are skipped.

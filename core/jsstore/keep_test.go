@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,5 +125,50 @@ func TestFrozenBatchHandedOverByAnotherController(t *testing.T) {
 	}
 	if !seen["count[e01 e02] true"] || !seen["busy[e03 e04] true"] {
 		t.Fatalf("delivered %v", seen)
+	}
+}
+
+// Several controllers hand the same frozen batch over at once (the one
+// that froze it, and others that found it frozen at the route's next
+// event or at their timer): JetStream refuses a publish whose message id
+// another publish is storing at that moment ("duplicate message id is in
+// process"), which is no failure: every hand-over succeeds, and the stream
+// holds the batch once.
+func TestFrozenBatchHandedOverAtOnce(t *testing.T) {
+	c := natstest.Start(t, 3)
+	stores := []*Store{open(t, c.URL(0), Options{}), open(t, c.URL(1), Options{}), open(t, c.URL(2), Options{})}
+	ctx := context.Background()
+	const batches, each = 20, 6
+	for n := 0; n < batches; n++ {
+		route := fmt.Sprintf("r%d", n)
+		v := aggrValue{Route: route, First: time.Now().UnixNano(), Items: []store.Item{item(2 * n), item(2*n + 1)}}
+		v.Taken = batchID(route, v.Items)
+		data, _ := json.Marshal(v)
+		rev, err := stores[0].aggr.Put(ctx, kvKey("a.", route), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, each)
+		for i := 0; i < each; i++ {
+			wg.Add(1)
+			go func(s *Store) {
+				defer wg.Done()
+				hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				v := v
+				errs <- s.handOver(hctx, kvKey("a.", route), &v, rev, true)
+			}(stores[i%len(stores)])
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("batch %d: %v", n, err)
+			}
+		}
+	}
+	if got := inboxMsgs(t, stores[0]); got != batches {
+		t.Fatalf("%d messages in the inbox, want %d (each batch once)", got, batches)
 	}
 }

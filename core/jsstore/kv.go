@@ -151,7 +151,11 @@ func (s *Store) Prune(now time.Time) (int, error) {
 // backoff waits a little, at random, before a compare-and-set is tried
 // again, so that contenders spread out.
 func backoff(try int) {
-	time.Sleep(time.Duration(rand.Int64N(int64(min(try, 20)) * int64(time.Millisecond))))
+	time.Sleep(backoffDelay(try))
+}
+
+func backoffDelay(try int) time.Duration {
+	return time.Duration(rand.Int64N(int64(min(try, 20)) * int64(time.Millisecond)))
 }
 
 // isConflict reports a compare-and-set that lost: the key changed since
@@ -347,10 +351,43 @@ func (s *Store) publishBatch(ctx context.Context, b *store.Batch, taken time.Tim
 		msg.Header.Set(hdrAgain, "1")
 	}
 	msg.Data = a.Event
-	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(a.ID)); err != nil {
-		return fmt.Errorf("jsstore: route %q: store aggregation %s in %s: %w", b.Route, a.ID, InboxStream, err)
+	for try := 1; ; try++ {
+		_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(a.ID))
+		if err == nil {
+			return nil
+		}
+		if !isMsgIDInProcess(err) || !sleepCtx(ctx, backoffDelay(try)) {
+			return fmt.Errorf("jsstore: route %q: store aggregation %s in %s: %w", b.Route, a.ID, InboxStream, err)
+		}
+		// Another controller (or this one) is handing the same batch
+		// over at this moment: asked again, the stream answers that it
+		// stored it (a duplicate), or stores it if that publish failed.
 	}
-	return nil
+}
+
+// isMsgIDInProcess reports a publish refused because another publish with
+// the same message id is being stored (not yet committed on the stream's
+// replicas): code 10158, "duplicate message id is in process". Whether
+// the batch is stored is not known yet.
+func isMsgIDInProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeMsgIDInProcess
+}
+
+// jsErrCodeMsgIDInProcess is JetStream's JSStreamDuplicateMessageConflict
+// (nats.go names no constant for it).
+const jsErrCodeMsgIDInProcess jetstream.ErrorCode = 10158
+
+// sleepCtx waits d, or less if ctx ends first; false when ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Due removes and returns the aggregations whose first item is older than
