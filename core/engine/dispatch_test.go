@@ -129,3 +129,51 @@ func TestUndispatchedEventStaysUnfinished(t *testing.T) {
 		t.Fatalf("unfinished events %v, want the one not dispatched", list)
 	}
 }
+
+// blocking is an Executor whose actions run until their context ends.
+type blocking struct{ started chan struct{} }
+
+func (blocking) Configure(context.Context, []ActionSpec) error { return nil }
+func (b blocking) Execute(ctx context.Context, _ *Request) (Outcome, error) {
+	b.started <- struct{}{}
+	<-ctx.Done()
+	return Outcome{}, ctx.Err()
+}
+
+// An execution cut short by Stop is not a dead letter: its event stays
+// unfinished and runs again after the restart.
+func TestStopDoesNotDeadLetter(t *testing.T) {
+	st := openStore(t)
+	ex := blocking{started: make(chan struct{}, 10)}
+	e := load(t, `
+routes:
+- name: r
+  input: input.kind == "x"
+  actions: [slow]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- {name: slow, type: test, enable: true}
+`, ex, Options{Store: st, Durable: true})
+	e.Start()
+	ev := mustEvent(t, `{"kind":"x"}`)
+	if err := e.Submit(context.Background(), ev, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ex.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the action never started")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_ = e.Stop(ctx)
+	if dead, err := st.DeadLetters(); err != nil || len(dead) != 0 {
+		t.Fatalf("dead letters after Stop: %+v, %v", dead, err)
+	}
+	if list, err := st.Unfinished(); err != nil || len(list) != 1 || list[0].ID != ev.ID {
+		t.Fatalf("unfinished events %v, %v; want the stopped one", list, err)
+	}
+}

@@ -69,6 +69,12 @@ func (e *Engine) deadLetter(r *Route, a *config.Action, ev *event.Event, msg sdk
 	if e.opts.Store == nil {
 		return
 	}
+	if e.ctx.Err() != nil {
+		// Stopped mid-execution: the event stays unfinished and runs again
+		// after the restart (or on another controller); a dead letter too
+		// would run it a second time when replayed.
+		return
+	}
 	err := e.opts.Store.PutDeadLetter(store.DeadLetter{
 		ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name, Attempts: x.Attempt,
 		Error: x.Err, Output: clip(x.Output, 4096), At: time.Now(), Event: ev.Raw, Message: record.Message(msg),
