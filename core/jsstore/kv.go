@@ -407,7 +407,10 @@ func (s *Store) DueKeep(timeouts map[string]time.Duration, now time.Time) ([]*st
 func (s *Store) due(timeouts map[string]time.Duration, now time.Time, keep bool) ([]*store.Batch, error) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	var out []*store.Batch
+	var (
+		out  []*store.Batch
+		errs []error // one route's failure does not hold the others back
+	)
 	for route, timeout := range timeouts {
 		if timeout <= 0 && !keep {
 			continue
@@ -418,7 +421,8 @@ func (s *Store) due(timeouts map[string]time.Duration, now time.Time, keep bool)
 			continue
 		}
 		if err != nil {
-			return out, fmt.Errorf("jsstore: route %q: aggregation: %w", route, err)
+			errs = append(errs, fmt.Errorf("jsstore: route %q: aggregation: %w", route, err))
+			continue
 		}
 		var v aggrValue
 		if err := json.Unmarshal(e.Value(), &v); err != nil {
@@ -426,7 +430,7 @@ func (s *Store) due(timeouts map[string]time.Duration, now time.Time, keep bool)
 		}
 		if v.Taken != "" {
 			if err := s.handOver(ctx, k, &v, e.Revision(), true); err != nil {
-				return out, err
+				errs = append(errs, err)
 			}
 			continue
 		}
@@ -436,7 +440,7 @@ func (s *Store) due(timeouts map[string]time.Duration, now time.Time, keep bool)
 		if keep {
 			if len(v.Items) > 0 {
 				if _, err := s.take(ctx, k, &v, e.Revision(), now); err != nil {
-					return out, err
+					errs = append(errs, err)
 				}
 			}
 			continue // not taken: changed meanwhile, looked at again next time
@@ -445,11 +449,12 @@ func (s *Store) due(timeouts map[string]time.Duration, now time.Time, keep bool)
 			if isConflict(err) {
 				continue // changed meanwhile: looked at again next time
 			}
-			return out, fmt.Errorf("jsstore: route %q: aggregation: %w", route, err)
+			errs = append(errs, fmt.Errorf("jsstore: route %q: aggregation: %w", route, err))
+			continue
 		}
 		if len(v.Items) > 0 {
 			out = append(out, v.batch())
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
