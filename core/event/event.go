@@ -90,7 +90,11 @@ var ErrNotObject = errors.New("event must be a JSON object")
 
 // Parse parses raw JSON into an OPA value; anything but one JSON object is
 // an error saying what is wrong.
-func Parse(raw []byte) (ast.Value, error) {
+func Parse(raw []byte) (ast.Value, error) { return parseObject(raw, nil) }
+
+// parseObject is Parse, of only the top-level members keep names when it
+// is set.
+func parseObject(raw []byte, keep map[string]bool) (ast.Value, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: the body is empty", ErrNotObject)
@@ -98,7 +102,7 @@ func Parse(raw []byte) (ast.Value, error) {
 	if trimmed[0] != '{' {
 		return nil, fmt.Errorf("%w, got %s", ErrNotObject, describe(trimmed[0]))
 	}
-	val, err := parseValue(trimmed)
+	val, err := parseKeeping(trimmed, keep)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}

@@ -16,8 +16,12 @@ import (
 // literal text, invalid UTF-8 becomes U+FFFD, a repeated key keeps its last
 // value), in a third of the time and allocations: parsing is most of the CPU
 // an event costs.
-func parseValue(data []byte) (ast.Value, error) {
-	p := &parser{data: data}
+func parseValue(data []byte) (ast.Value, error) { return parseKeeping(data, nil) }
+
+// parseKeeping is parseValue that, when keep is set, parses only the
+// top-level members keep names (ParseKeys).
+func parseKeeping(data []byte, keep map[string]bool) (ast.Value, error) {
+	p := &parser{data: data, keep: keep}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -41,6 +45,9 @@ type parser struct {
 	// keys shares the term of each distinct object key: reports repeat the
 	// same few keys in every element of their lists. Terms are immutable.
 	keys map[string]*ast.Term
+	// keep, when set, names the top-level members to parse; the others
+	// are skipped (ParseKeys).
+	keep map[string]bool
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -119,28 +126,18 @@ func (p *parser) object(depth int) (ast.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, ok := p.keys[string(kb)]
-		if !ok {
-			if p.keys == nil {
-				p.keys = make(map[string]*ast.Term, 64)
+		if depth == 0 && p.keep != nil && !p.keep[string(kb)] {
+			// A top-level member nobody reads (ParseKeys): skipped.
+			if err := p.skipMember(); err != nil {
+				return nil, err
 			}
-			key = ast.StringTerm(string(kb))
-			p.keys[string(kb)] = key
+		} else {
+			kv, err := p.member(kb, depth)
+			if err != nil {
+				return nil, err
+			}
+			terms = append(terms, kv)
 		}
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, errEOF
-		}
-		if p.data[p.pos] != ':' {
-			return nil, p.errorf("invalid character %q after an object key", p.data[p.pos])
-		}
-		p.pos++
-		p.skipSpace()
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		terms = append(terms, [2]*ast.Term{key, ast.NewTerm(v)})
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return nil, errEOF
@@ -155,6 +152,48 @@ func (p *parser) object(depth int) (ast.Value, error) {
 			return nil, p.errorf("invalid character %q after an object value", p.data[p.pos])
 		}
 	}
+}
+
+// colon moves past the ':' after an object key.
+func (p *parser) colon() error {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return errEOF
+	}
+	if p.data[p.pos] != ':' {
+		return p.errorf("invalid character %q after an object key", p.data[p.pos])
+	}
+	p.pos++
+	p.skipSpace()
+	return nil
+}
+
+// skipMember moves past the ':' and the value of a member not kept.
+func (p *parser) skipMember() error {
+	if err := p.colon(); err != nil {
+		return err
+	}
+	return p.skip(1)
+}
+
+// member parses the ':' and the value of the member with key kb.
+func (p *parser) member(kb []byte, depth int) ([2]*ast.Term, error) {
+	key, ok := p.keys[string(kb)]
+	if !ok {
+		if p.keys == nil {
+			p.keys = make(map[string]*ast.Term, 64)
+		}
+		key = ast.StringTerm(string(kb))
+		p.keys[string(kb)] = key
+	}
+	if err := p.colon(); err != nil {
+		return [2]*ast.Term{}, err
+	}
+	v, err := p.value(depth + 1)
+	if err != nil {
+		return [2]*ast.Term{}, err
+	}
+	return [2]*ast.Term{key, ast.NewTerm(v)}, nil
 }
 
 // newObject builds an object; a repeated key keeps its last value, as

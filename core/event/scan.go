@@ -1,9 +1,6 @@
 package event
 
 import (
-	"bytes"
-	"fmt"
-
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -100,78 +97,11 @@ func (p *parser) skipString() error {
 // without building them: a route that reads input.kind needs nothing
 // else of a 5 KB report. nil keys parse everything.
 func ParseKeys(raw []byte, keys map[string]bool) (ast.Object, error) {
-	if keys == nil {
-		v, err := Parse(raw)
-		if err != nil {
-			return nil, err
-		}
-		return v.(ast.Object), nil
-	}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		_, err := Parse(raw) // the same error as a full parse
+	v, err := parseObject(raw, keys)
+	if err != nil {
 		return nil, err
 	}
-	p := &parser{data: trimmed}
-	p.pos++ // {
-	var terms [][2]*ast.Term
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
-		return ast.NewObject(), p.end()
-	}
-	for {
-		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return nil, fmt.Errorf("invalid JSON: %w", p.errorf("expected an object key"))
-		}
-		kb, err := p.str()
-		if err != nil {
-			return nil, fmt.Errorf("invalid JSON: %w", err)
-		}
-		want := keys[string(kb)]
-		var key *ast.Term
-		if want {
-			key = ast.StringTerm(string(kb))
-		}
-		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, fmt.Errorf("invalid JSON: %w", p.errorf("expected ':' after an object key"))
-		}
-		p.pos++
-		p.skipSpace()
-		if want {
-			v, err := p.value(1)
-			if err != nil {
-				return nil, fmt.Errorf("invalid JSON: %w", err)
-			}
-			terms = append(terms, [2]*ast.Term{key, ast.NewTerm(v)})
-		} else if err := p.skip(1); err != nil {
-			return nil, fmt.Errorf("invalid JSON: %w", err)
-		}
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, fmt.Errorf("invalid JSON: %w", errEOF)
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			return newObject(terms), p.end()
-		default:
-			return nil, fmt.Errorf("invalid JSON: %w", p.errorf("invalid character %q after an object value", p.data[p.pos]))
-		}
-	}
-}
-
-// end checks that nothing but space follows the top-level value.
-func (p *parser) end() error {
-	p.skipSpace()
-	if p.pos != len(p.data) {
-		return fmt.Errorf("invalid JSON: %w", p.errorf("unexpected %q after the top-level value", p.data[p.pos]))
-	}
-	return nil
+	return v.(ast.Object), nil
 }
 
 // ParseKeys is Parse for the top-level members named in keys (see
