@@ -3,7 +3,9 @@ package protocol
 import (
 	"context"
 	"errors"
+	"sync"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -138,7 +140,8 @@ func (s *grpcServer) Info(ctx context.Context, _ *actionpb.InfoRequest) (*action
 	if err != nil {
 		return nil, err
 	}
-	return &actionpb.InfoResponse{Type: i.Type, SdkVersion: i.SDKVersion, ProtocolVersion: int32(i.ProtocolVersion)}, nil
+	return &actionpb.InfoResponse{Type: i.Type, SdkVersion: i.SDKVersion, ProtocolVersion: int32(i.ProtocolVersion),
+		Executions: true}, nil
 }
 
 func (s *grpcServer) Configure(ctx context.Context, req *actionpb.ConfigureRequest) (*actionpb.ConfigureResponse, error) {
@@ -158,7 +161,16 @@ func (s *grpcServer) Check(ctx context.Context, req *actionpb.CheckRequest) (*ac
 }
 
 func (s *grpcServer) Execute(ctx context.Context, req *actionpb.ExecuteRequest) (*actionpb.ExecuteResponse, error) {
-	res, err := s.impl.Execute(ctx, ExecuteRequest{
+	return execute(ctx, s.impl, req)
+}
+
+func (s *grpcServer) Executions(stream grpc.BidiStreamingServer[actionpb.ExecutionCalls, actionpb.ExecutionReplies]) error {
+	return serveExecutions(s.impl, stream)
+}
+
+// execute runs one execution from the wire, for Execute and Executions.
+func execute(ctx context.Context, impl Plugin, req *actionpb.ExecuteRequest) (*actionpb.ExecuteResponse, error) {
+	res, err := impl.Execute(ctx, ExecuteRequest{
 		Action: req.GetAction(), Route: req.GetRoute(), ExecutionID: req.GetExecutionId(), EventID: req.GetEventId(),
 		Event: req.GetEventJson(), Message: MessageFromPB(req.GetMessage()), Attempt: int(req.GetAttempt()), Resent: req.GetResent(),
 	})
@@ -170,16 +182,27 @@ func (s *grpcServer) Execute(ctx context.Context, req *actionpb.ExecuteRequest) 
 
 // NewClient turns the generated client into a Plugin. Transport errors
 // are returned as they are (gRPC status errors), except that a plugin built
-// before Check existed answers Check with no diagnostics.
+// before Check existed answers Check with no diagnostics. Executions go on
+// the Executions stream once Info said the plugin serves it, else one
+// unary call each.
 func NewClient(c actionpb.ActionClient) Plugin { return &grpcClient{c: c} }
 
-type grpcClient struct{ c actionpb.ActionClient }
+type grpcClient struct {
+	c actionpb.ActionClient
+
+	mu      sync.Mutex
+	streams bool          // the plugin serves Executions (from Info)
+	stream  *clientStream // open, nil before the first execution or once broken
+}
 
 func (g *grpcClient) Info(ctx context.Context) (Info, error) {
 	r, err := g.c.Info(ctx, &actionpb.InfoRequest{})
 	if err != nil {
 		return Info{}, err
 	}
+	g.mu.Lock()
+	g.streams = r.GetExecutions()
+	g.mu.Unlock()
 	return Info{Type: r.GetType(), SDKVersion: r.GetSdkVersion(), ProtocolVersion: int(r.GetProtocolVersion())}, nil
 }
 
@@ -203,12 +226,37 @@ func (g *grpcClient) Check(ctx context.Context, action string) ([]Diagnostic, er
 }
 
 func (g *grpcClient) Execute(ctx context.Context, req ExecuteRequest) (ExecuteResult, error) {
-	r, err := g.c.Execute(ctx, &actionpb.ExecuteRequest{
+	in := &actionpb.ExecuteRequest{
 		Action: req.Action, Route: req.Route, ExecutionId: req.ExecutionID, EventId: req.EventID,
 		EventJson: req.Event, Message: MessageToPB(req.Message), Attempt: int32(req.Attempt), Resent: req.Resent,
-	})
+	}
+	var r *actionpb.ExecuteResponse
+	stream, err := g.executions()
+	if err == nil && stream != nil {
+		r, err = stream.execute(ctx, in)
+	} else if err == nil {
+		r, err = g.c.Execute(ctx, in)
+	}
 	if err != nil {
 		return ExecuteResult{}, err
 	}
 	return ExecuteResult{Output: r.GetOutput(), Details: r.GetDetails(), Err: r.GetError(), Retryable: r.GetRetryable()}, nil
+}
+
+// executions returns the open Executions stream, opening one if needed;
+// nil when the plugin does not serve it.
+func (g *grpcClient) executions() (*clientStream, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.streams {
+		return nil, nil
+	}
+	if g.stream == nil || g.stream.broken() {
+		s, err := openClientStream(g.c)
+		if err != nil {
+			return nil, err
+		}
+		g.stream = s
+	}
+	return g.stream, nil
 }

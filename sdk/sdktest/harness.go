@@ -78,6 +78,14 @@ func (h *Harness) connect() {
 		_ = conn.Close()
 		srv.Stop()
 	}
+	// As postee does when a plugin starts; it also makes executions travel
+	// as postee sends them (on the Executions stream).
+	ctx, cancel := context.WithTimeout(context.Background(), h.Timeout)
+	defer cancel()
+	if _, err := h.client.Info(ctx); err != nil {
+		h.closeFn()
+		h.t.Fatalf("sdktest: info: %v", err)
+	}
 }
 
 func (h *Harness) rpc() protocol.Plugin {

@@ -156,8 +156,10 @@ type InfoResponse struct {
 	Type            string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	SdkVersion      string                 `protobuf:"bytes,2,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
 	ProtocolVersion int32                  `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The plugin serves Executions.
+	Executions    bool `protobuf:"varint,4,opt,name=executions,proto3" json:"executions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -209,6 +211,13 @@ func (x *InfoResponse) GetProtocolVersion() int32 {
 		return x.ProtocolVersion
 	}
 	return 0
+}
+
+func (x *InfoResponse) GetExecutions() bool {
+	if x != nil {
+		return x.Executions
+	}
+	return false
 }
 
 type ConfigureRequest struct {
@@ -655,6 +664,243 @@ func (x *ExecuteResponse) GetDetails() map[string]string {
 	return nil
 }
 
+// ExecutionCall is one execution on the Executions stream, or the
+// cancellation of one still running.
+type ExecutionCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the host, unique on the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Absent when cancel is set.
+	Request *ExecuteRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// The time the host waits for the reply, in nanoseconds from receipt
+	// (as gRPC's own grpc-timeout); 0: no limit.
+	TimeoutNanos int64 `protobuf:"varint,3,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
+	// Cancel the running execution with this id: its context is cancelled,
+	// as a unary call's is when the caller gives up.
+	Cancel        bool `protobuf:"varint,4,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionCall) Reset() {
+	*x = ExecutionCall{}
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionCall) ProtoMessage() {}
+
+func (x *ExecutionCall) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionCall.ProtoReflect.Descriptor instead.
+func (*ExecutionCall) Descriptor() ([]byte, []int) {
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExecutionCall) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ExecutionCall) GetRequest() *ExecuteRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *ExecutionCall) GetTimeoutNanos() int64 {
+	if x != nil {
+		return x.TimeoutNanos
+	}
+	return 0
+}
+
+func (x *ExecutionCall) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+type ExecutionCalls struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Calls         []*ExecutionCall       `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionCalls) Reset() {
+	*x = ExecutionCalls{}
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionCalls) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionCalls) ProtoMessage() {}
+
+func (x *ExecutionCalls) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionCalls.ProtoReflect.Descriptor instead.
+func (*ExecutionCalls) Descriptor() ([]byte, []int) {
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ExecutionCalls) GetCalls() []*ExecutionCall {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+// ExecutionReply answers the ExecutionCall with the same id.
+type ExecutionReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Absent when code is set.
+	Response *ExecuteResponse `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	// The execution failed as a call, not as an action (e.g. the action is
+	// not configured): a gRPC status code (google.golang.org/grpc/codes) and
+	// its message, as Execute would return them.
+	Code          int32  `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionReply) Reset() {
+	*x = ExecutionReply{}
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionReply) ProtoMessage() {}
+
+func (x *ExecutionReply) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionReply.ProtoReflect.Descriptor instead.
+func (*ExecutionReply) Descriptor() ([]byte, []int) {
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ExecutionReply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ExecutionReply) GetResponse() *ExecuteResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *ExecutionReply) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ExecutionReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ExecutionReplies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replies       []*ExecutionReply      `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionReplies) Reset() {
+	*x = ExecutionReplies{}
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionReplies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionReplies) ProtoMessage() {}
+
+func (x *ExecutionReplies) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_protocol_actionpb_action_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionReplies.ProtoReflect.Descriptor instead.
+func (*ExecutionReplies) Descriptor() ([]byte, []int) {
+	return file_sdk_protocol_actionpb_action_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ExecutionReplies) GetReplies() []*ExecutionReply {
+	if x != nil {
+		return x.Replies
+	}
+	return nil
+}
+
 var File_sdk_protocol_actionpb_action_proto protoreflect.FileDescriptor
 
 const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
@@ -664,12 +910,15 @@ const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tR\x06action\"O\n" +
 	"\rCheckResponse\x12>\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1c.postee.action.v1.DiagnosticR\vdiagnostics\"\r\n" +
-	"\vInfoRequest\"n\n" +
+	"\vInfoRequest\"\x8e\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
 	"\vsdk_version\x18\x02 \x01(\tR\n" +
 	"sdkVersion\x12)\n" +
-	"\x10protocol_version\x18\x03 \x01(\x05R\x0fprotocolVersion\"O\n" +
+	"\x10protocol_version\x18\x03 \x01(\x05R\x0fprotocolVersion\x12\x1e\n" +
+	"\n" +
+	"executions\x18\x04 \x01(\bR\n" +
+	"executions\"O\n" +
 	"\x10ConfigureRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12#\n" +
 	"\rsettings_json\x18\x02 \x01(\fR\fsettingsJson\"8\n" +
@@ -709,12 +958,28 @@ const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\adetails\x18\x04 \x03(\v2..postee.action.v1.ExecuteResponse.DetailsEntryR\adetails\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xbf\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x98\x01\n" +
+	"\rExecutionCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12:\n" +
+	"\arequest\x18\x02 \x01(\v2 .postee.action.v1.ExecuteRequestR\arequest\x12#\n" +
+	"\rtimeout_nanos\x18\x03 \x01(\x03R\ftimeoutNanos\x12\x16\n" +
+	"\x06cancel\x18\x04 \x01(\bR\x06cancel\"G\n" +
+	"\x0eExecutionCalls\x125\n" +
+	"\x05calls\x18\x01 \x03(\v2\x1f.postee.action.v1.ExecutionCallR\x05calls\"\x8d\x01\n" +
+	"\x0eExecutionReply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12=\n" +
+	"\bresponse\x18\x02 \x01(\v2!.postee.action.v1.ExecuteResponseR\bresponse\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"N\n" +
+	"\x10ExecutionReplies\x12:\n" +
+	"\areplies\x18\x01 \x03(\v2 .postee.action.v1.ExecutionReplyR\areplies2\x97\x03\n" +
 	"\x06Action\x12E\n" +
 	"\x04Info\x12\x1d.postee.action.v1.InfoRequest\x1a\x1e.postee.action.v1.InfoResponse\x12T\n" +
 	"\tConfigure\x12\".postee.action.v1.ConfigureRequest\x1a#.postee.action.v1.ConfigureResponse\x12N\n" +
 	"\aExecute\x12 .postee.action.v1.ExecuteRequest\x1a!.postee.action.v1.ExecuteResponse\x12H\n" +
-	"\x05Check\x12\x1e.postee.action.v1.CheckRequest\x1a\x1f.postee.action.v1.CheckResponseB4Z2github.com/postee-dev/postee/sdk/protocol/actionpbb\x06proto3"
+	"\x05Check\x12\x1e.postee.action.v1.CheckRequest\x1a\x1f.postee.action.v1.CheckResponse\x12V\n" +
+	"\n" +
+	"Executions\x12 .postee.action.v1.ExecutionCalls\x1a\".postee.action.v1.ExecutionReplies(\x010\x01B4Z2github.com/postee-dev/postee/sdk/protocol/actionpbb\x06proto3"
 
 var (
 	file_sdk_protocol_actionpb_action_proto_rawDescOnce sync.Once
@@ -728,7 +993,7 @@ func file_sdk_protocol_actionpb_action_proto_rawDescGZIP() []byte {
 	return file_sdk_protocol_actionpb_action_proto_rawDescData
 }
 
-var file_sdk_protocol_actionpb_action_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_sdk_protocol_actionpb_action_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_sdk_protocol_actionpb_action_proto_goTypes = []any{
 	(*CheckRequest)(nil),      // 0: postee.action.v1.CheckRequest
 	(*CheckResponse)(nil),     // 1: postee.action.v1.CheckResponse
@@ -740,26 +1005,36 @@ var file_sdk_protocol_actionpb_action_proto_goTypes = []any{
 	(*Message)(nil),           // 7: postee.action.v1.Message
 	(*ExecuteRequest)(nil),    // 8: postee.action.v1.ExecuteRequest
 	(*ExecuteResponse)(nil),   // 9: postee.action.v1.ExecuteResponse
-	nil,                       // 10: postee.action.v1.ExecuteResponse.DetailsEntry
+	(*ExecutionCall)(nil),     // 10: postee.action.v1.ExecutionCall
+	(*ExecutionCalls)(nil),    // 11: postee.action.v1.ExecutionCalls
+	(*ExecutionReply)(nil),    // 12: postee.action.v1.ExecutionReply
+	(*ExecutionReplies)(nil),  // 13: postee.action.v1.ExecutionReplies
+	nil,                       // 14: postee.action.v1.ExecuteResponse.DetailsEntry
 }
 var file_sdk_protocol_actionpb_action_proto_depIdxs = []int32{
 	5,  // 0: postee.action.v1.CheckResponse.diagnostics:type_name -> postee.action.v1.Diagnostic
 	5,  // 1: postee.action.v1.ConfigureResponse.diagnostics:type_name -> postee.action.v1.Diagnostic
 	7,  // 2: postee.action.v1.ExecuteRequest.message:type_name -> postee.action.v1.Message
-	10, // 3: postee.action.v1.ExecuteResponse.details:type_name -> postee.action.v1.ExecuteResponse.DetailsEntry
-	2,  // 4: postee.action.v1.Action.Info:input_type -> postee.action.v1.InfoRequest
-	4,  // 5: postee.action.v1.Action.Configure:input_type -> postee.action.v1.ConfigureRequest
-	8,  // 6: postee.action.v1.Action.Execute:input_type -> postee.action.v1.ExecuteRequest
-	0,  // 7: postee.action.v1.Action.Check:input_type -> postee.action.v1.CheckRequest
-	3,  // 8: postee.action.v1.Action.Info:output_type -> postee.action.v1.InfoResponse
-	6,  // 9: postee.action.v1.Action.Configure:output_type -> postee.action.v1.ConfigureResponse
-	9,  // 10: postee.action.v1.Action.Execute:output_type -> postee.action.v1.ExecuteResponse
-	1,  // 11: postee.action.v1.Action.Check:output_type -> postee.action.v1.CheckResponse
-	8,  // [8:12] is the sub-list for method output_type
-	4,  // [4:8] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	14, // 3: postee.action.v1.ExecuteResponse.details:type_name -> postee.action.v1.ExecuteResponse.DetailsEntry
+	8,  // 4: postee.action.v1.ExecutionCall.request:type_name -> postee.action.v1.ExecuteRequest
+	10, // 5: postee.action.v1.ExecutionCalls.calls:type_name -> postee.action.v1.ExecutionCall
+	9,  // 6: postee.action.v1.ExecutionReply.response:type_name -> postee.action.v1.ExecuteResponse
+	12, // 7: postee.action.v1.ExecutionReplies.replies:type_name -> postee.action.v1.ExecutionReply
+	2,  // 8: postee.action.v1.Action.Info:input_type -> postee.action.v1.InfoRequest
+	4,  // 9: postee.action.v1.Action.Configure:input_type -> postee.action.v1.ConfigureRequest
+	8,  // 10: postee.action.v1.Action.Execute:input_type -> postee.action.v1.ExecuteRequest
+	0,  // 11: postee.action.v1.Action.Check:input_type -> postee.action.v1.CheckRequest
+	11, // 12: postee.action.v1.Action.Executions:input_type -> postee.action.v1.ExecutionCalls
+	3,  // 13: postee.action.v1.Action.Info:output_type -> postee.action.v1.InfoResponse
+	6,  // 14: postee.action.v1.Action.Configure:output_type -> postee.action.v1.ConfigureResponse
+	9,  // 15: postee.action.v1.Action.Execute:output_type -> postee.action.v1.ExecuteResponse
+	1,  // 16: postee.action.v1.Action.Check:output_type -> postee.action.v1.CheckResponse
+	13, // 17: postee.action.v1.Action.Executions:output_type -> postee.action.v1.ExecutionReplies
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_sdk_protocol_actionpb_action_proto_init() }
@@ -773,7 +1048,7 @@ func file_sdk_protocol_actionpb_action_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_protocol_actionpb_action_proto_rawDesc), len(file_sdk_protocol_actionpb_action_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

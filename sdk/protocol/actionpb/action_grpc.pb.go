@@ -25,10 +25,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Action_Info_FullMethodName      = "/postee.action.v1.Action/Info"
-	Action_Configure_FullMethodName = "/postee.action.v1.Action/Configure"
-	Action_Execute_FullMethodName   = "/postee.action.v1.Action/Execute"
-	Action_Check_FullMethodName     = "/postee.action.v1.Action/Check"
+	Action_Info_FullMethodName       = "/postee.action.v1.Action/Info"
+	Action_Configure_FullMethodName  = "/postee.action.v1.Action/Configure"
+	Action_Execute_FullMethodName    = "/postee.action.v1.Action/Execute"
+	Action_Check_FullMethodName      = "/postee.action.v1.Action/Check"
+	Action_Executions_FullMethodName = "/postee.action.v1.Action/Executions"
 )
 
 // ActionClient is the client API for Action service.
@@ -49,6 +50,12 @@ type ActionClient interface {
 	// exists, that a server answers. Plugins built before it answer
 	// Unimplemented, which the host takes as "nothing to check".
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	// Executions runs executions over one long-lived stream, as Execute does
+	// one per call, at a fraction of the cost per execution (no call set-up,
+	// several executions per message under load). A plugin offers it by
+	// setting InfoResponse.executions; the host falls back to Execute for
+	// plugins that do not. Replies come in any order, matched by id.
+	Executions(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecutionCalls, ExecutionReplies], error)
 }
 
 type actionClient struct {
@@ -99,6 +106,19 @@ func (c *actionClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *actionClient) Executions(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecutionCalls, ExecutionReplies], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Action_ServiceDesc.Streams[0], Action_Executions_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecutionCalls, ExecutionReplies]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Action_ExecutionsClient = grpc.BidiStreamingClient[ExecutionCalls, ExecutionReplies]
+
 // ActionServer is the server API for Action service.
 // All implementations must embed UnimplementedActionServer
 // for forward compatibility.
@@ -117,6 +137,12 @@ type ActionServer interface {
 	// exists, that a server answers. Plugins built before it answer
 	// Unimplemented, which the host takes as "nothing to check".
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	// Executions runs executions over one long-lived stream, as Execute does
+	// one per call, at a fraction of the cost per execution (no call set-up,
+	// several executions per message under load). A plugin offers it by
+	// setting InfoResponse.executions; the host falls back to Execute for
+	// plugins that do not. Replies come in any order, matched by id.
+	Executions(grpc.BidiStreamingServer[ExecutionCalls, ExecutionReplies]) error
 	mustEmbedUnimplementedActionServer()
 }
 
@@ -138,6 +164,9 @@ func (UnimplementedActionServer) Execute(context.Context, *ExecuteRequest) (*Exe
 }
 func (UnimplementedActionServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedActionServer) Executions(grpc.BidiStreamingServer[ExecutionCalls, ExecutionReplies]) error {
+	return status.Errorf(codes.Unimplemented, "method Executions not implemented")
 }
 func (UnimplementedActionServer) mustEmbedUnimplementedActionServer() {}
 func (UnimplementedActionServer) testEmbeddedByValue()                {}
@@ -232,6 +261,13 @@ func _Action_Check_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Action_Executions_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ActionServer).Executions(&grpc.GenericServerStream[ExecutionCalls, ExecutionReplies]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Action_ExecutionsServer = grpc.BidiStreamingServer[ExecutionCalls, ExecutionReplies]
+
 // Action_ServiceDesc is the grpc.ServiceDesc for Action service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -256,6 +292,13 @@ var Action_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Action_Check_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Executions",
+			Handler:       _Action_Executions_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "sdk/protocol/actionpb/action.proto",
 }
