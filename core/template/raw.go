@@ -2,6 +2,7 @@ package template
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,14 +98,14 @@ func renderRawJSONBytes(raw []byte) (sdk.Message, bool) {
 	}
 	w := rawWriters.Get().(*rawWriter)
 	w.data, w.pos = trimmed, 0
-	w.buf = w.buf[:0]
+	w.buf, w.keys = w.buf[:0], w.keys[:0]
 	err := w.value(0, "postee")
 	var msg sdk.Message
 	if err == nil {
 		msg = sdk.Message{Title: "-", Description: string(w.buf)}
 	}
 	w.data = nil
-	if cap(w.buf) <= maxPooledBuffer && cap(w.scratch) <= maxPooledBuffer {
+	if cap(w.buf) <= maxPooledBuffer && cap(w.scratch) <= maxPooledBuffer && cap(w.keys) <= maxPooledBuffer {
 		rawWriters.Put(w)
 	}
 	return msg, err == nil
@@ -121,15 +122,73 @@ type rawWriter struct {
 	pos     int
 	strs    event.StringReader
 	scratch []byte
+	// keys holds the decoded object keys that were escaped.
+	keys []byte
 	// members[depth] is reused by the objects at that depth.
 	members [][]rawMember
 }
 
 // rawMember is an object member written to buf[start:end] (its newline,
-// key and value), to be put in key order when the object ends.
+// key and value), to be put in key order when the object ends. Its key is
+// data[keyStart:keyEnd], or keys[keyStart:keyEnd] when escaped (decoded):
+// offsets rather than a slice, so that sorting members moves no pointers
+// (no write barriers while the collector runs); prefix is the key's first
+// eight bytes, which order most pairs of keys without looking at them.
 type rawMember struct {
-	key        []byte
-	start, end int
+	prefix           uint64
+	keyStart, keyEnd int
+	start, end       int
+	escaped          bool
+}
+
+// keyPrefix is the first eight bytes of k, big-endian, zero-padded: for
+// two keys, a < b when keyPrefix(a) < keyPrefix(b).
+func keyPrefix(k []byte) uint64 {
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(k) {
+			p |= uint64(k[i])
+		}
+	}
+	return p
+}
+
+// key is m's key, unescaped.
+func (w *rawWriter) key(m *rawMember) []byte {
+	if m.escaped {
+		return w.keys[m.keyStart:m.keyEnd]
+	}
+	return w.data[m.keyStart:m.keyEnd]
+}
+
+// compare orders members by key, then by position (a repeated key's
+// values in the order written).
+func (w *rawWriter) compare(a, b *rawMember) int {
+	if a.prefix != b.prefix {
+		return cmp.Compare(a.prefix, b.prefix)
+	}
+	if c := bytes.Compare(w.key(a), w.key(b)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.start, b.start)
+}
+
+// sort puts members in key order: an insertion sort for the few members
+// most objects have.
+func (w *rawWriter) sort(members []rawMember) {
+	if len(members) > 16 {
+		slices.SortFunc(members, func(a, b rawMember) int { return w.compare(&a, &b) })
+		return
+	}
+	for i := 1; i < len(members); i++ {
+		m := members[i]
+		j := i
+		for ; j > 0 && w.compare(&members[j-1], &m) > 0; j-- {
+			members[j] = members[j-1]
+		}
+		members[j] = m
+	}
 }
 
 // bytesString views b as a string without copying, for appendString,
@@ -241,14 +300,15 @@ func (w *rawWriter) object(depth int, skip string) error {
 		if w.data[w.pos] != '"' {
 			return fmt.Errorf("invalid character %q looking for an object key", w.data[w.pos])
 		}
-		var key []byte
+		m := rawMember{}
 		if len(members) > 0 {
 			w.buf = append(w.buf, ',') // left out again if the order changes
 		}
 		start := len(w.buf)
 		w.newline(depth + 1)
 		if end := plainString(w.data, w.pos); end > 0 {
-			key = w.data[w.pos+1 : end-1]
+			m.keyStart, m.keyEnd = w.pos+1, end-1
+			m.prefix = keyPrefix(w.data[m.keyStart:m.keyEnd])
 			w.buf = append(w.buf, w.data[w.pos:end]...)
 			w.pos = end
 		} else {
@@ -256,8 +316,11 @@ func (w *rawWriter) object(depth int, skip string) error {
 			if err != nil {
 				return err
 			}
-			key = bytes.Clone(kb)
-			w.buf = appendString(w.buf, bytesString(key))
+			m.escaped, m.keyStart = true, len(w.keys)
+			w.keys = append(w.keys, kb...)
+			m.keyEnd = len(w.keys)
+			m.prefix = keyPrefix(kb)
+			w.buf = appendString(w.buf, bytesString(kb))
 			w.pos = next
 		}
 		w.space()
@@ -269,13 +332,14 @@ func (w *rawWriter) object(depth int, skip string) error {
 		if err := w.value(depth+1, ""); err != nil {
 			return err
 		}
-		if depth == 0 && string(key) == skip {
+		if depth == 0 && string(w.key(&m)) == skip {
 			w.buf = w.buf[:start]
 			if len(members) > 0 {
 				w.buf = w.buf[:start-1] // its comma
 			}
 		} else {
-			members = append(members, rawMember{key: key, start: start, end: len(w.buf)})
+			m.start, m.end = start, len(w.buf)
+			members = append(members, m)
 		}
 		w.space()
 		if w.pos >= len(w.data) {
@@ -295,7 +359,7 @@ func (w *rawWriter) object(depth int, skip string) error {
 		w.buf = append(w.buf[:base], "{}"...)
 		return nil
 	}
-	if sortedUnique(members) {
+	if w.sortedUnique(members) {
 		// Written in order already (as many producers write them).
 		w.newline(depth)
 		w.buf = append(w.buf, '}')
@@ -303,12 +367,12 @@ func (w *rawWriter) object(depth int, skip string) error {
 	}
 	// The members in key order, each key once (its last value), joined
 	// with commas: rewritten from a copy of what was written.
-	slices.SortStableFunc(members, func(a, b rawMember) int { return bytes.Compare(a.key, b.key) })
+	w.sort(members)
 	w.scratch = append(w.scratch[:0], w.buf[base:]...)
 	w.buf = append(w.buf[:base], '{')
 	n := 0
 	for i, m := range members {
-		if i+1 < len(members) && bytes.Equal(members[i+1].key, m.key) {
+		if i+1 < len(members) && bytes.Equal(w.key(&members[i+1]), w.key(&m)) {
 			continue // a later value of the same key wins
 		}
 		if n > 0 {
@@ -340,9 +404,9 @@ func plainString(data []byte, pos int) int {
 
 // sortedUnique reports whether the members' keys are in strictly
 // increasing order.
-func sortedUnique(members []rawMember) bool {
+func (w *rawWriter) sortedUnique(members []rawMember) bool {
 	for i := 1; i < len(members); i++ {
-		if bytes.Compare(members[i-1].key, members[i].key) >= 0 {
+		if w.compare(&members[i-1], &members[i]) >= 0 || bytes.Equal(w.key(&members[i-1]), w.key(&members[i])) {
 			return false
 		}
 	}
