@@ -34,35 +34,70 @@ type Event struct {
 	// wait in queues as raw bytes, which cost a fraction of the memory and
 	// nothing to the garbage collector).
 	Value ast.Value
+	// keys are the offsets in Raw of its top-level keys, found by Accept's
+	// validation: ParseKeys then parses the members it needs without
+	// scanning past the others again. nil when unknown.
+	keys []int32
 }
 
 // Accept checks that raw is one JSON object (cheaply, without building
 // values) and returns an Event with a fresh id, not yet parsed.
 func Accept(raw []byte) (*Event, error) {
-	if err := Validate(raw); err != nil {
+	keys, err := validate(raw, true)
+	if err != nil {
 		return nil, err
 	}
-	return &Event{ID: NewID(), Received: time.Now(), Raw: raw}, nil
+	return &Event{ID: NewID(), Received: time.Now(), Raw: raw, keys: keys}, nil
 }
 
 // Validate reports whether raw is exactly one JSON object, with the reason
 // when it is not.
 func Validate(raw []byte) error {
+	_, err := validate(raw, false)
+	return err
+}
+
+// maxIndexed bounds the size of an event whose top-level keys Accept
+// records (offsets are int32).
+const maxIndexed = 1 << 30
+
+// validate is Validate; with record, it also returns the offsets in raw of
+// the object's top-level keys.
+func validate(raw []byte, record bool) ([]int32, error) {
+	keys, err := validateTrimmed(raw, record && len(raw) < maxIndexed)
+	if err != nil || keys == nil {
+		return nil, err
+	}
+	// The offsets are in the trimmed body, a subslice of raw.
+	trimmed := bytes.TrimSpace(raw)
+	if off := int32(cap(raw) - cap(trimmed)); off != 0 {
+		for i := range keys {
+			keys[i] += off
+		}
+	}
+	return keys, nil
+}
+
+func validateTrimmed(raw []byte, record bool) ([]int32, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
-		return fmt.Errorf("%w: the body is empty", ErrNotObject)
+		return nil, fmt.Errorf("%w: the body is empty", ErrNotObject)
 	}
 	if trimmed[0] != '{' {
-		return fmt.Errorf("%w, got %s", ErrNotObject, describe(trimmed[0]))
+		return nil, fmt.Errorf("%w, got %s", ErrNotObject, describe(trimmed[0]))
 	}
-	if !valid(trimmed) {
+	s := scanner{data: trimmed, record: record}
+	if !s.valid() {
 		// Parse for a message that says where.
 		if _, err := parseValue(trimmed); err != nil {
-			return fmt.Errorf("invalid JSON: %w", err)
+			return nil, fmt.Errorf("invalid JSON: %w", err)
 		}
-		return errors.New("invalid JSON")
+		return nil, errors.New("invalid JSON")
 	}
-	return nil
+	if record && s.keys == nil {
+		s.keys = []int32{} // an empty object: known to have no keys
+	}
+	return s.keys, nil
 }
 
 // Hold notes one more piece of work on the event (its processing, a retry

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"fmt"
+
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -110,7 +112,34 @@ func (e *Event) ParseKeys(keys map[string]bool) (ast.Value, error) {
 	if keys == nil || e.Value != nil {
 		return e.Parse()
 	}
+	if e.keys != nil {
+		return parseAt(e.Raw, e.keys, keys)
+	}
 	return ParseKeys(e.Raw, keys)
+}
+
+// parseAt parses the members of the (valid) object raw whose keys start at
+// offsets and are named in keep, as ParseKeys does without reading past
+// the others.
+func parseAt(raw []byte, offsets []int32, keep map[string]bool) (ast.Value, error) {
+	p := &parser{data: raw}
+	var terms [][2]*ast.Term
+	for _, off := range offsets {
+		p.pos = int(off)
+		kb, err := p.str()
+		if err != nil {
+			return nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		if !keep[string(kb)] {
+			continue
+		}
+		kv, err := p.member(kb, 0)
+		if err != nil {
+			return nil, fmt.Errorf("invalid JSON: %w", err)
+		}
+		terms = append(terms, kv)
+	}
+	return newObject(terms), nil
 }
 
 // StringReader reads JSON strings as Parse does: unescaped, valid UTF-8

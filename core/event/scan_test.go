@@ -36,10 +36,69 @@ func FuzzParseKeys(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q: %v", data, err)
 		}
-		if want := filtered(whole.(ast.Object), keys); ast.Compare(got, want) != 0 {
+		want := filtered(whole.(ast.Object), keys)
+		if ast.Compare(got, want) != 0 {
 			t.Fatalf("%q keys %v:\n got %v\nwant %v", data, keys, got, want)
 		}
+		// An accepted event's ParseKeys goes straight to the offsets of
+		// its keys that Accept found: the same members.
+		ev, err := Accept(data)
+		if err != nil {
+			t.Fatalf("Accept(%q): %v", data, err)
+		}
+		if ev.keys == nil {
+			t.Fatalf("Accept(%q) recorded no key offsets", data)
+		}
+		got2, err := ev.ParseKeys(keys)
+		if err != nil || ast.Compare(got2, want) != 0 {
+			t.Fatalf("%q keys %v from the offsets:\n got %v (%v)\nwant %v", data, keys, got2, err, want)
+		}
 	})
+}
+
+// Accept records where the top-level keys are, leading space included,
+// and ParseKeys reads the members it needs from there.
+func TestAcceptedEventParseKeys(t *testing.T) {
+	for _, raw := range []string{
+		` {"kind": "load", "skip": {"kind": ["}", "\"", {"x": [1, 2e3, true, null]}]}, "n": -1.5, "kind": "last"} `,
+		"\n\t{\"ki\\u006ed\":\"last\",\"n\":-1.5}",
+		`{}`,
+	} {
+		ev, err := Accept([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.keys == nil {
+			t.Fatalf("%q: no key offsets", raw)
+		}
+		got, err := ev.ParseKeys(map[string]bool{"kind": true, "n": true, "absent": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ast.MustParseTerm(`{"kind": "last", "n": -1.5}`).Value
+		if raw == `{}` {
+			want = ast.NewObject()
+		}
+		if ast.Compare(got, want) != 0 {
+			t.Fatalf("%q: got %v, want %v", raw, got, want)
+		}
+	}
+}
+
+func BenchmarkAcceptedParseKeys(b *testing.B) {
+	raw := testevents.Trivy(1, 20)
+	keys := map[string]bool{"kind": true}
+	ev, err := Accept(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := ev.ParseKeys(keys); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func TestParseKeys(t *testing.T) {

@@ -8,6 +8,10 @@ package event
 // cheaper. The body is parsed into values later, by the worker (Parse).
 func valid(data []byte) bool {
 	s := scanner{data: data}
+	return s.valid()
+}
+
+func (s *scanner) valid() bool {
 	s.space()
 	if !s.value(0) {
 		return false
@@ -19,6 +23,10 @@ func valid(data []byte) bool {
 type scanner struct {
 	data []byte
 	pos  int
+	// keys, when record is set, gets the offset of each top-level object
+	// key (its opening quote) in data.
+	record bool
+	keys   []int32
 }
 
 func (s *scanner) space() {
@@ -76,6 +84,9 @@ func (s *scanner) object(depth int) bool {
 		return true
 	}
 	for {
+		if depth == 1 && s.record {
+			s.keys = append(s.keys, int32(s.pos))
+		}
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' || !s.str() {
 			return false
 		}
