@@ -22,6 +22,11 @@ func parseValue(data []byte) (ast.Value, error) { return parseKeeping(data, nil)
 // top-level members keep names (ParseKeys).
 func parseKeeping(data []byte, keep map[string]bool) (ast.Value, error) {
 	p := &parser{data: data, keep: keep}
+	if keep != nil {
+		// Only the members kept are built: a small map for sharing
+		// their key terms (member).
+		p.keys = make(map[string]*ast.Term, len(keep))
+	}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {

@@ -122,7 +122,8 @@ func (e *Event) ParseKeys(keys map[string]bool) (ast.Value, error) {
 // offsets and are named in keep, as ParseKeys does without reading past
 // the others.
 func parseAt(raw []byte, offsets []int32, keep map[string]bool) (ast.Value, error) {
-	p := &parser{data: raw}
+	// The few keys read: a small map for sharing key terms (member).
+	p := &parser{data: raw, keys: make(map[string]*ast.Term, len(keep))}
 	var terms [][2]*ast.Term
 	for _, off := range offsets {
 		p.pos = int(off)

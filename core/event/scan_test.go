@@ -87,7 +87,7 @@ func TestAcceptedEventParseKeys(t *testing.T) {
 
 func BenchmarkAcceptedParseKeys(b *testing.B) {
 	raw := testevents.Trivy(1, 20)
-	keys := map[string]bool{"kind": true}
+	keys := map[string]bool{"image": true}
 	ev, err := Accept(raw)
 	if err != nil {
 		b.Fatal(err)
