@@ -224,13 +224,15 @@ func (s *clientStream) failure() error {
 }
 
 // serveExecutions is the plugin's end of one Executions stream: each
-// execution runs in its own goroutine, as a unary call would; the stream
+// execution runs in a goroutine of its own (reused, see workers); the stream
 // ends (and waits for its executions, cancelled) when the host closes it.
 func serveExecutions(impl Plugin, stream grpc.BidiStreamingServer[actionpb.ExecutionCalls, actionpb.ExecutionReplies]) error {
 	ctx := stream.Context()
 	out := sender[*actionpb.ExecutionReply]{send: func(rs []*actionpb.ExecutionReply) error {
 		return stream.Send(&actionpb.ExecutionReplies{Replies: rs})
 	}}
+	pool := newWorkers()
+	defer pool.close()
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -273,7 +275,8 @@ func serveExecutions(impl Plugin, stream grpc.BidiStreamingServer[actionpb.Execu
 			running[id] = cancel
 			mu.Unlock()
 			wg.Add(1)
-			go func(req *actionpb.ExecuteRequest) {
+			req := c.GetRequest()
+			pool.run(func() {
 				defer wg.Done()
 				r := executionReply(cctx, impl, id, req)
 				cancel()
@@ -281,7 +284,7 @@ func serveExecutions(impl Plugin, stream grpc.BidiStreamingServer[actionpb.Execu
 				delete(running, id)
 				mu.Unlock()
 				_ = out.push(r) // a failed send: the host is gone
-			}(c.GetRequest())
+			})
 		}
 	}
 }
@@ -298,3 +301,47 @@ func executionReply(ctx context.Context, impl Plugin, id uint64, req *actionpb.E
 	st := status.Convert(err)
 	return &actionpb.ExecutionReply{Id: id, Code: int32(st.Code()), Message: st.Message()}
 }
+
+// workers runs functions each in a goroutine of its own, reusing the
+// goroutines that finished: a fresh goroutine for every execution would
+// grow its stack (copying it) on the way into the action's HTTP client or
+// SDK every time. The number of goroutines follows the executions in
+// flight; one idle for workerIdle ends.
+type workers struct {
+	work chan func()
+	done chan struct{}
+}
+
+const workerIdle = 10 * time.Second
+
+func newWorkers() *workers {
+	return &workers{work: make(chan func()), done: make(chan struct{})}
+}
+
+// run runs f on an idle worker, or on a new one when none is idle.
+func (w *workers) run(f func()) {
+	select {
+	case w.work <- f:
+	default:
+		go w.loop(f)
+	}
+}
+
+func (w *workers) loop(f func()) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(workerIdle)
+		select {
+		case f = <-w.work:
+		case <-idle.C:
+			return
+		case <-w.done:
+			return
+		}
+	}
+}
+
+// close ends the idle workers (busy ones end after their function).
+func (w *workers) close() { close(w.done) }
