@@ -50,6 +50,14 @@ type Plugin struct {
 	Type string
 	// New returns a fresh, unconfigured action.
 	New func() Action
+	// Procs is how many CPUs the plugin process runs Go code on at once
+	// (GOMAXPROCS). Zero means one: actions mostly wait on the network,
+	// and the process shares the machine with postee, so one processor
+	// spares the hand-offs between threads (a fifth of the http plugin's
+	// CPU per execution under load, docs/performance.md). Set it for an
+	// action that computes; a negative value means every CPU. A GOMAXPROCS
+	// variable in the plugin's environment wins.
+	Procs int
 }
 
 // Config is what an action receives at configuration.

@@ -53,6 +53,7 @@ func Serve(p Plugin) {
 		os.Exit(1)
 	}
 	protocol.TuneGC()
+	protocol.TuneProcs(p.Procs)
 	transport, err := protocol.ServerTLS()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sdk.Serve:", err)

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 )
 
@@ -41,4 +42,14 @@ func TuneGCLimit(limit int64) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(limit)
 	}
+}
+
+// TuneProcs sets GOMAXPROCS for a plugin process (sdk.Plugin.Procs): n > 0
+// processors, every CPU when n < 0, one when n is 0; unless the user chose
+// GOMAXPROCS.
+func TuneProcs(n int) {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set || n < 0 {
+		return
+	}
+	runtime.GOMAXPROCS(max(n, 1))
 }

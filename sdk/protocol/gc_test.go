@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -57,6 +58,39 @@ func TestTuneGCLimit(t *testing.T) {
 			}
 			if got := debug.SetMemoryLimit(1 << 62); got != tt.wantLimit {
 				t.Errorf("memory limit = %d, want %d", got, tt.wantLimit)
+			}
+		})
+	}
+}
+
+func TestTuneProcs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	tests := []struct {
+		name     string
+		env      string // "" means unset
+		procs    int
+		wantProc int // 0: left as it was (7)
+	}{
+		{"default: one", "", 0, 1},
+		{"chosen by the plugin", "", 3, 3},
+		{"every CPU", "", -1, 0},
+		{"GOMAXPROCS set", "5", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			unsetenv(t, "GOMAXPROCS")
+			if tt.env != "" {
+				t.Setenv("GOMAXPROCS", tt.env)
+			}
+			runtime.GOMAXPROCS(7) // stands in for what the runtime chose at start
+			TuneProcs(tt.procs)
+			want := tt.wantProc
+			if want == 0 {
+				want = 7
+			}
+			if got := runtime.GOMAXPROCS(0); got != want {
+				t.Errorf("GOMAXPROCS = %d, want %d", got, want)
 			}
 		})
 	}
