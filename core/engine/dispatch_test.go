@@ -177,3 +177,50 @@ actions:
 		t.Fatalf("unfinished events %v, %v; want the stopped one", list, err)
 	}
 }
+
+// countingDone counts the executions recorded as done.
+type countingDone struct {
+	mu   sync.Mutex
+	done []string
+}
+
+func (c *countingDone) MarkDone(execID string, _ time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = append(c.done, execID)
+	return nil
+}
+func (c *countingDone) IsDone(string) bool { return false }
+
+// Work a runner runs for the controller is recorded by the runner's own
+// store; the engine's done records, there for the events accepted here,
+// get nothing from it. An event accepted here still gets its record.
+func TestExecuteWorkLeavesDoneRecordsAlone(t *testing.T) {
+	done := &countingDone{}
+	e := load(t, `
+routes:
+- name: r
+  input: input.kind == "x"
+  actions: [act]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- {name: act, type: test, enable: true}
+`, nopExecutor{}, Options{Store: openStore(t), Done: done, Durable: true})
+	x := e.ExecuteWork(context.Background(), &record.Work{ExecutionID: "ctl-exec", EventID: "ev", Route: "r", Action: "act",
+		Event: []byte(`{"kind":"x"}`)})
+	if x.Err != "" || x.ID != "ctl-exec" {
+		t.Fatalf("work: %+v", x)
+	}
+	if len(done.done) != 0 {
+		t.Fatalf("dispatched work recorded as done in the engine's store: %v", done.done)
+	}
+	if xs := e.Process(context.Background(), e.Pipeline(), mustEvent(t, `{"kind":"x"}`), ""); len(xs) != 1 || xs[0].Err != "" {
+		t.Fatalf("an event accepted here: %+v", xs)
+	}
+	if len(done.done) != 1 {
+		t.Fatalf("an event accepted here: %d done records, want 1", len(done.done))
+	}
+}

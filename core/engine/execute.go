@@ -291,7 +291,7 @@ func (e *Engine) attempt(ctx context.Context, r *Route, a *config.Action, ev *ev
 	case outcome.Err != "":
 		x.Err, x.Retryable = outcome.Err, outcome.Retryable
 	}
-	if x.Err == "" && e.opts.Durable {
+	if x.Err == "" && e.opts.Durable && !ev.Dispatched {
 		if err := markDone(e.opts.Done, ev.ID, x.ID, time.Now()); err != nil {
 			e.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
 		}
@@ -311,7 +311,11 @@ func clip(s string, n int) string {
 // controller, with the action of the current pipeline, retrying it per the
 // action's policy; the outcome is the last attempt's.
 func (e *Engine) ExecuteWork(ctx context.Context, w *record.Work) record.Execution {
-	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin}
+	// Dispatched: the runner records the execution when it finishes, in
+	// its own store, by the controller's id (a redelivery is not run
+	// again); a record in the engine's store would be a second write of
+	// the same fact that nothing reads.
+	ev := &event.Event{ID: w.EventID, Raw: w.Event, Origin: w.Origin, Dispatched: true}
 	p := e.pipe.Load()
 	var a *config.Action
 	if p != nil {

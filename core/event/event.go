@@ -28,6 +28,10 @@ type Event struct {
 	Runner string
 	// Replayed: accepted before a restart and processed again after it.
 	Replayed bool
+	// Dispatched: a runner runs an action for this event on the
+	// controller's behalf; the runner's own store records what it
+	// finished (not the engine's done records).
+	Dispatched bool
 	// refs counts the work on the event still running (see Hold).
 	refs atomic.Int32
 	// Value is Raw parsed into an OPA object, once; nil until Parse (events
