@@ -334,10 +334,10 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	if x, done := r.store.done(w.ExecutionID); done {
+	if data, done := r.store.done(w.ExecutionID); done {
 		// A redelivery of work already done: report again, never re-run.
 		r.log.Debug("work already done; not running it again", "execution", w.ExecutionID)
-		_ = r.store.enqueue(r.outcomeReport(x))
+		_ = r.store.enqueue(r.outcomeReportData(w.ExecutionID, data))
 		r.poke(r.outbox)
 		_ = msg.Ack()
 		return
@@ -362,7 +362,7 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 		_ = msg.Nak() // stopped mid-action: let it be redelivered
 		return
 	}
-	if err := r.store.finish(x, r.outcomeReport(x)); err != nil {
+	if err := r.store.finish(x.ID, r.outcomeReport(x)); err != nil {
 		r.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
 		_ = msg.Nak()
 		return
@@ -374,7 +374,12 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 // outcomeReport reports the outcome of a dispatched execution.
 func (r *Runner) outcomeReport(x record.Execution) outgoing {
 	data, _ := encodeOutcome(x)
-	return outgoing{Subject: outcomeSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "outcome", x.ID), Data: data}
+	return r.outcomeReportData(x.ID, data)
+}
+
+// outcomeReportData reports the encoded outcome of execution execID.
+func (r *Runner) outcomeReportData(execID string, data []byte) outgoing {
+	return outgoing{Subject: outcomeSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "outcome", execID), Data: data}
 }
 
 // localReport reports an action the runner ran for an event that arrived

@@ -58,19 +58,20 @@ func TestRunnerStoreDone(t *testing.T) {
 		Output: "out", Details: map[string]string{"k": "v"}, Err: "",
 	}
 	rep := (&Runner{s: RunnerSettings{Name: "postee-runner-1"}, store: s}).outcomeReport(x)
-	if err := s.finish(x, rep); err != nil {
+	if err := s.finish(x.ID, rep); err != nil {
 		t.Fatal(err)
 	}
-	got, ok := s.done("x1")
+	// The done record keeps the outcome as reported, to report it again.
+	data, ok := s.done("x1")
 	if !ok {
 		t.Fatal("finished execution not done")
 	}
-	if !got.Started.Equal(x.Started) {
-		t.Errorf("Started = %v, want %v", got.Started, x.Started)
+	if !reflect.DeepEqual(data, rep.Data) {
+		t.Errorf("done = %q, want the report's data %q", data, rep.Data)
 	}
-	got.Started = x.Started
-	if !reflect.DeepEqual(got, x) {
-		t.Errorf("done = %+v, want %+v", got, x)
+	got, err := decodeOutcome(data)
+	if err != nil || !got.Started.Equal(x.Started) || got.Output != "out" || got.Details["k"] != "v" || got.Duration != x.Duration {
+		t.Errorf("done outcome = %+v, %v", got, err)
 	}
 	// finish queued the outcome report in the same transaction.
 	if n := s.pending(); n != 1 {
@@ -106,7 +107,7 @@ func TestRunnerStoreOutboxOrder(t *testing.T) {
 	if err := s.enqueue(report(1), report(2), report(3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.finish(record.Execution{ID: "x4"}, report(4)); err != nil {
+	if err := s.finish("x4", report(4)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.enqueue(report(5)); err != nil {
@@ -151,6 +152,42 @@ func TestRunnerStoreOutboxOrder(t *testing.T) {
 	}
 	if got := drain(t, s, 256); !reflect.DeepEqual(got, many) {
 		t.Fatal("outbox out of order past 255 entries")
+	}
+}
+
+// A store written by an older postee (JSON records) is still read: its
+// queued reports are sent, its done records stop redelivered work.
+func TestRunnerStoreReadsJSONRecords(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "runner.db"))
+	defer s.close()
+	old := record.Execution{ID: "old", EventID: "e", Route: "r", Action: "a", Output: "o", Started: time.Unix(0, 42)}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		rep, _ := json.Marshal(report(1))
+		if err := tx.Bucket(outboxBucket).Put([]byte{0, 0, 0, 0, 0, 0, 0, 0}, rep); err != nil {
+			return err
+		}
+		rec, _ := json.Marshal(doneRecord{At: time.Now(), Outcome: old})
+		return tx.Bucket(doneBucket).Put([]byte("old"), rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.enqueue(report(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, s, 10); !reflect.DeepEqual(got, []outgoing{report(1), report(2)}) {
+		t.Fatalf("drained %+v", got)
+	}
+	data, ok := s.done("old")
+	if !ok {
+		t.Fatal("a JSON done record is not done")
+	}
+	if got, err := decodeOutcome(data); err != nil || got.ID != "old" || got.Output != "o" || !got.Started.Equal(old.Started) {
+		t.Fatalf("outcome of a JSON done record: %+v, %v", got, err)
+	}
+	s.forget(time.Now().Add(-time.Hour))
+	if _, ok := s.done("old"); !ok {
+		t.Fatal("a recent JSON done record was forgotten")
 	}
 }
 
@@ -204,7 +241,7 @@ func TestRunnerStoreForget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.finish(record.Execution{ID: "fresh"}, report(1)); err != nil {
+	if err := s.finish("fresh", report(1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(doneBucket).Put([]byte("garbage"), []byte("{")) }); err != nil {
