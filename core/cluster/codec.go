@@ -1,12 +1,8 @@
 package cluster
 
 import (
-	"errors"
 	"time"
-	"unicode/utf8"
-	"unsafe"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/postee-dev/postee/core/cluster/clusterpb"
@@ -25,99 +21,15 @@ func encodeWork(w *record.Work) ([]byte, error) {
 	})
 }
 
-// decodeWork reads work without copying it: the event and the message's
-// strings share data (a message the NATS client gave the runner alone, never
-// changed). proto.Unmarshal would copy the ~10 KB of every work item twice
-// more, a third of the bytes a runner allocated under load. It reads what
-// proto.Unmarshal reads (TestDecodeWorkMatchesProto, FuzzDecodeWork): the last
-// of a repeated field, an embedded message merged, unknown fields skipped,
-// strings valid UTF-8.
 func decodeWork(data []byte) (*record.Work, error) {
-	w := &record.Work{}
-	err := eachField(data, func(num protowire.Number, v []byte) error {
-		if num == 7 {
-			w.Event = v[:len(v):len(v)]
-			return nil
-		}
-		var dst *string
-		switch num {
-		case 1:
-			dst = &w.Runner
-		case 2:
-			dst = &w.ExecutionID
-		case 3:
-			dst = &w.EventID
-		case 4:
-			dst = &w.Route
-		case 5:
-			dst = &w.Action
-		case 6:
-			dst = &w.Origin
-		case 8:
-			return decodeMessage(v, &w.Message)
-		default:
-			return nil
-		}
-		return setString(dst, v)
-	})
-	if err != nil {
+	var pb clusterpb.Work
+	if err := proto.Unmarshal(data, &pb); err != nil {
 		return nil, err
 	}
-	return w, nil
-}
-
-func decodeMessage(data []byte, m *record.Message) error {
-	fields := [...]*string{1: &m.Title, 2: &m.Description, 3: &m.URL, 4: &m.Date, 5: &m.Severity, 6: &m.Summary,
-		7: &m.Category, 8: &m.Subcategory, 9: &m.AssignedTo, 10: &m.AssignedGroup}
-	return eachField(data, func(num protowire.Number, v []byte) error {
-		if num < 1 || int(num) >= len(fields) {
-			return nil
-		}
-		return setString(fields[num], v)
-	})
-}
-
-// setString sets *dst to v, shared, once it is valid UTF-8.
-func setString(dst *string, v []byte) error {
-	if !utf8.Valid(v) {
-		return errors.New("proto: string field contains invalid UTF-8")
-	}
-	*dst = unsafe.String(unsafe.SliceData(v), len(v))
-	return nil
-}
-
-// eachField calls f with the number and value of each length-delimited
-// field of the protobuf message data, skipping fields of other wire types:
-// none of the fields read here has another, and proto.Unmarshal too treats
-// a known field of the wrong wire type as unknown.
-func eachField(data []byte, f func(protowire.Number, []byte) error) error {
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		if !num.IsValid() {
-			return errors.New("proto: cannot parse invalid wire-format data")
-		}
-		data = data[n:]
-		if typ != protowire.BytesType {
-			m := protowire.ConsumeFieldValue(num, typ, data)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			data = data[m:]
-			continue
-		}
-		v, m := protowire.ConsumeBytes(data)
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		data = data[m:]
-		if err := f(num, v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return &record.Work{
+		Runner: pb.GetRunner(), ExecutionID: pb.GetExecutionId(), EventID: pb.GetEventId(), Route: pb.GetRoute(),
+		Action: pb.GetAction(), Origin: pb.GetOrigin(), Event: pb.GetEventJson(), Message: record.Message(protocol.MessageFromPB(pb.GetMessage())),
+	}, nil
 }
 
 func encodeOutcome(x record.Execution) ([]byte, error) {
