@@ -184,6 +184,9 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		return nil, err
 	}
 	srv.store = st
+	for _, d := range st.LogDamage() {
+		log.Error("accepted events could not be read back from the store", "damage", d)
+	}
 	srv.status = srv.newStatusSource()
 	// Bound before the config is loaded (or a runner bootstrapped), so
 	// that /healthz and /readyz answer meanwhile (probes.go).

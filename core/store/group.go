@@ -12,10 +12,13 @@ import (
 const GroupCommitInterval = 50 * time.Millisecond
 
 // The records no answer waits for (an execution succeeded: MarkDone; an
-// event's actions all finished: Finish) are not committed one by one, each
-// with its own fsync, but gathered in memory and written together: in the
-// transaction of the next Accept (which is fsynced before its 2xx anyway),
-// or by a flush every GroupCommitInterval. A MarkDone of an event that is
+// event's actions all finished: Finish) are not written one by one, each
+// with its own fsync, but gathered in memory and written together. Those
+// of an event in the inbox log (inboxlog.go) go with the log's next write
+// (an Accept's, which is synced before its 2xx anyway); the others (a kept
+// batch's, an event of an older version's bbolt inbox) wait here for the
+// bbolt commit of a flush. Either way a flush writes them at most
+// GroupCommitInterval after they came. A MarkDone of an event that is
 // finished before the records are written is dropped: with the event gone
 // from the inbox, no replay needs it.
 //
@@ -180,6 +183,12 @@ func (s *Store) committed(seq uint64) {
 
 // Flush writes the pending MarkDones and Finishes now.
 func (s *Store) Flush() error {
+	if err := s.log.flush(); err != nil {
+		return err
+	}
+	if !s.groupPending() {
+		return nil
+	}
 	var last uint64
 	err := s.db.Update(func(tx *bolt.Tx) (err error) {
 		last, err = s.apply(tx)
@@ -197,6 +206,10 @@ func (s *Store) Flush() error {
 }
 
 func (s *Store) pending() bool {
+	return s.groupPending() || s.log.pending()
+}
+
+func (s *Store) groupPending() bool {
 	s.g.mu.Lock()
 	defer s.g.mu.Unlock()
 	return len(s.g.ops) > 0

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,35 +26,21 @@ type Accepted struct {
 	Event    json.RawMessage `json:"event"`
 }
 
-// Accept writes an accepted event down, durably (fsync; concurrent calls
-// share one), with the MarkDones and Finishes waiting to be written
-// (group.go).
+// Accept writes an accepted event down, durably: appended to the inbox
+// log (inboxlog.go) and synced before it returns; concurrent calls share
+// one write and fdatasync.
 func (s *Store) Accept(a Accepted) error {
-	data := encodeAccepted(a)
-	var last uint64
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(inboxBucket).Put([]byte(a.ID), data); err != nil {
-			return err
-		}
-		// The pending records ride along; if one cannot be written it
-		// stays pending for the flush, and the event is still accepted.
-		var err error
-		if last, err = s.apply(tx); err != nil {
-			last = 0
-		}
-		return nil
-	})
-	if err == nil {
-		s.committed(last)
-	}
-	return err
+	return s.log.accept(a)
 }
 
 // encodeAccepted lays a record out as length-prefixed fields followed by
 // the event as is: JSON would re-scan and re-escape every event, which cost
 // a tenth of postee's CPU under load.
 func encodeAccepted(a Accepted) []byte {
-	buf := make([]byte, 0, 64+len(a.ID)+len(a.Route)+len(a.Runner)+len(a.Origin)+len(a.Event))
+	return appendAccepted(make([]byte, 0, 64+len(a.ID)+len(a.Route)+len(a.Runner)+len(a.Origin)+len(a.Event)), a)
+}
+
+func appendAccepted(buf []byte, a Accepted) []byte {
 	buf = binary.AppendUvarint(buf, uint64(a.Received.UnixNano()))
 	for _, f := range []string{a.ID, a.Route, a.Runner, a.Origin} {
 		buf = binary.AppendUvarint(buf, uint64(len(f)))
@@ -85,7 +73,11 @@ func decodeAccepted(b []byte) (Accepted, error) {
 // the next commit (group.go), at most GroupCommitInterval later; its
 // event's MarkDones not yet written are dropped.
 func (s *Store) Finish(id string) error {
-	s.finish(id)
+	if !s.log.finish(id) {
+		s.finish(id) // a kept batch, or an event of the bbolt inbox of an older version
+		return nil
+	}
+	s.kickFlush()
 	return nil
 }
 
@@ -97,16 +89,27 @@ func (s *Store) Unfinished() ([]Accepted, error) {
 			return nil, err
 		}
 	}
-	var out []Accepted
-	err := s.db.View(func(tx *bolt.Tx) error {
+	out, err := s.log.unfinished()
+	if err != nil {
+		return nil, err
+	}
+	// The bbolt inbox holds the kept batches, and the events an older
+	// version accepted.
+	var batches []Accepted
+	err = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(inboxBucket).ForEach(func(_, v []byte) error {
 			if a, err := decodeAccepted(v); err == nil {
-				out = append(out, a)
+				if IsBatch(a.ID) {
+					batches = append(batches, a)
+				} else {
+					out = append(out, a)
+				}
 			}
 			return nil
 		})
 	})
-	return out, err
+	slices.SortStableFunc(out, func(a, b Accepted) int { return strings.Compare(a.ID, b.ID) })
+	return append(out, batches...), err
 }
 
 // MarkDone records that an execution succeeded, so a replay after a crash
@@ -121,13 +124,17 @@ func (s *Store) MarkDone(execID string, at time.Time) error {
 // event's Finish comes before the record is written, the record is not
 // written at all.
 func (s *Store) MarkDoneOf(eventID, execID string, at time.Time) error {
+	if eventID != "" && s.log.markDone(eventID, execID, timeBytes(at)) {
+		s.kickFlush()
+		return nil
+	}
 	s.markDone(eventID, execID, at)
 	return nil
 }
 
 // IsDone reports whether an execution succeeded before.
 func (s *Store) IsDone(execID string) bool {
-	if s.pendingDone(execID) {
+	if s.log.isDone(execID) || s.pendingDone(execID) {
 		return true
 	}
 	done := false

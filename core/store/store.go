@@ -2,6 +2,8 @@
 // the de-duplication keys of routes' unique-message-props and the pending
 // messages of routes' aggregation. Both survive restarts; keys are scoped to
 // the route, so two routes never suppress or mix each other's messages.
+// The accepted events not finished are in an append-only log beside it
+// (inboxlog.go, PATH_TO_DB + LogSuffix).
 //
 // A durable engine takes a batch out of an aggregation with AggregateKeep
 // or DueKeep, which write the batch to the inbox (inbox.go) as a record of
@@ -36,7 +38,8 @@ type Store struct {
 	db   *bolt.DB
 	path string
 	dead deadState
-	g    *group // MarkDone and Finish, committed in groups (group.go)
+	g    *group    // MarkDone and Finish, committed in groups (group.go)
+	log  *inboxLog // the accepted events (inboxlog.go)
 }
 
 // Open opens (or creates) the store file.
@@ -45,10 +48,24 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path}
+	log, err := openInboxLog(path + LogSuffix)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, path: path, log: log}
 	s.startGroup()
 	return s, nil
 }
+
+// LogSuffix names the inbox log's directory: the store file's path
+// followed by it.
+const LogSuffix = ".inbox"
+
+// LogDamage describes the records of the inbox log that could not be read
+// back when the store was opened (nil: none); the events after such a
+// record in its file were not replayed.
+func (s *Store) LogDamage() []string { return s.log.damage }
 
 // OpenDB opens (or creates) a bbolt file, its directory and buckets; the
 // runner's own store uses it too. Concurrent Batch writes share one
@@ -83,6 +100,9 @@ func OpenDB(path string, buckets ...[]byte) (*bolt.DB, error) {
 // Close writes the pending MarkDones and Finishes and closes the file.
 func (s *Store) Close() error {
 	err := s.stopGroup()
+	if cerr := s.log.close(); err == nil {
+		err = cerr
+	}
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}
