@@ -479,7 +479,9 @@ func (l *inboxLog) writer() {
 	for {
 		select {
 		case <-l.stop:
-			l.writeBatch()
+			if b := l.writeBatch(); b != nil {
+				close(b.done)
+			}
 			return
 		case <-l.kick:
 			if l.gather > 0 {
@@ -487,19 +489,26 @@ func (l *inboxLog) writer() {
 				// fdatasync for them all costs less CPU than several.
 				time.Sleep(l.gather)
 			}
-			l.writeBatch()
+			b := l.writeBatch()
+			// Before the waiters go on: what they see on disk is
+			// maintained (it costs nothing but when a segment goes).
 			l.maintain()
+			if b != nil {
+				close(b.done)
+			}
 		}
 	}
 }
 
-// writeBatch writes the current batch, if it holds anything, and syncs.
-func (l *inboxLog) writeBatch() {
+// writeBatch writes the current batch, if it holds anything, and syncs;
+// it returns the batch (nil when empty), whose waiters the caller
+// releases (closing done).
+func (l *inboxLog) writeBatch() *logBatch {
 	l.mu.Lock()
 	b := l.cur
 	if len(b.buf) == 0 { // a waiter always adds a record first
 		l.mu.Unlock()
-		return
+		return nil
 	}
 	l.cur = newLogBatch()
 	if n := len(l.spare); n > 0 {
@@ -557,7 +566,7 @@ func (l *inboxLog) writeBatch() {
 	}
 	l.mu.Unlock()
 	b.err = err
-	close(b.done)
+	return b
 }
 
 // maintain deletes the oldest segments once their events all finished,
