@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -141,13 +142,20 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	for _, rc := range cfg.Routes {
 		usedTemplates[rc.Template] = true
 	}
+	// The config's bundled packages, compiled together once.
+	var libraryPkgs []string
+	for _, t := range cfg.Templates {
+		if t.RegoPackage != "" && !slices.Contains(libraryPkgs, t.RegoPackage) {
+			libraryPkgs = append(libraryPkgs, t.RegoPackage)
+		}
+	}
 	templates := map[string]*template.Renderer{}
 	for i := range cfg.Templates {
 		t := &cfg.Templates[i]
 		if t.Name == "" {
 			continue // config warned
 		}
-		r, err := compileTemplate(ctx, t, baseDir, userTemplates, policy)
+		r, err := compileTemplate(ctx, t, baseDir, userTemplates, policy, libraryPkgs)
 		if err != nil && !usedTemplates[t.Name] {
 			p.warn(log, fmt.Errorf("%s: template %q: not used by any route, so not loaded; it would fail: %w", t.Pos, t.Name, err))
 			continue
@@ -282,9 +290,9 @@ func (p *Pipeline) eventKeys() map[string]bool {
 	return keys
 }
 
-func compileTemplate(ctx context.Context, t *config.Template, baseDir string, user *template.UserTemplates, policy regoeval.Policy) (*template.Renderer, error) {
+func compileTemplate(ctx context.Context, t *config.Template, baseDir string, user *template.UserTemplates, policy regoeval.Policy, libraryPkgs []string) (*template.Renderer, error) {
 	return template.Compile(ctx, template.Spec{
-		Name: t.Name, RegoPackage: t.RegoPackage, RegoFile: t.RegoFile, Body: t.Body, BaseDir: baseDir,
+		Name: t.Name, RegoPackage: t.RegoPackage, LibraryPackages: libraryPkgs, RegoFile: t.RegoFile, Body: t.Body, BaseDir: baseDir,
 		URL: t.URL, LegacyScanRenderer: t.LegacyScanRenderer, AllowInsecureURL: t.AllowHTTP,
 		UserTemplates: user, Policy: policy,
 	})

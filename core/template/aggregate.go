@@ -14,7 +14,7 @@ import (
 
 // aggregationQuery prepares the query of the package named by a template's
 // aggregation_pkg. The package is looked up in the template's own
-// compilation first (a rego-package template has the whole library there),
+// compilation first (a rego-package template has its subpackages there),
 // then in the bundled library, so that user templates can name a bundled
 // aggregation package as they could in the original postee. A package found
 // in neither, or one that is not a template, is an error returned by
@@ -33,11 +33,13 @@ func aggregationQuery(ctx context.Context, template string, u *unit, name string
 		if err != nil {
 			return nil, fmt.Errorf("template %q: %w", template, err)
 		}
-		if _, ok := l.packages[name]; !ok {
+		if _, ok := l.files[name]; !ok {
 			return nil, &Error{Template: template, Source: u.sources[""],
 				Message: fmt.Sprintf("%s: no such package in the template or the bundled library", where)}
 		}
-		au.compiler = l.compiler
+		if au.compiler, err = l.compile([]string{name}); err != nil {
+			return nil, fmt.Errorf("template %q: %w", template, err)
+		}
 	}
 	return newQuery(ctx, template, au)
 }

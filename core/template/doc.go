@@ -10,7 +10,9 @@
 // (rego-file), inline Rego (body) or Rego fetched once from an https URL
 // (url; see Spec). User Rego may use the old v0 syntax: it is compiled as
 // v1 first and, when that fails, as v0. It is compiled together with the
-// library's helper packages (postee.lib.*). Every template can call three
+// library's helper packages (postee.lib.*) it refers to. A library
+// template is compiled with the library files its references reach, not
+// the whole library (library.go). Every template can call three
 // builtins of postee: jsonformat(x), which returns x as indented JSON (two
 // spaces, keys sorted, HTML characters not escaped), htmlescape(s),
 // which replaces & < > " ' by HTML entities (also available as

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
@@ -25,7 +28,11 @@ func evalLib(t *testing.T, query, input string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pq, err := prepare(context.Background(), &unit{compiler: l.compiler}, query)
+	c, err := l.compile(slices.Collect(maps.Keys(l.files))) // the whole library
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq, err := prepare(context.Background(), &unit{compiler: c}, query)
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
@@ -323,5 +330,86 @@ func TestLibraryFormatted(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A library template is compiled with the files it reaches through its
+// data references, not the whole library; the templates of one config
+// share one compilation, reused when the same set is compiled again.
+func TestLibraryCompilesClosure(t *testing.T) {
+	l, err := loadLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		pkgs []string
+		want []string
+	}{
+		{[]string{"postee.rawmessage.json"}, []string{"library/rawmessage/json.rego"}},
+		{[]string{"postee.rawmessage.html"}, []string{"library/lib/html.rego", "library/lib/links.rego", "library/rawmessage/html.rego"}},
+		// Its aggregation subpackages come with it.
+		{[]string{"postee.vuls.slack"}, []string{"library/lib/links.rego", "library/lib/slack.rego", "library/lib/slackaggregation.rego",
+			"library/lib/util.rego", "library/lib/vuls.rego", "library/lib/vulsslack.rego", "library/vuls/slack.rego",
+			"library/vuls/slack/aggregation.rego", "library/vuls/slack/trivy/aggregation.rego"}},
+		// A template package referring to another gets it.
+		{[]string{"postee.servicenow"}, []string{"library/lib/html.rego", "library/lib/links.rego", "library/lib/servicenow.rego",
+			"library/lib/tracee.rego", "library/lib/util.rego", "library/lib/vuls.rego", "library/servicenow.rego",
+			"library/servicenow/incident.rego", "library/servicenow/insight.rego", "library/tracee/html.rego", "library/vuls/html.rego",
+			"library/vuls/html/aggregation.rego"}},
+		{[]string{"postee.rawmessage.json", "postee.rawmessage.html"}, []string{"library/lib/html.rego", "library/lib/links.rego",
+			"library/rawmessage/html.rego", "library/rawmessage/json.rego"}},
+	}
+	for _, c := range cases {
+		comp, err := l.compile(c.pkgs)
+		if err != nil {
+			t.Fatalf("%v: %v", c.pkgs, err)
+		}
+		if got := slices.Sorted(maps.Keys(comp.Modules)); !slices.Equal(got, c.want) {
+			t.Errorf("%v compiled %q, want %q", c.pkgs, got, c.want)
+		}
+		rev := slices.Clone(c.pkgs)
+		slices.Reverse(rev)
+		again, err := l.compile(rev)
+		if err != nil || again != comp {
+			t.Errorf("%v compiled again (%v), want the first compilation reused", c.pkgs, err)
+		}
+	}
+}
+
+// Every file of the library declares the package its path names.
+func TestLibraryPathsNamePackages(t *testing.T) {
+	l, err := listLibrary(libraryFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.all(); err != nil {
+		t.Fatal(err)
+	}
+	bad := fstest.MapFS{"library/lib/util.rego": {Data: []byte("package postee.lib.other\nx := 1\n")}}
+	l, err = listLibrary(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.compile([]string{"postee.lib.util"}); err == nil || !strings.Contains(err.Error(), "library/lib/util.rego declares package postee.lib.other; its path makes it postee.lib.util") {
+		t.Errorf("got %v, want the file named with both packages", err)
+	}
+}
+
+// The templates of one config (Spec.LibraryPackages) share one
+// compilation of the library.
+func TestLibraryTemplatesOfAConfigShareACompilation(t *testing.T) {
+	all := []string{"postee.rawmessage.html", "postee.vuls.slack", "postee.tracee.slack"}
+	var compilers []*ast.Compiler
+	for _, pkg := range all {
+		r, err := Compile(context.Background(), Spec{Name: pkg, RegoPackage: pkg, LibraryPackages: all})
+		if err != nil {
+			t.Fatal(err)
+		}
+		compilers = append(compilers, r.main.unit.compiler)
+	}
+	for i, c := range compilers[1:] {
+		if c != compilers[0] {
+			t.Errorf("%s compiled apart from %s", all[i+1], all[0])
+		}
 	}
 }

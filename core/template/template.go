@@ -51,6 +51,10 @@ type Spec struct {
 	HTTPClient *http.Client
 	// FetchTimeout bounds the fetch of URL; 0 means 10 seconds.
 	FetchTimeout time.Duration
+	// LibraryPackages are the other bundled packages the config's
+	// templates name: a library template is compiled with them, so that
+	// the templates of one config share one compilation.
+	LibraryPackages []string
 	// UserTemplates are searched for RegoPackage before the bundled
 	// library (nil: the library only).
 	UserTemplates *UserTemplates
@@ -216,7 +220,7 @@ func Compile(ctx context.Context, spec Spec) (*Renderer, error) {
 	switch kind {
 	case fromPackage:
 		if u, err = spec.UserTemplates.unit(spec.Name, spec.RegoPackage); u == nil && err == nil {
-			u, err = libraryUnit(spec.Name, spec.RegoPackage)
+			u, err = libraryUnit(spec.Name, spec.RegoPackage, spec.LibraryPackages)
 			native = err == nil && spec.RegoPackage == rawJSONPackage
 		}
 	case fromFile:
@@ -315,8 +319,8 @@ func fileUnit(spec Spec) (*unit, error) {
 	return userUnit(spec.Name, where, path, string(b), spec.Policy)
 }
 
-// userUnit compiles a user module with the library's helper modules, as
-// Rego v1 and, when that fails, as v0.
+// userUnit compiles a user module with the library's helper modules it
+// refers to, as Rego v1 and, when that fails, as v0.
 func userUnit(template, where, file, text string, policy regoeval.Policy) (*unit, error) {
 	lib, err := loadLibrary()
 	if err != nil {
@@ -328,9 +332,9 @@ func userUnit(template, where, file, text string, policy regoeval.Policy) (*unit
 		if err != nil {
 			return nil, false, err
 		}
-		mods := make(map[string]*ast.Module, len(lib.helpers)+1)
-		for name, m := range lib.helpers {
-			mods[name] = m.Copy() // the compiler rewrites modules in place
+		mods, err := lib.helpersFor(mod)
+		if err != nil {
+			return nil, false, err
 		}
 		mods[file] = mod
 		c := newCompiler(u.caps)

@@ -104,13 +104,17 @@ func LoadUserTemplates(dir string, policy ...regoeval.Policy) (*UserTemplates, e
 	}
 	// Compile the library with the user's files; a file that does not
 	// compile is left out and the rest compiled again.
+	libMods, err := lib.all()
+	if err != nil {
+		return nil, err
+	}
 	for round := 0; ; round++ {
 		pkgs := map[string]bool{}
 		for _, m := range user {
 			pkgs[packageName(m.Package.Path)] = true
 		}
 		mods := map[string]*ast.Module{}
-		for name, m := range lib.modules {
+		for name, m := range libMods {
 			if !pkgs[packageName(m.Package.Path)] {
 				mods[name] = m.Copy()
 			}
