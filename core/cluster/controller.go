@@ -585,6 +585,10 @@ func (c *Controller) Dispatch(ctx context.Context, w *record.Work, wait bool) (<
 		// Already queued (the same execution dispatched again): no new
 		// work, so no slot; a waiter still gets the one outcome.
 		c.releaseLocked(w.Runner)
+		if _, inFlight := c.pending[w.ExecutionID]; !inFlight {
+			// Queued by an earlier process: its outcome may be back.
+			return ch, record.ErrAlreadyQueued
+		}
 	default:
 		c.pending[w.ExecutionID] = w.Runner
 	}

@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-dev/postee/core/record"
 )
 
 // Work leaves the work stream once its runner acknowledged it: the
@@ -41,8 +44,8 @@ func TestWorkLeavesStreamOnceRun(t *testing.T) {
 		}
 	}
 	// De-duplication by execution id still holds once the work is gone.
-	if _, err := e.ctl.Dispatch(ctx, work(runner2, "wq-1"), false); err != nil {
-		t.Fatal(err)
+	if _, err := e.ctl.Dispatch(ctx, work(runner2, "wq-1"), false); !errors.Is(err, record.ErrAlreadyQueued) {
+		t.Fatalf("a second dispatch of a run execution: %v, want record.ErrAlreadyQueued", err)
 	}
 	if n := streamMsgs(ctx, t, st); n != 0 {
 		t.Errorf("a second dispatch of a run execution queued it again (%d messages)", n)

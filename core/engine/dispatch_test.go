@@ -20,6 +20,8 @@ type fakeDispatcher struct {
 	err      error
 	calls    int
 	called   chan struct{} // one per call, when set
+	// already: every dispatch finds its execution queued before.
+	already bool
 }
 
 func (d *fakeDispatcher) Dispatch(_ context.Context, w *record.Work, _ bool) (<-chan record.Execution, error) {
@@ -32,6 +34,9 @@ func (d *fakeDispatcher) Dispatch(_ context.Context, w *record.Work, _ bool) (<-
 	}
 	if fail {
 		return nil, d.err
+	}
+	if d.already {
+		return nil, record.ErrAlreadyQueued
 	}
 	return nil, nil
 }
@@ -222,5 +227,86 @@ actions:
 	}
 	if len(done.done) != 1 {
 		t.Fatalf("an event accepted here: %d done records, want 1", len(done.done))
+	}
+}
+
+const twoRunnerActions = `
+routes:
+- name: r
+  input: input.kind == "x"
+  actions: [remote, remote2]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: remote
+  type: test
+  enable: true
+  runs-on: r1
+- name: remote2
+  type: test
+  enable: true
+  runs-on: r1
+`
+
+// An event whose actions were dispatched to runners without waiting stays
+// in the store until every outcome came back (the controller's embedded
+// JetStream does not sync the work to disk); one queued before a restart
+// is not waited for.
+func TestDispatchedEventStaysUntilItsOutcomes(t *testing.T) {
+	for _, already := range []bool{false, true} {
+		st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		d := &fakeDispatcher{already: already}
+		e := load(t, twoRunnerActions, nopExecutor{}, Options{Dispatcher: d, Compile: controllerCompile, Store: st, Durable: true})
+		e.Start()
+		defer e.Stop(context.Background())
+		ev := mustEvent(t, `{"kind":"x"}`)
+		if err := e.Submit(context.Background(), ev, ""); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); e.Stats().Processed == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the event was not processed")
+			}
+		}
+		unfinished := func() []string {
+			t.Helper()
+			list, err := st.Unfinished()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, a := range list {
+				ids = append(ids, a.ID)
+			}
+			return ids
+		}
+		if already {
+			if got := unfinished(); len(got) != 0 || e.Held() != 0 {
+				t.Fatalf("work queued before: unfinished %v, %d held; want none", got, e.Held())
+			}
+			continue
+		}
+		outcome := func(action string) record.Execution {
+			return record.Execution{ID: record.ExecutionID(ev.ID, "r", action), EventID: ev.ID, Route: "r", Action: action, Runner: "r1"}
+		}
+		if got := unfinished(); len(got) != 1 || got[0] != ev.ID || e.Held() != 1 {
+			t.Fatalf("dispatched: unfinished %v, %d held; want the event", got, e.Held())
+		}
+		e.RunnerOutcome(outcome("remote"))
+		e.RunnerOutcome(outcome("remote")) // reported twice
+		e.RunnerOutcome(record.Execution{ID: "other", EventID: "other"})
+		if got := unfinished(); len(got) != 1 {
+			t.Fatalf("one outcome of two: unfinished %v; want the event", got)
+		}
+		e.RunnerOutcome(outcome("remote2"))
+		if got := unfinished(); len(got) != 0 || e.Held() != 0 {
+			t.Fatalf("both outcomes: unfinished %v, %d held; want none", got, e.Held())
+		}
 	}
 }

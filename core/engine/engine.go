@@ -92,11 +92,12 @@ type Options struct {
 
 // Dispatcher queues executions for runners, durably.
 type Dispatcher interface {
-	// Dispatch returns once w is durably queued for w.Runner. With wait,
-	// the returned channel receives the execution's outcome. An error that
-	// is not a record.ErrRefused is taken as passing: the engine tries
-	// again until the dispatch succeeds or the engine stops (the event
-	// stays unfinished, for a replay or another controller).
+	// Dispatch returns once w is queued for w.Runner. With wait, the
+	// returned channel receives the execution's outcome. record.ErrAlreadyQueued
+	// (with the channel) says w was queued before. Any other error that is
+	// not a record.ErrRefused is taken as passing: the engine tries again
+	// until the dispatch succeeds or the engine stops (the event stays
+	// unfinished, for a replay or another controller).
 	Dispatch(ctx context.Context, w *record.Work, wait bool) (<-chan record.Execution, error)
 }
 
@@ -143,6 +144,9 @@ type Engine struct {
 	// routeplugins.go); adopted counts them.
 	parents sync.Map
 	adopted atomic.Int64
+
+	// held: the events kept in the inbox for runners' outcomes (hold.go).
+	held holds
 }
 
 type job struct {

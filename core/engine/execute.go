@@ -119,11 +119,27 @@ func (e *Engine) runOne(ctx context.Context, r *Route, i int, a *config.Action, 
 
 func (e *Engine) dispatch(ctx context.Context, r *Route, a *config.Action, runner string, ev *event.Event, msg sdk.Message, wait bool) record.Execution {
 	x := newExecution(ev, r, a, runner)
+	held := !wait && e.holding()
+	if held {
+		// Before the publish: the outcome may come back before it returns.
+		e.hold(ev.ID, x.ID)
+	}
 	outcome, err := e.dispatchWork(ctx, &record.Work{
 		Runner: runner, ExecutionID: x.ID, EventID: ev.ID, Route: r.Name, Action: a.Name,
 		Origin: ev.Origin, Event: ev.Raw, Message: record.Message(msg),
 	}, wait)
+	if errors.Is(err, record.ErrAlreadyQueued) {
+		// Queued before a restart: its outcome may have come back
+		// already, so none is awaited (the work is in the stream, or done).
+		err = nil
+		if held {
+			e.unhold(ev.ID, x.ID)
+		}
+	}
 	if err != nil {
+		if held {
+			e.unhold(ev.ID, x.ID)
+		}
 		x.Err = "dispatch to runner " + runner + ": " + err.Error()
 		e.finish(&x, ev)
 		return x
@@ -165,7 +181,7 @@ func (e *Engine) dispatchWork(ctx context.Context, w *record.Work, wait bool) (<
 	var warned time.Time
 	for {
 		ch, err := e.opts.Dispatcher.Dispatch(ctx, w, wait)
-		if err == nil || errors.Is(err, record.ErrRefused) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, record.ErrRefused) || errors.Is(err, record.ErrAlreadyQueued) || ctx.Err() != nil {
 			return ch, err
 		}
 		e.dispatchRetries.Add(1)

@@ -92,18 +92,27 @@ func (e *Engine) jobOf(a store.Accepted, replayed bool) (job, bool) {
 
 // release ends a piece of work on ev; after the last one, a durable event
 // is forgotten: every action finished, or is dead-lettered, or is queued
-// durably elsewhere (a runner's work, an aggregation: kept in the inbox
-// as a batch of its own, forgotten likewise once sent).
+// durably elsewhere (an aggregation: kept in the inbox as a batch of its
+// own, forgotten likewise once sent). Work dispatched to a runner counts
+// as finished when its outcome comes back (hold.go).
 func (e *Engine) release(ev *event.Event) {
 	if !ev.Release() || e.releaseParent(ev) || !e.opts.Durable {
 		return
 	}
+	if e.holding() && e.deferFinish(ev.ID) {
+		return // finished by its last runner's outcome (hold.go)
+	}
+	e.finishEvent(ev.ID)
+}
+
+// finishEvent forgets a durable event (or batch) whose work all ended.
+func (e *Engine) finishEvent(id string) {
 	if e.ctx.Err() != nil {
 		// Stopped before its work was done: keep it for the replay.
 		return
 	}
-	if err := e.opts.Inbox.Finish(ev.ID); err != nil {
-		e.log.Error("could not mark an event finished; it will be replayed after a restart", "event", ev.ID, "error", err)
+	if err := e.opts.Inbox.Finish(id); err != nil {
+		e.log.Error("could not mark an event finished; it will be replayed after a restart", "event", id, "error", err)
 	}
 }
 

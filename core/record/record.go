@@ -87,6 +87,11 @@ type Message struct {
 // leader election, a lost connection): the dispatch is tried again.
 var ErrRefused = errors.New("dispatch refused")
 
+// ErrAlreadyQueued is what a dispatch returns, besides the outcome channel
+// when asked for one, when the same execution was queued before (an event
+// dispatched again after a restart): no new work was queued.
+var ErrAlreadyQueued = errors.New("execution already queued")
+
 // Refused marks err as a refusal (errors.Is(err, ErrRefused)); its text
 // stays err's.
 func Refused(err error) error { return refusedError{err} }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/postee-dev/postee/core/cluster"
@@ -71,6 +72,8 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 	} else if cfg, err = config.LoadFile(s.CfgFile); err != nil {
 		return err
 	}
+	// eng is the engine once made: runners' outcomes may come before.
+	var eng atomic.Pointer[engine.Engine]
 	var runners []cluster.RunnerIdentity
 	keys := map[string]string{}
 	for _, r := range cfg.Runners {
@@ -87,10 +90,15 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 		},
 		ExternalURL: c.NATSURL, ExternalCreds: c.NATSCreds, SeedFile: c.ControllerSeedFile,
 		CARoot: c.ControllerCARoot, TLSCert: c.ControllerTLSCert, TLSKey: c.ControllerTLSKey,
-		Retention:   c.Retention,
-		ReadFilter:  func(name string) (string, error) { return engine.ReadFilter(s.FiltersDir, name) },
-		Logger:      srv.log,
-		OnExecution: srv.recordExecution,
+		Retention:  c.Retention,
+		ReadFilter: func(name string) (string, error) { return engine.ReadFilter(s.FiltersDir, name) },
+		Logger:     srv.log,
+		OnExecution: func(x record.Execution) {
+			srv.recordExecution(x)
+			if e := eng.Load(); e != nil {
+				e.RunnerOutcome(x) // the event may wait for it (engine/hold.go)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -128,6 +136,7 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 		}
 	}
 	srv.engine = engine.New(opts)
+	eng.Store(srv.engine)
 	if err := srv.firstLoad(ctx, cfg); err != nil {
 		return err
 	}

@@ -212,3 +212,44 @@ func TestExternalNATS(t *testing.T) {
 	s.next(t)
 	ctl.waitExecutions(t, 1)
 }
+
+// The controller's JetStream writes the work it queues for runners without
+// syncing each message, so an event stays in the controller's store until
+// its runner reports. Work lost with writes the disk never got (simulated:
+// the JetStream directory removed while the controller is down) is
+// dispatched again after the restart.
+func TestDispatchedWorkSurvivesALostWorkStream(t *testing.T) {
+	s, url := newSink(t)
+	cfgPath := writeConfig(t, fmt.Sprintf(runnerPostConfig, url))
+	listen := "127.0.0.1:" + freePort(t)
+	data := t.TempDir()
+
+	ctl, _ := startController(t, "", controllerOpts{listen: listen, dataDir: data, cfgPath: cfgPath})
+	ctl.mustPost("/", `{"image":"alpine","n":1}`)
+	deadline := time.Now().Add(30 * time.Second)
+	for xs := ctl.executions(t); len(xs) == 0 || xs[0].Status != "dispatched"; xs = ctl.executions(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not dispatched: %+v\n%s", xs, ctl.Stderr)
+		}
+		time.Sleep(20 * time.Millisecond) // the controller gives no signal
+	}
+	ctl.stop()
+	if err := os.RemoveAll(filepath.Join(data, "jetstream")); err != nil {
+		t.Fatal(err)
+	}
+
+	ctl2, natsURL := startController(t, "", controllerOpts{listen: listen, dataDir: data, cfgPath: cfgPath})
+	startRunner(t, "r1", natsURL, opts{})
+	if r := s.next(t); !strings.Contains(r.Body, `"n": 1`) {
+		t.Fatalf("the sink got %q", r.Body)
+	}
+	ctl2.waitExecutions(t, 1)
+	// Finished once its outcome came: not replayed at the next start.
+	ctl2.stop()
+	ctl3, _ := startController(t, "", controllerOpts{listen: listen, dataDir: data, cfgPath: cfgPath})
+	ctl3.mustPost("/", `{"image":"alpine","n":2}`)
+	ctl3.stop()
+	if strings.Contains(ctl3.Stderr.String(), "events accepted before the restart") {
+		t.Errorf("the event was replayed after its outcome came back:\n%s", ctl3.Stderr)
+	}
+}
