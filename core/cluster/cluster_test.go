@@ -498,3 +498,16 @@ func TestDispatchFlowControl(t *testing.T) {
 		}
 	})
 }
+
+// The embedded server syncs its stream files every SyncInterval: a
+// controller lets go of an event HoldDispatched after its work was queued.
+func TestEmbeddedServerSyncsItsStreams(t *testing.T) {
+	emb, err := StartServer(ServerSettings{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Runners: []RunnerIdentity{{Name: runner1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	if got := emb.srv.JetStreamConfig().SyncInterval; got != SyncInterval || HoldDispatched < 2*SyncInterval {
+		t.Fatalf("sync interval %v (want %v), hold %v", got, SyncInterval, HoldDispatched)
+	}
+}

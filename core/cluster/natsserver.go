@@ -21,6 +21,16 @@ import (
 // to runners (NATS discourages messages over 8 MB).
 const MaxPayload = 8 << 20
 
+// SyncInterval is how often the embedded server syncs its stream files
+// to disk (NATS's default is two minutes); a message written is on disk
+// after at most two of them. A controller keeps the events whose work it
+// queued for runners in its own store until then, or until the runners'
+// outcomes come (HoldDispatched).
+const SyncInterval = 10 * time.Second
+
+// HoldDispatched is how long that is, with a margin.
+const HoldDispatched = 3 * SyncInterval
+
 // RunnerIdentity is how a runner proves its name.
 type RunnerIdentity struct {
 	Name string
@@ -152,6 +162,7 @@ func StartServer(s ServerSettings) (*Embedded, error) {
 		MaxPending:            64 << 20,
 		WriteDeadline:         10 * time.Second,
 		DisableShortFirstPing: true,
+		SyncInterval:          SyncInterval,
 	}
 	if s.TLSCert != "" || s.TLSKey != "" {
 		tc, err := serverTLS(s.TLSCert, s.TLSKey, s.CARoot)

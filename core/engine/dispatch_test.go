@@ -310,3 +310,32 @@ func TestDispatchedEventStaysUntilItsOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// An event whose runner work got no outcome is let go once the
+// dispatcher has the work on disk (Options.HoldDispatched).
+func TestDispatchedEventLetGoAfterHoldDispatched(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := load(t, twoRunnerActions, nopExecutor{}, Options{Dispatcher: &fakeDispatcher{}, Compile: controllerCompile, Store: st,
+		Durable: true, HoldDispatched: 100 * time.Millisecond})
+	e.Start()
+	defer e.Stop(context.Background())
+	if err := e.Submit(context.Background(), mustEvent(t, `{"kind":"x"}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		list, err := st.Unfinished()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 0 && e.Stats().Processed == 1 && e.Held() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still unfinished: %d events, %d held", len(list), e.Held())
+		}
+	}
+}

@@ -85,6 +85,11 @@ type Options struct {
 	// forgets it when all its actions finished, and replays the rest after
 	// a restart (ReplayUnfinished).
 	Durable bool
+	// HoldDispatched bounds how long an event whose actions were
+	// dispatched to runners stays in the inbox waiting for their outcomes
+	// (hold.go): by then the dispatcher has the work on disk. 0: until the
+	// outcomes come.
+	HoldDispatched time.Duration
 	// MaxChains bounds the serialized routes with runner actions waiting
 	// for outcomes at once (default 1024); past it, workers wait.
 	MaxChains int
@@ -244,6 +249,13 @@ func (e *Engine) Start() {
 		go func() {
 			defer e.workers.Done()
 			e.flushLoop()
+		}()
+	}
+	if e.holding() && e.opts.HoldDispatched > 0 {
+		e.workers.Add(1)
+		go func() {
+			defer e.workers.Done()
+			e.expireHolds()
 		}()
 	}
 	for i := 0; i < e.opts.Workers; i++ {

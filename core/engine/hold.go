@@ -3,18 +3,21 @@ package engine
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/postee-dev/postee/core/record"
 )
 
 // A controller's embedded JetStream writes each message to its file
-// store without syncing it (NATS syncs every two minutes), so work queued
-// for a runner would not survive a power loss of the controller's machine.
-// The accepted event it came from therefore stays in the inbox (synced
-// before the 2xx) until every execution dispatched for it without waiting
-// has its outcome back (RunnerOutcome); a restart before that replays the
-// event, and its runner does not run an execution twice (it keeps the
-// executions it finished, by id, and reports them again).
+// store without syncing it (it syncs its files every few seconds), so work
+// queued for a runner would not survive a power loss of the controller's
+// machine right after. The accepted event it came from therefore stays in
+// the inbox (synced before the 2xx) until every execution dispatched for
+// it without waiting has its outcome back (RunnerOutcome), or for
+// Options.HoldDispatched at most, by when the work is on disk; a restart
+// before that replays the event, and its runner does not run an execution
+// twice (it keeps the executions it finished, by id, and reports them
+// again).
 //
 // An inbox shared by controllers on a JetStream cluster (SharedInbox) is
 // not held this way: the cluster's streams are replicated, and an
@@ -27,7 +30,8 @@ type holds struct {
 }
 
 type hold struct {
-	execs []string // dispatched, outcome not back
+	execs []string  // dispatched, outcome not back
+	last  time.Time // of the latest dispatch
 	// released: the engine's work on the event ended; it is finished
 	// when the last outcome comes.
 	released bool
@@ -52,6 +56,39 @@ func (e *Engine) hold(eventID, execID string) {
 	}
 	if !slices.Contains(h.execs, execID) {
 		h.execs = append(h.execs, execID)
+	}
+	h.last = time.Now()
+}
+
+// expireHolds lets go, every half of Options.HoldDispatched, of the events
+// dispatched longer ago than that: their work is on the dispatcher's disk
+// by then. It returns when the engine stops.
+func (e *Engine) expireHolds() {
+	max := e.opts.HoldDispatched
+	t := time.NewTicker(max / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.stopping:
+			return
+		case now := <-t.C:
+			var finish []string
+			e.held.mu.Lock()
+			for id, h := range e.held.m {
+				if now.Sub(h.last) >= max {
+					delete(e.held.m, id)
+					if h.released {
+						finish = append(finish, id)
+					}
+				}
+			}
+			e.held.mu.Unlock()
+			for _, id := range finish {
+				e.finishEvent(id)
+			}
+		}
 	}
 }
 

@@ -130,6 +130,7 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 	opts.Compile.Local = func(a *config.Action) bool { return a.RunsOn == "" }
 	opts.Compile.Remote = true
 	opts.Dispatcher = ctl
+	opts.HoldDispatched = cluster.HoldDispatched
 	if c.NATSURL != "" {
 		if err := srv.openShared(ctx, &opts); err != nil {
 			return err

@@ -215,8 +215,9 @@ func TestExternalNATS(t *testing.T) {
 
 // The controller's JetStream writes the work it queues for runners without
 // syncing each message, so an event stays in the controller's store until
-// its runner reports. Work lost with writes the disk never got (simulated:
-// the JetStream directory removed while the controller is down) is
+// its runner reports (or the work is synced, 30 seconds later). Work lost
+// with writes the disk never got (simulated: the JetStream directory
+// removed while the controller is down, seconds after the dispatch) is
 // dispatched again after the restart.
 func TestDispatchedWorkSurvivesALostWorkStream(t *testing.T) {
 	s, url := newSink(t)
