@@ -152,6 +152,14 @@ type Engine struct {
 
 	// held: the events kept in the inbox for runners' outcomes (hold.go).
 	held holds
+	// replay: the inbox's unfinished events when the engine was made,
+	// for the first ReplayUnfinished.
+	replay struct {
+		mu   sync.Mutex
+		read bool
+		list []store.Accepted
+		err  error
+	}
 }
 
 type job struct {
@@ -193,8 +201,15 @@ func New(opts Options) *Engine {
 	}
 	opts.Compile.HasStore = opts.RoutePlugins != nil
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{opts: opts, log: opts.Logger, queue: intake.New[job](opts.QueueSize), ctx: ctx, cancel: cancel,
+	e := &Engine{opts: opts, log: opts.Logger, queue: intake.New[job](opts.QueueSize), ctx: ctx, cancel: cancel,
 		chains: make(chan struct{}, opts.MaxChains), stopping: make(chan struct{})}
+	if opts.Durable && opts.Inbox != nil {
+		// Read before anything is accepted: an event accepted by this
+		// engine must not be replayed as well (ReplayUnfinished).
+		e.replay.list, e.replay.err = opts.Inbox.Unfinished()
+		e.replay.read = true
+	}
+	return e
 }
 
 // Load compiles cfg, configures its actions and swaps it in. On any error

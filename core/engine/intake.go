@@ -124,8 +124,18 @@ func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 	if !e.opts.Durable {
 		return 0, nil
 	}
+	e.replay.mu.Lock()
+	list, err, read := e.replay.list, e.replay.err, e.replay.read
+	e.replay.list, e.replay.err, e.replay.read = nil, nil, false
+	e.replay.mu.Unlock()
+	if !read {
+		list, err = e.opts.Inbox.Unfinished()
+	}
+	if err != nil {
+		return 0, err
+	}
 	var queueErr error
-	n, err := intake.Replay(ctx, e.opts.Inbox, func(ctx context.Context, a store.Accepted) error {
+	n, err := intake.Replay(ctx, list, func(ctx context.Context, a store.Accepted) error {
 		j, ok := e.jobOf(a, true)
 		if !ok {
 			return nil

@@ -94,10 +94,12 @@ func (srv *Server) startController(ctx context.Context, opts engine.Options) err
 		ReadFilter: func(name string) (string, error) { return engine.ReadFilter(s.FiltersDir, name) },
 		Logger:     srv.log,
 		OnExecution: func(x record.Execution) {
-			srv.recordExecution(x)
 			if e := eng.Load(); e != nil {
-				e.RunnerOutcome(x) // the event may wait for it (engine/hold.go)
+				// First: once the central view shows the outcome, its
+				// event is finished (engine/hold.go).
+				e.RunnerOutcome(x)
 			}
+			srv.recordExecution(x)
 		},
 	})
 	if err != nil {

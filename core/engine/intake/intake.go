@@ -149,14 +149,9 @@ func Event(a store.Accepted, replayed bool) *event.Event {
 	return &event.Event{ID: a.ID, Received: a.Received, Raw: []byte(a.Event), Runner: a.Runner, Origin: a.Origin, Replayed: replayed}
 }
 
-// Replay hands the events in accepted whose actions had not all finished
-// to deliver, oldest first, and returns how many; it stops at deliver's
-// first error.
-func Replay(ctx context.Context, in Inbox, deliver func(context.Context, store.Accepted) error) (int, error) {
-	list, err := in.Unfinished()
-	if err != nil {
-		return 0, err
-	}
+// Replay hands the events of list (an Inbox's Unfinished, oldest first)
+// to deliver and returns how many; it stops at deliver's first error.
+func Replay(ctx context.Context, list []store.Accepted, deliver func(context.Context, store.Accepted) error) (int, error) {
 	for i, a := range list {
 		if err := deliver(ctx, a); err != nil {
 			return i, err
