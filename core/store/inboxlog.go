@@ -614,7 +614,10 @@ func (l *inboxLog) maintain() {
 		}
 	}
 	l.mu.Unlock()
-	l.writeBatch()
+	// The copies go with the Accepts that came meanwhile.
+	if b := l.writeBatch(); b != nil {
+		close(b.done)
+	}
 	l.mu.Lock()
 	l.reclaim()
 	l.mu.Unlock()

@@ -261,3 +261,41 @@ func TestInboxLogConcurrent(t *testing.T) {
 		t.Error("an execution of a finished event still counts as done")
 	}
 }
+
+// The Accepts that arrive while the writer copies a long-lived event
+// forward are written with the copies, and return.
+func TestInboxLogAcceptsDuringCopyForward(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "db"))
+	defer s.Close()
+	s.log.segMax = 1 // every write starts a segment: a copy forward every few writes
+	s.log.gather = 0 // write at once: later Accepts gather meanwhile
+	accept(t, s, "a-stuck")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 100 {
+					id := fmt.Sprintf("b%d-%03d", g, i)
+					if err := s.Accept(Accepted{ID: id, Event: []byte(`{}`)}); err != nil {
+						t.Error(err)
+						return
+					}
+					s.Finish(id)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Accepts still waiting after the copies forward")
+	}
+	if got := unfinishedIDs(t, s); !slices.Equal(got, []string{"a-stuck"}) {
+		t.Fatalf("unfinished %v", got)
+	}
+}
