@@ -43,8 +43,7 @@ func encodeAccepted(a Accepted) []byte {
 func appendAccepted(buf []byte, a Accepted) []byte {
 	buf = binary.AppendUvarint(buf, uint64(a.Received.UnixNano()))
 	for _, f := range []string{a.ID, a.Route, a.Runner, a.Origin} {
-		buf = binary.AppendUvarint(buf, uint64(len(f)))
-		buf = append(buf, f...)
+		buf = appendField(buf, f)
 	}
 	return append(buf, a.Event...)
 }
@@ -58,15 +57,30 @@ func decodeAccepted(b []byte) (Accepted, error) {
 	a.Received, b = time.Unix(0, int64(ns)), b[n:]
 	fields := make([]string, 4)
 	for i := range fields {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < l {
+		var ok bool
+		if fields[i], b, ok = readField(b); !ok {
 			return a, errors.New("corrupt inbox record")
 		}
-		fields[i], b = string(b[n:n+int(l)]), b[n+int(l):]
 	}
 	a.ID, a.Route, a.Runner, a.Origin = fields[0], fields[1], fields[2], fields[3]
 	a.Event = append(json.RawMessage(nil), b...)
 	return a, nil
+}
+
+// appendField appends s after its length (uvarint).
+func appendField(buf []byte, s string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(s)))
+	return append(buf, s...)
+}
+
+// readField reads a field appendField wrote at the start of b: the
+// string and what follows it; false when b is cut short.
+func readField(b []byte) (string, []byte, bool) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || uint64(len(b)-n) < l {
+		return "", nil, false
+	}
+	return string(b[n : n+int(l)]), b[n+int(l):], true
 }
 
 // Finish forgets an event whose actions all finished. It is written with

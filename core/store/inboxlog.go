@@ -276,30 +276,22 @@ func acceptedID(b []byte) (string, bool) {
 	if n <= 0 {
 		return "", false
 	}
-	b = b[n:]
-	l, n := binary.Uvarint(b)
-	if n <= 0 || uint64(len(b)-n) < l {
-		return "", false
-	}
-	return string(b[n : n+int(l)]), true
+	id, _, ok := readField(b[n:])
+	return id, ok
 }
 
 func appendDone(buf []byte, event, exec string, at []byte) []byte {
-	buf = binary.AppendUvarint(buf, uint64(len(event)))
-	buf = append(buf, event...)
-	buf = binary.AppendUvarint(buf, uint64(len(exec)))
-	buf = append(buf, exec...)
+	buf = appendField(buf, event)
+	buf = appendField(buf, exec)
 	return append(buf, at...)
 }
 
 func decodeDone(b []byte) (event, exec string, at []byte, ok bool) {
 	var f [2]string
 	for i := range f {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < l {
+		if f[i], b, ok = readField(b); !ok {
 			return "", "", nil, false
 		}
-		f[i], b = string(b[n:n+int(l)]), b[n+int(l):]
 	}
 	if len(b) != 8 {
 		return "", "", nil, false
