@@ -257,21 +257,14 @@ func (e *Engine) LoadCompiled(ctx context.Context, p *Pipeline) error {
 // Pipeline returns the running pipeline (nil before Load).
 func (e *Engine) Pipeline() *Pipeline { return e.pipe.Load() }
 
-// Start starts the workers (and the flusher of timed aggregations).
+// Start starts the workers (and the flusher of timed aggregations, and
+// the expiry of events held for runners' outcomes).
 func (e *Engine) Start() {
 	if e.opts.RoutePlugins != nil {
-		e.workers.Add(1)
-		go func() {
-			defer e.workers.Done()
-			e.flushLoop()
-		}()
+		e.every(time.Second, e.flushDue)
 	}
 	if e.holding() && e.opts.HoldDispatched > 0 {
-		e.workers.Add(1)
-		go func() {
-			defer e.workers.Done()
-			e.expireHolds()
-		}()
+		e.every(e.opts.HoldDispatched/2, e.expireHolds)
 	}
 	for i := 0; i < e.opts.Workers; i++ {
 		e.workers.Add(1)
@@ -286,6 +279,27 @@ func (e *Engine) Start() {
 			}
 		}()
 	}
+}
+
+// every calls f every d, on a goroutine of its own, until the engine
+// stops.
+func (e *Engine) every(d time.Duration, f func(now time.Time)) {
+	e.workers.Add(1)
+	go func() {
+		defer e.workers.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.ctx.Done():
+				return
+			case <-e.stopping:
+				return
+			case now := <-t.C:
+				f(now)
+			}
+		}
+	}()
 }
 
 // StopAccepting makes Submit refuse new events (ErrStopped); the queued

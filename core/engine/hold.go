@@ -60,35 +60,23 @@ func (e *Engine) hold(eventID, execID string) {
 	h.last = time.Now()
 }
 
-// expireHolds lets go, every half of Options.HoldDispatched, of the events
-// dispatched longer ago than that: their work is on the dispatcher's disk
-// by then. It returns when the engine stops.
-func (e *Engine) expireHolds() {
-	max := e.opts.HoldDispatched
-	t := time.NewTicker(max / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-e.stopping:
-			return
-		case now := <-t.C:
-			var finish []string
-			e.held.mu.Lock()
-			for id, h := range e.held.m {
-				if now.Sub(h.last) >= max {
-					delete(e.held.m, id)
-					if h.released {
-						finish = append(finish, id)
-					}
-				}
-			}
-			e.held.mu.Unlock()
-			for _, id := range finish {
-				e.finishEvent(id)
+// expireHolds lets go of the events dispatched longer ago than
+// Options.HoldDispatched: their work is on the dispatcher's disk by then
+// (every half of it, Start).
+func (e *Engine) expireHolds(now time.Time) {
+	var finish []string
+	e.held.mu.Lock()
+	for id, h := range e.held.m {
+		if now.Sub(h.last) >= e.opts.HoldDispatched {
+			delete(e.held.m, id)
+			if h.released {
+				finish = append(finish, id)
 			}
 		}
+	}
+	e.held.mu.Unlock()
+	for _, id := range finish {
+		e.finishEvent(id)
 	}
 }
 

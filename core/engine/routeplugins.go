@@ -79,30 +79,19 @@ func (e *Engine) due(p *Pipeline) ([]*store.Batch, error) {
 	return k.DueKeep(timeouts, time.Now())
 }
 
-// flushLoop sends the aggregations whose timeout passed, also those left
-// pending by a previous run.
-func (e *Engine) flushLoop() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-e.stopping:
-			return
-		case <-t.C:
-		}
-		p := e.pipe.Load()
-		if p == nil {
-			continue
-		}
-		batches, err := e.due(p)
-		if err != nil {
-			e.log.Error("aggregation store failed", "error", err)
-		}
-		for _, b := range batches {
-			e.flush(e.ctx, p, b, false)
-		}
+// flushDue sends the aggregations whose timeout passed, also those left
+// pending by a previous run (every second, Start).
+func (e *Engine) flushDue(time.Time) {
+	p := e.pipe.Load()
+	if p == nil {
+		return
+	}
+	batches, err := e.due(p)
+	if err != nil {
+		e.log.Error("aggregation store failed", "error", err)
+	}
+	for _, b := range batches {
+		e.flush(e.ctx, p, b, false)
 	}
 }
 
