@@ -256,11 +256,7 @@ actions:
 // is not waited for.
 func TestDispatchedEventStaysUntilItsOutcomes(t *testing.T) {
 	for _, already := range []bool{false, true} {
-		st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := openStore(t)
 		d := &fakeDispatcher{already: already}
 		e := load(t, twoRunnerActions, nopExecutor{}, Options{Dispatcher: d, Compile: controllerCompile, Store: st, Durable: true})
 		e.Start()
@@ -314,11 +310,7 @@ func TestDispatchedEventStaysUntilItsOutcomes(t *testing.T) {
 // An event whose runner work got no outcome is let go once the
 // dispatcher has the work on disk (Options.HoldDispatched).
 func TestDispatchedEventLetGoAfterHoldDispatched(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	e := load(t, twoRunnerActions, nopExecutor{}, Options{Dispatcher: &fakeDispatcher{}, Compile: controllerCompile, Store: st,
 		Durable: true, HoldDispatched: 100 * time.Millisecond})
 	e.Start()
@@ -344,11 +336,7 @@ func TestDispatchedEventLetGoAfterHoldDispatched(t *testing.T) {
 // accepted since (before the replay got to read the store) is processed
 // once, not replayed as well.
 func TestReplayLeavesOutEventsAcceptedSince(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	if err := st.Accept(store.Accepted{ID: "before", Received: time.Now(), Event: []byte(`{"kind":"x"}`)}); err != nil {
 		t.Fatal(err)
 	}
