@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/postee-dev/postee/core/cluster/clusterpb"
@@ -52,4 +55,57 @@ func decodeOutcome(data []byte) (record.Execution, error) {
 		Started: time.Unix(0, pb.GetStartedUnixNano()), Duration: time.Duration(pb.GetDurationNanos()),
 		Output: pb.GetOutput(), Details: pb.GetDetails(), Err: pb.GetError(),
 	}, nil
+}
+
+// An outcome batch is several outcome reports of one runner in one
+// message (subject postee.up.<runner>.outcomes): each report's encoded
+// clusterpb.Outcome as field 1, repeated bytes — on the wire a protobuf
+// message `repeated bytes outcomes = 1`. A runner sends batches only to a
+// controller that offers them (outcomeBatchHeader on its bootstrap reply);
+// one report per message costs the controller's NATS server and client a
+// publish, an acknowledgement, a delivery and an ack each.
+const (
+	// outcomeBatchHeader on a bootstrap reply says the controller reads
+	// outcome batches.
+	outcomeBatchHeader = "Postee-Outcome-Batches"
+	// maxBatchOutcomes and maxBatchBytes bound a batch.
+	maxBatchOutcomes = 64
+	maxBatchBytes    = 256 << 10
+)
+
+// appendBatchOutcome adds an encoded outcome to batch b.
+func appendBatchOutcome(b, outcome []byte) []byte {
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	return protowire.AppendBytes(b, outcome)
+}
+
+// batchOutcomeSize is what an outcome of n bytes adds to a batch.
+func batchOutcomeSize(n int) int {
+	return protowire.SizeTag(1) + protowire.SizeBytes(n)
+}
+
+// splitOutcomeBatch returns the encoded outcomes of a batch (sub-slices of
+// data).
+func splitOutcomeBatch(data []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return nil, fmt.Errorf("outcome batch: %w", protowire.ParseError(n))
+		}
+		if num != 1 || typ != protowire.BytesType {
+			return nil, fmt.Errorf("outcome batch: unexpected field %d of type %d", num, typ)
+		}
+		data = data[n:]
+		v, n := protowire.ConsumeBytes(data)
+		if n < 0 {
+			return nil, fmt.Errorf("outcome batch: %w", protowire.ParseError(n))
+		}
+		out = append(out, v)
+		data = data[n:]
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty outcome batch")
+	}
+	return out, nil
 }

@@ -210,7 +210,7 @@ func (c *Controller) ensureStreams(ctx context.Context) error {
 	}
 	_, err = ensureStream(ctx, c.js, jetstream.StreamConfig{
 		Name:       UpstreamStream,
-		Subjects:   []string{"postee.up.*.event", "postee.up.*.outcome", "postee.up.*.local"},
+		Subjects:   []string{"postee.up.*.event", "postee.up.*.outcome", "postee.up.*.local", "postee.up.*.outcomes"},
 		Storage:    jetstream.FileStorage,
 		MaxAge:     c.s.Retention,
 		Duplicates: 10 * time.Minute,
@@ -338,7 +338,9 @@ func (c *Controller) handleBootstrap(m *nats.Msg) {
 		c.log.Error("runner's part not encodable", "runner", runner, "error", err)
 		data, _ = encodeBootstrapReply(nil, err.Error())
 	}
-	_ = m.Respond(data)
+	reply := &nats.Msg{Data: data, Header: nats.Header{}}
+	reply.Header.Set(outcomeBatchHeader, "1")
+	_ = m.RespondMsg(reply)
 }
 
 // upstreamEvent is a runner's report of an event it received.
@@ -356,32 +358,22 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 	}
 	switch kind {
 	case "outcome", "local":
-		x, err := decodeOutcome(msg.Data())
-		if err == nil && x.ID == "" {
-			err = errors.New("no execution id")
-		}
-		if err != nil {
-			c.log.Error("bad outcome report; dropped", "runner", runner, "error", err)
+		if err := c.takeOutcome(runner, msg.Data(), kind == "outcome"); err != nil {
 			_ = msg.Term()
 			return
 		}
-		x.Runner = runner // identity comes from the subject, not the payload
-		clipOutcome(&x)
-		dispatched := kind == "outcome"
-		if dispatched {
-			if err := c.mayReport(runner, x); err != nil {
-				c.log.Warn("outcome report refused; dropped", "runner", runner, "execution", x.ID, "action", x.Action, "error", err)
-				_ = msg.Term()
-				return
-			}
-		} else {
-			// An action the runner ran for an event that arrived at it:
-			// its ids live in the runner's namespace.
-			x.EventID = NamespacedEventID(runner, x.EventID)
-			x.ID = record.ExecutionID(x.EventID, x.Route, x.Action)
+		_ = msg.Ack()
+	case "outcomes":
+		outcomes, err := splitOutcomeBatch(msg.Data())
+		if err != nil {
+			c.log.Error("bad outcome batch; dropped", "runner", runner, "error", err)
+			_ = msg.Term()
+			return
 		}
-		c.seen(runner)
-		c.recordOutcome(x, dispatched)
+		// Each outcome stands alone: one refused does not drop the rest.
+		for _, data := range outcomes {
+			_ = c.takeOutcome(runner, data, true)
+		}
 		_ = msg.Ack()
 	case "event":
 		var u upstreamEvent
@@ -412,6 +404,37 @@ func (c *Controller) handleUpstream(msg jetstream.Msg, submit func(context.Conte
 	default:
 		_ = msg.Term()
 	}
+}
+
+// takeOutcome records the outcome report data of runner: of an execution
+// dispatched to it, or of an action it ran for an event that arrived at it
+// (dispatched false). A report it refuses is logged and returned as an
+// error.
+func (c *Controller) takeOutcome(runner string, data []byte, dispatched bool) error {
+	x, err := decodeOutcome(data)
+	if err == nil && x.ID == "" {
+		err = errors.New("no execution id")
+	}
+	if err != nil {
+		c.log.Error("bad outcome report; dropped", "runner", runner, "error", err)
+		return err
+	}
+	x.Runner = runner // identity comes from the subject, not the payload
+	clipOutcome(&x)
+	if dispatched {
+		if err := c.mayReport(runner, x); err != nil {
+			c.log.Warn("outcome report refused; dropped", "runner", runner, "execution", x.ID, "action", x.Action, "error", err)
+			return err
+		}
+	} else {
+		// An action the runner ran for an event that arrived at it:
+		// its ids live in the runner's namespace.
+		x.EventID = NamespacedEventID(runner, x.EventID)
+		x.ID = record.ExecutionID(x.EventID, x.Route, x.Action)
+	}
+	c.seen(runner)
+	c.recordOutcome(x, dispatched)
+	return nil
 }
 
 // maxReportedID bounds the id of an event a runner reports.

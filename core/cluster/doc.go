@@ -10,6 +10,7 @@
 //	postee.work.<runner>            JetStream POSTEE_WORK, durable consumer <runner>: actions to run
 //	postee.up.<runner>.event        JetStream POSTEE_UP: events that arrived at the runner
 //	postee.up.<runner>.outcome      JetStream POSTEE_UP: outcomes of executions dispatched to the runner
+//	postee.up.<runner>.outcomes     JetStream POSTEE_UP: several of them in one message (codec.go), when the controller offers it
 //	postee.up.<runner>.local        JetStream POSTEE_UP: outcomes of actions run for events that arrived at the runner
 //
 // The runner's name in a subject is its identity: the server lets a runner

@@ -65,6 +65,9 @@ type Runner struct {
 	// denied is set when the server refused this runner's bootstrap
 	// subject: the credentials are another runner's.
 	denied atomic.Pointer[error]
+	// batches: the controller reads outcome batches (its bootstrap reply
+	// said so).
+	batches atomic.Bool
 
 	refresh chan struct{} // re-bootstrap
 	outbox  chan struct{} // a report was queued
@@ -267,6 +270,8 @@ func (r *Runner) requestPart(ctx context.Context) (*Part, error) {
 	if part == nil || part.Config == nil {
 		return nil, errors.New("empty bootstrap reply")
 	}
+	// A controller of an earlier version reads one outcome per message.
+	r.batches.Store(m.Header.Get(outcomeBatchHeader) == "1")
 	return part, nil
 }
 
@@ -449,10 +454,7 @@ func (r *Runner) publishAll(reps []outgoing) error {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
 	futures := make([]jetstream.PubAckFuture, 0, len(reps))
-	for _, rep := range reps {
-		if rep.Subject == "" {
-			continue
-		}
+	for _, rep := range r.batch(reps) {
 		f, err := r.js.PublishAsync(rep.Subject, rep.Data, jetstream.WithMsgID(rep.MsgID))
 		if err != nil {
 			return err
@@ -469,6 +471,56 @@ func (r *Runner) publishAll(reps []outgoing) error {
 		}
 	}
 	return nil
+}
+
+// batch returns the messages that carry reps (those with a subject): when
+// the controller reads batches, the outcomes of dispatched executions go
+// together, up to maxBatchOutcomes and maxBatchBytes a message; the other
+// reports, and an outcome alone, as they are. A batch's message id is
+// derived from its reports' ids: sent again with the same reports (a
+// restart before the outbox learned it was sent), it is a duplicate;
+// with others, the controller takes the outcomes again, as it takes an
+// outcome reported again after the duplicate window.
+func (r *Runner) batch(reps []outgoing) []outgoing {
+	out := make([]outgoing, 0, len(reps))
+	batching := r.batches.Load()
+	subject := outcomeSubject(r.s.Name)
+	var group []outgoing
+	size := 0
+	flush := func() {
+		switch len(group) {
+		case 0:
+			return
+		case 1:
+			out = append(out, group[0])
+		default:
+			data := make([]byte, 0, size)
+			ids := make([]byte, 0, len(group)*(len(group[0].MsgID)+1))
+			for _, g := range group {
+				data = appendBatchOutcome(data, g.Data)
+				ids = append(append(ids, g.MsgID...), '\n')
+			}
+			out = append(out, outgoing{Subject: outcomesSubject(r.s.Name), MsgID: r.store.msgID(r.s.Name, "outcomes", string(ids)), Data: data})
+		}
+		group, size = group[:0], 0
+	}
+	for _, rep := range reps {
+		switch {
+		case rep.Subject == "":
+			continue
+		case !batching || rep.Subject != subject:
+			out = append(out, rep)
+			continue
+		}
+		n := batchOutcomeSize(len(rep.Data))
+		if len(group) == maxBatchOutcomes || (len(group) > 0 && size+n > maxBatchBytes) {
+			flush()
+		}
+		group = append(group, rep)
+		size += n
+	}
+	flush()
+	return out
 }
 
 // Close stops consuming and closes the connection and the store; reports

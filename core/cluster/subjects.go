@@ -32,6 +32,7 @@ func workSubject(runner string) string      { return "postee.work." + runner }
 func eventSubject(runner string) string     { return "postee.up." + runner + ".event" }
 func outcomeSubject(runner string) string   { return "postee.up." + runner + ".outcome" }
 func localSubject(runner string) string     { return "postee.up." + runner + ".local" }
+func outcomesSubject(runner string) string  { return "postee.up." + runner + ".outcomes" }
 func inboxPrefix(runner string) string      { return "_INBOX_" + runner }
 
 var runnerNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
