@@ -31,7 +31,7 @@ type options struct {
 	jsonOut           string
 	relay, suite      bool
 	strict            bool
-	startRuns         int
+	startRuns, rounds int
 	idleSettle        time.Duration
 	posteeArgs        string
 	dispatch          bool
@@ -60,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.relay, "relay", false, "first measure the bare relay (decode, re-encode, forward) under the same load, then postee, and print the ratio")
 	fs.BoolVar(&o.suite, "suite", false, "the `make bench` suite: relay, standalone, --no-durable-ingest, dispatch, idle memory and start time, then a table of figures and goals")
+	fs.IntVar(&o.rounds, "rounds", 3, "with -suite: run the relay, standalone postee and dispatch in turn this many times, each for -duration (or -events) divided by it; a ratio is the median of the rounds'")
 	fs.IntVar(&o.startRuns, "start-runs", 7, "with -suite: start postee this many times to time exec → ready (median)")
 	fs.DurationVar(&o.idleSettle, "idle-settle", 3*time.Second, "with -suite: how long postee is left alone before its idle memory is read")
 	fs.BoolVar(&o.strict, "strict", false, "with -suite: exit 1 when a goal is not met")
@@ -72,8 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 || o.senders < 1 || o.events < 0 || o.vulns < 0 || o.warmup < 0 ||
-		(o.events == 0 && o.duration <= 0) || (o.suite && (o.dispatch || o.startRuns < 1)) {
-		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments; -suite excludes -dispatch and needs -start-runs ≥ 1")
+		(o.events == 0 && o.duration <= 0) || (o.suite && (o.dispatch || o.startRuns < 1 || o.rounds < 1)) {
+		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments; -suite excludes -dispatch and needs -start-runs ≥ 1 and -rounds ≥ 1")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,7 +103,13 @@ func load(ctx context.Context, o options, stdout io.Writer) (*report, error) {
 		if s == nil {
 			return nil, err
 		}
-		return s.Standalone, err
+		var last *report
+		for _, rd := range s.Rounds {
+			if rd.Standalone != nil {
+				last = rd.Standalone
+			}
+		}
+		return last, err
 	}
 	if !o.relay {
 		return runPostee(ctx, o, c, o.dispatch, o.posteeArgs, stdout)

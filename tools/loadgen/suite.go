@@ -14,12 +14,14 @@ import (
 )
 
 // suite is what `make bench` measures in one invocation, so that every
-// ratio compares runs made minutes apart on the same machine.
+// ratio compares runs made on the same machine, side by side: the relay,
+// standalone postee and dispatch run in turn, in several rounds, and each
+// ratio is the median of the rounds' ratios (a machine whose speed drifts
+// by a fifth from one minute to the next moves a ratio of two runs minutes
+// apart by as much; runs seconds apart drift together).
 type suite struct {
-	Relay      *report `json:"relay,omitempty"`
-	Standalone *report `json:"standalone,omitempty"`
-	NoDurable  *report `json:"standalone_no_durable_ingest,omitempty"`
-	Dispatch   *report `json:"dispatch,omitempty"`
+	Rounds    []round `json:"rounds"`
+	NoDurable *report `json:"standalone_no_durable_ingest,omitempty"`
 
 	// Idle memory: postee on the load run's config, started and left alone.
 	IdlePosteeRSS  int64       `json:"idle_postee_rss_bytes"`
@@ -31,6 +33,13 @@ type suite struct {
 
 	Goals  []goal   `json:"goals"`
 	Errors []string `json:"errors,omitempty"`
+}
+
+// round is one turn of the relay, standalone postee and dispatch.
+type round struct {
+	Relay      *report `json:"relay,omitempty"`
+	Standalone *report `json:"standalone,omitempty"`
+	Dispatch   *report `json:"dispatch,omitempty"`
 }
 
 // goal is one row of the table: a measured figure against its target.
@@ -77,27 +86,42 @@ func runSuite(ctx context.Context, o options, c *corpus, stdout io.Writer) (*sui
 	}
 	step := func(title string) { fmt.Fprintf(stdout, "\n== %s\n", title) }
 
-	step("bare relay")
-	r, err := runRelay(ctx, o, c, stdout)
-	s.Relay = r
-	fail("relay", err)
-
-	step("standalone postee, durable ingest (the default)")
-	r, err = runPostee(ctx, o, c, false, o.posteeArgs, stdout)
-	s.Standalone = r
-	fail("standalone", err)
-
-	if ctx.Err() == nil {
-		step("standalone postee, --no-durable-ingest (for comparison; no goal)")
-		r, err = runPostee(ctx, o, c, false, joinArgs(o.posteeArgs, "--no-durable-ingest"), stdout)
-		s.NoDurable = r
-		fail("standalone --no-durable-ingest", err)
+	rounds := max(o.rounds, 1)
+	per := o
+	if o.events == 0 {
+		per.duration = max(o.duration/time.Duration(rounds), time.Second)
+	} else {
+		per.events = max(o.events/rounds, 1)
+	}
+	for i := range rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		var rd round
+		name := fmt.Sprintf("round %d of %d: ", i+1, rounds)
+		step(name + "bare relay")
+		r, err := runRelay(ctx, per, c, stdout)
+		rd.Relay = r
+		fail(name+"relay", err)
+		if ctx.Err() == nil {
+			step(name + "standalone postee, durable ingest (the default)")
+			r, err = runPostee(ctx, per, c, false, o.posteeArgs, stdout)
+			rd.Standalone = r
+			fail(name+"standalone", err)
+		}
+		if ctx.Err() == nil {
+			step(name + "controller → runner dispatch, durable")
+			r, err = runPostee(ctx, per, c, true, o.posteeArgs, stdout)
+			rd.Dispatch = r
+			fail(name+"dispatch", err)
+		}
+		s.Rounds = append(s.Rounds, rd)
 	}
 	if ctx.Err() == nil {
-		step("controller → runner dispatch, durable")
-		r, err = runPostee(ctx, o, c, true, o.posteeArgs, stdout)
-		s.Dispatch = r
-		fail("dispatch", err)
+		step("standalone postee, --no-durable-ingest (for comparison; no goal)")
+		r, err := runPostee(ctx, per, c, false, joinArgs(o.posteeArgs, "--no-durable-ingest"), stdout)
+		s.NoDurable = r
+		fail("standalone --no-durable-ingest", err)
 	}
 	if ctx.Err() == nil {
 		step("idle memory")
@@ -297,73 +321,110 @@ func (s *suite) evaluate() []goal {
 		gs = append(gs, goal{Name: name, Figure: figure, Goal: goalText, Value: value, Known: known, Met: met})
 	}
 	measured := func(r *report) bool { return r != nil && r.EventsPerSecond > 0 }
-
-	ok := measured(s.Standalone) && measured(s.Relay)
-	var v float64
-	if ok {
-		v = s.Standalone.EventsPerSecond / s.Relay.EventsPerSecond
+	// perRound is the median over the rounds where f is known, with the
+	// rounds' values for the figure.
+	perRound := func(f func(rd round) (float64, bool)) (v float64, ok bool, text string) {
+		var vs []float64
+		for _, rd := range s.Rounds {
+			if x, known := f(rd); known {
+				vs = append(vs, x)
+			}
+		}
+		if len(vs) == 0 {
+			return 0, false, ""
+		}
+		v = median(vs)
+		if len(vs) > 1 {
+			text = "  (median of " + formatFloats(vs) + ")"
+		}
+		return v, true, text
 	}
+
+	v, ok, text := perRound(func(rd round) (float64, bool) {
+		if !measured(rd.Standalone) || !measured(rd.Relay) {
+			return 0, false
+		}
+		return rd.Standalone.EventsPerSecond / rd.Relay.EventsPerSecond, true
+	})
 	add("standalone ÷ relay, events/s", fmt.Sprintf("≥ %.2f", goalRelayRatio), ok, v,
-		fmt.Sprintf("%.2f", v)+eps(s.Standalone, s.Relay), v >= goalRelayRatio)
+		fmt.Sprintf("%.2f", v)+text, v >= goalRelayRatio)
 
-	ok = measured(s.Standalone) && measured(s.Relay) && s.Relay.Latency.P99 > 0
-	v = 0
-	if ok {
-		v = s.Standalone.Latency.P99 / s.Relay.Latency.P99
-	}
+	v, ok, text = perRound(func(rd round) (float64, bool) {
+		if !measured(rd.Standalone) || !measured(rd.Relay) || rd.Relay.Latency.P99 <= 0 {
+			return 0, false
+		}
+		return rd.Standalone.Latency.P99 / rd.Relay.Latency.P99, true
+	})
 	add("standalone ÷ relay, p99", fmt.Sprintf("≤ %.1f", goalRelayP99), ok, v,
-		fmt.Sprintf("%.2f", v)+p99s(s.Standalone, s.Relay), v <= goalRelayP99)
+		fmt.Sprintf("%.2f", v)+text, v <= goalRelayP99)
 
-	ok = measured(s.Dispatch) && measured(s.Standalone)
-	v = 0
-	if ok {
-		v = s.Dispatch.EventsPerSecond / s.Standalone.EventsPerSecond
-	}
+	v, ok, text = perRound(func(rd round) (float64, bool) {
+		if !measured(rd.Dispatch) || !measured(rd.Standalone) {
+			return 0, false
+		}
+		return rd.Dispatch.EventsPerSecond / rd.Standalone.EventsPerSecond, true
+	})
 	add("dispatch ÷ standalone, events/s", fmt.Sprintf("≥ %.2f", goalDispatchRatio), ok, v,
-		fmt.Sprintf("%.2f", v)+eps(s.Dispatch, s.Standalone), v >= goalDispatchRatio)
+		fmt.Sprintf("%.2f", v)+text, v >= goalDispatchRatio)
 
-	ok = measured(s.Dispatch)
-	v = 0
-	if ok {
-		v = s.Dispatch.Latency.P99
-	}
-	add("dispatch p99", fmt.Sprintf("< %d ms", goalDispatchP99), ok, v, fmt.Sprintf("%.1f ms", v), v < goalDispatchP99)
+	v, ok, text = perRound(func(rd round) (float64, bool) {
+		if !measured(rd.Dispatch) {
+			return 0, false
+		}
+		return rd.Dispatch.Latency.P99, true
+	})
+	add("dispatch p99", fmt.Sprintf("< %d ms", goalDispatchP99), ok, v, fmt.Sprintf("%.1f ms", v)+text, v < goalDispatchP99)
 
-	ok = s.Standalone != nil && s.Standalone.PosteePeakRSS > 0
-	v = 0
-	if ok {
-		v = float64(s.Standalone.PosteePeakRSS) / mib
+	// Memory: the highest peak of the rounds.
+	peak := func(pick func(rd round) *report, rss func(r *report) int64) (float64, bool) {
+		var b int64
+		for _, rd := range s.Rounds {
+			if r := pick(rd); r != nil {
+				b = max(b, rss(r))
+			}
+		}
+		return float64(b) / mib, b > 0
 	}
+	standalone := func(rd round) *report { return rd.Standalone }
+	dispatch := func(rd round) *report { return rd.Dispatch }
+	posteeRSS := func(r *report) int64 { return r.PosteePeakRSS }
+
+	v, ok = peak(standalone, posteeRSS)
 	add("postee peak RSS, standalone under load", fmt.Sprintf("< %d MB", goalPosteeMB), ok, v, fmt.Sprintf("%.0f MB", v), v < goalPosteeMB)
 
 	for _, run := range []struct {
 		name string
-		r    *report
-	}{{"standalone", s.Standalone}, {"dispatch (runner's)", s.Dispatch}} {
-		if run.r == nil {
+		pick func(rd round) *report
+	}{{"standalone", standalone}, {"dispatch (runner's)", dispatch}} {
+		var names []string
+		for _, rd := range s.Rounds {
+			if r := run.pick(rd); r != nil {
+				for _, p := range r.Plugins {
+					if p.Name != "postee-runner" && !slices.Contains(names, p.Name) {
+						names = append(names, p.Name)
+					}
+				}
+			}
+		}
+		if len(names) == 0 {
 			add("plugin peak RSS, "+run.name, fmt.Sprintf("< %d MB each", goalPluginMB), false, 0, "", false)
 			continue
 		}
-		n := 0
-		for _, p := range run.r.Plugins {
-			if p.Name == "postee-runner" {
-				continue
-			}
-			n++
-			v := float64(p.PeakRSS) / mib
-			add(fmt.Sprintf("%s peak RSS, %s", p.Name, run.name), fmt.Sprintf("< %d MB", goalPluginMB), p.PeakRSS > 0, v,
+		for _, name := range names {
+			v, ok := peak(run.pick, func(r *report) int64 {
+				for _, p := range r.Plugins {
+					if p.Name == name {
+						return p.PeakRSS
+					}
+				}
+				return 0
+			})
+			add(fmt.Sprintf("%s peak RSS, %s", name, run.name), fmt.Sprintf("< %d MB", goalPluginMB), ok, v,
 				fmt.Sprintf("%.0f MB", v), v < goalPluginMB)
-		}
-		if n == 0 {
-			add("plugin peak RSS, "+run.name, fmt.Sprintf("< %d MB each", goalPluginMB), false, 0, "", false)
 		}
 	}
 
-	ok = s.Dispatch != nil && s.Dispatch.PosteePeakRSS > 0
-	v = 0
-	if ok {
-		v = float64(s.Dispatch.PosteePeakRSS) / mib
-	}
+	v, ok = peak(dispatch, posteeRSS)
 	add("controller peak RSS, dispatch", fmt.Sprintf("< %d MB", goalControllerMB), ok, v, fmt.Sprintf("%.0f MB", v), v < goalControllerMB)
 
 	ok = s.IdlePosteeRSS > 0
@@ -375,29 +436,35 @@ func (s *suite) evaluate() []goal {
 	add(fmt.Sprintf("start, exec → ready, %d plugins (median)", s.StartPlugin), fmt.Sprintf("< %d ms", goalStartMS), ok, v,
 		fmt.Sprintf("%.0f ms (%d runs)", v, len(s.StartMS)), v < goalStartMS)
 
-	lost, ran := 0, 0
-	for _, r := range []*report{s.Relay, s.Standalone, s.NoDurable, s.Dispatch} {
+	lost, ran, want := 0, 0, 1+3*len(s.Rounds)
+	reports := []*report{s.NoDurable}
+	for _, rd := range s.Rounds {
+		reports = append(reports, rd.Relay, rd.Standalone, rd.Dispatch)
+	}
+	for _, r := range reports {
 		if r != nil {
 			lost += r.Lost
 			ran++
 		}
 	}
-	add("accepted events lost, all runs", "0", ran == 4, float64(lost), fmt.Sprintf("%d", lost), lost == 0)
+	add("accepted events lost, all runs", "0", len(s.Rounds) > 0 && ran == want, float64(lost), fmt.Sprintf("%d", lost), lost == 0)
 	return gs
 }
 
-func eps(a, b *report) string {
-	if a == nil || b == nil {
-		return ""
+// formatFloats lists values with two decimals, or one past 10.
+func formatFloats(vs []float64) string {
+	out := ""
+	for i, v := range vs {
+		if i > 0 {
+			out += " "
+		}
+		if v >= 10 {
+			out += fmt.Sprintf("%.1f", v)
+		} else {
+			out += fmt.Sprintf("%.2f", v)
+		}
 	}
-	return fmt.Sprintf("  (%.0f / %.0f events/s)", a.EventsPerSecond, b.EventsPerSecond)
-}
-
-func p99s(a, b *report) string {
-	if a == nil || b == nil {
-		return ""
-	}
-	return fmt.Sprintf("  (%.1f / %.1f ms)", a.Latency.P99, b.Latency.P99)
+	return out
 }
 
 func (s *suite) printTable(w io.Writer) {
@@ -414,15 +481,18 @@ func (s *suite) printTable(w io.Writer) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "%d of %d goals met\n", met, len(s.Goals))
-	for _, r := range []struct {
-		name string
-		r    *report
-	}{{"relay", s.Relay}, {"standalone", s.Standalone}, {"--no-durable-ingest", s.NoDurable}, {"dispatch", s.Dispatch}} {
-		if r.r != nil {
-			fmt.Fprintf(w, "  %-20s %5.0f events/s  p50 %5.1f ms  p99 %5.1f ms  lost %d\n",
-				r.name, r.r.EventsPerSecond, r.r.Latency.P50, r.r.Latency.P99, r.r.Lost)
+	line := func(name string, r *report) {
+		if r != nil {
+			fmt.Fprintf(w, "  %-24s %5.0f events/s  p50 %5.1f ms  p99 %5.1f ms  lost %d\n",
+				name, r.EventsPerSecond, r.Latency.P50, r.Latency.P99, r.Lost)
 		}
 	}
+	for i, rd := range s.Rounds {
+		line(fmt.Sprintf("%d: relay", i+1), rd.Relay)
+		line(fmt.Sprintf("%d: standalone", i+1), rd.Standalone)
+		line(fmt.Sprintf("%d: dispatch", i+1), rd.Dispatch)
+	}
+	line("--no-durable-ingest", s.NoDurable)
 	for _, e := range s.Errors {
 		fmt.Fprintln(w, "  error:", e)
 	}

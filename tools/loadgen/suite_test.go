@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func goodSuite() *suite {
 		Plugins: []pluginRSS{{Name: "postee-action-http", PeakRSS: 25 * mib}}}
 	dsp := &report{EventsPerSecond: 2200, Latency: latency{P99: 95}, PosteePeakRSS: 190 * mib,
 		Plugins: []pluginRSS{{Name: "postee-runner", PeakRSS: 150 * mib}, {Name: "postee-action-http", PeakRSS: 29 * mib}}}
-	return &suite{Relay: rel, Standalone: std, NoDurable: &report{EventsPerSecond: 4000}, Dispatch: dsp,
+	return &suite{Rounds: []round{{Relay: rel, Standalone: std, Dispatch: dsp}}, NoDurable: &report{EventsPerSecond: 4000},
 		IdlePosteeRSS: 35 * mib, StartMS: []float64{150, 400, 120}, StartPlugin: 4}
 }
 
@@ -74,24 +75,24 @@ func TestEvaluateGoals(t *testing.T) {
 		unknown []string // of those, not measured
 	}{
 		{"all met", func(*suite) {}, nil, nil},
-		{"standalone slow", func(s *suite) { s.Standalone.EventsPerSecond = 3499 },
+		{"standalone slow", func(s *suite) { s.Rounds[0].Standalone.EventsPerSecond = 3499 },
 			[]string{"standalone ÷ relay, events/s"}, nil},
-		{"standalone p99 just over twice", func(s *suite) { s.Standalone.Latency.P99 = 40.1 },
+		{"standalone p99 just over twice", func(s *suite) { s.Rounds[0].Standalone.Latency.P99 = 40.1 },
 			[]string{"standalone ÷ relay, p99"}, nil},
-		{"dispatch slow and late", func(s *suite) { s.Dispatch.EventsPerSecond = 2000; s.Dispatch.Latency.P99 = 100 },
+		{"dispatch slow and late", func(s *suite) { s.Rounds[0].Dispatch.EventsPerSecond = 2000; s.Rounds[0].Dispatch.Latency.P99 = 100 },
 			[]string{"dispatch ÷ standalone", "dispatch p99"}, nil},
 		{"memory", func(s *suite) {
-			s.Standalone.PosteePeakRSS = 100 * mib
-			s.Dispatch.Plugins[1].PeakRSS = 30 * mib
-			s.Dispatch.PosteePeakRSS = 200 * mib
+			s.Rounds[0].Standalone.PosteePeakRSS = 100 * mib
+			s.Rounds[0].Dispatch.Plugins[1].PeakRSS = 30 * mib
+			s.Rounds[0].Dispatch.PosteePeakRSS = 200 * mib
 			s.IdlePosteeRSS = 41 * mib
 		}, []string{"postee peak RSS", "postee-action-http peak RSS, dispatch", "controller peak RSS", "idle postee RSS"}, nil},
 		{"slow start", func(s *suite) { s.StartMS = []float64{210, 190, 250} }, []string{"start"}, nil},
 		{"lost event", func(s *suite) { s.NoDurable.Lost = 1 }, []string{"accepted events lost"}, nil},
-		{"dispatch failed", func(s *suite) { s.Dispatch = nil },
+		{"dispatch failed", func(s *suite) { s.Rounds[0].Dispatch = nil },
 			[]string{"dispatch ÷ standalone", "dispatch p99", "plugin peak RSS, dispatch", "controller peak RSS", "accepted events lost"},
 			[]string{"dispatch ÷ standalone", "dispatch p99", "plugin peak RSS, dispatch", "controller peak RSS", "accepted events lost"}},
-		{"relay failed", func(s *suite) { s.Relay.EventsPerSecond = 0 },
+		{"relay failed", func(s *suite) { s.Rounds[0].Relay.EventsPerSecond = 0 },
 			[]string{"standalone ÷ relay, events/s", "standalone ÷ relay, p99"},
 			[]string{"standalone ÷ relay, events/s", "standalone ÷ relay, p99"}},
 	}
@@ -118,6 +119,60 @@ func TestEvaluateGoals(t *testing.T) {
 				t.Errorf("table:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// With several rounds a ratio is the median of the rounds' ratios, and a
+// peak the highest of the rounds'.
+func TestEvaluateRounds(t *testing.T) {
+	s := goodSuite()
+	one := s.Rounds[0]
+	scaled := func(rel, std, dsp, p99 float64) round {
+		r := round{Relay: &report{}, Standalone: &report{}, Dispatch: &report{}}
+		*r.Relay, *r.Standalone, *r.Dispatch = *one.Relay, *one.Standalone, *one.Dispatch
+		r.Relay.EventsPerSecond, r.Standalone.EventsPerSecond, r.Dispatch.EventsPerSecond = rel, std, dsp
+		r.Dispatch.Latency.P99 = p99
+		return r
+	}
+	goals := func() map[string]goal {
+		m := map[string]goal{}
+		for _, g := range s.evaluate() {
+			m[g.Name] = g
+		}
+		return m
+	}
+	// One slow round of three: the median is a good one.
+	s.Rounds = []round{scaled(5000, 3600, 2200, 95), scaled(6000, 3000, 1500, 150), scaled(4000, 2900, 1800, 90)}
+	g := goals()
+	for name, want := range map[string]float64{
+		"standalone ÷ relay, events/s":    0.72,
+		"dispatch ÷ standalone, events/s": 0.611,
+		"dispatch p99":                    95,
+	} {
+		if got := g[name]; !got.Met || math.Abs(got.Value-want) > 0.01 {
+			t.Errorf("%s: %+v, want %.3f and met", name, got, want)
+		}
+	}
+	if f := g["standalone ÷ relay, events/s"].Figure; !strings.Contains(f, "median of 0.72 0.50 0.72") {
+		t.Errorf("figure %q does not list the rounds", f)
+	}
+	// Two slow rounds: not met.
+	s.Rounds[2] = scaled(4000, 2000, 1000, 120)
+	g = goals()
+	for _, name := range []string{"standalone ÷ relay, events/s", "dispatch ÷ standalone, events/s", "dispatch p99"} {
+		if g[name].Met {
+			t.Errorf("%s met with two slow rounds: %+v", name, g[name])
+		}
+	}
+	// Peaks: the highest round's.
+	s.Rounds[1].Dispatch.PosteePeakRSS = 201 * mib
+	if g := goals()["controller peak RSS, dispatch"]; g.Met || g.Value != 201 {
+		t.Errorf("controller peak: %+v", g)
+	}
+	// A round without its dispatch run: the events lost are not known.
+	s.Rounds[1].Dispatch = nil
+	if g := goals()["accepted events lost, all runs"]; g.Known {
+		t.Errorf("events lost known with a run missing: %+v", g)
 	}
 }
 
