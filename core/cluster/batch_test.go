@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
+	"github.com/postee-dev/postee/internal/testutil"
 )
 
 // The outcomes of executions that finish together reach the controller in
@@ -210,5 +214,49 @@ func TestControllerTakesABatchOutcomeByOutcome(t *testing.T) {
 	e.syncUpstream(t, c, runner1, "after-batch")
 	if n := e.outcomes.Count(func(x record.Execution) bool { return x.ID == foreign.ID }); n != 0 {
 		t.Errorf("the outcome of another runner's action was taken %d times", n)
+	}
+}
+
+// The controller's embedded server syncs its files periodically, so a power
+// loss can take event reports it acknowledged with it: the runner sends
+// each event report once more later. Here the controller loses its
+// JetStream files with a report it had not consumed yet (it was refusing
+// events); after its restart the report arrives all the same.
+func TestEventReportSentAgainAfterTheControllerLostIt(t *testing.T) {
+	e := prepareEnv(t, envOptions{port: testutil.FreePort(t), resendEvents: 2 * time.Second})
+	e.start(t)
+	r1 := e.startRunner(t, runner1)
+	e.reject.Store(true)
+	r1.ReportEvent(&event.Event{ID: "ev-lost", Raw: []byte(`{"kind":"lost"}`)}, nil)
+	nsID := NamespacedEventID(runner1, "ev-lost")
+	e.rejected.MustAwait(t, "the report, refused for now", waitLong, func(id string) bool { return id == nsID })
+
+	e.stop()
+	if err := os.RemoveAll(filepath.Join(e.storeDir, "jetstream")); err != nil {
+		t.Fatal(err)
+	}
+	e.reject.Store(false)
+	e.start(t)
+	e.events.MustAwait(t, "the event report the controller lost", waitLong, func(v *event.Event) bool { return v.ID == nsID })
+}
+
+// A report sent once more is a duplicate JetStream drops when the first
+// copy is there: the controller takes the event once.
+func TestEventReportSentAgainIsADuplicate(t *testing.T) {
+	e := newEnv(t, envOptions{resendEvents: 500 * time.Millisecond})
+	h := e.newRunner(t, runner1)
+	resent := testutil.NewCollector[int]()
+	h.settings.onResent = resent.Add
+	if err := h.start(); err != nil {
+		t.Fatal(err)
+	}
+	h.ReportEvent(&event.Event{ID: "ev-once", Raw: []byte(`{"kind":"once"}`)}, nil)
+	nsID := NamespacedEventID(runner1, "ev-once")
+	e.events.MustAwait(t, "the event", waitLong, func(v *event.Event) bool { return v.ID == nsID })
+	resent.MustAwait(t, "the report sent again", waitLong, func(n int) bool { return n == 1 })
+	c := e.mustDialAs(t, runner1)
+	e.syncUpstream(t, c, runner1, "after-resend")
+	if n := e.events.Count(func(v *event.Event) bool { return v.ID == nsID }); n != 1 {
+		t.Errorf("the controller took the event %d times, want once", n)
 	}
 }

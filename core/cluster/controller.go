@@ -54,6 +54,10 @@ type ControllerSettings struct {
 	// instead of a backlog growing. A runner that is away (nothing heard
 	// for a while) gets its work queued without waiting.
 	MaxInFlight int
+	// ResendEventsAfter is how long after JetStream acknowledged an event
+	// report a runner sends it once more, with the embedded server
+	// (default HoldDispatched, past the server's SyncInterval).
+	ResendEventsAfter time.Duration
 }
 
 // DefaultMaxInFlight is ControllerSettings.MaxInFlight's default: the
@@ -340,6 +344,9 @@ func (c *Controller) handleBootstrap(m *nats.Msg) {
 	}
 	reply := &nats.Msg{Data: data, Header: nats.Header{}}
 	reply.Header.Set(outcomeBatchHeader, "1")
+	if c.emb != nil {
+		reply.Header.Set(resendEventsHeader, c.resendEventsAfter().String())
+	}
 	_ = m.RespondMsg(reply)
 }
 
@@ -616,6 +623,14 @@ func (c *Controller) Dispatch(ctx context.Context, w *record.Work, wait bool) (<
 		c.pending[w.ExecutionID] = w.Runner
 	}
 	return ch, nil
+}
+
+// resendEventsAfter is ResendEventsAfter or its default.
+func (c *Controller) resendEventsAfter() time.Duration {
+	if c.s.ResendEventsAfter > 0 {
+		return c.s.ResendEventsAfter
+	}
+	return HoldDispatched
 }
 
 // isOriginAction reports whether the configured action name is node-local.

@@ -233,6 +233,9 @@ type envOptions struct {
 	port int
 	// maxInFlight is ControllerSettings.MaxInFlight (0: the default).
 	maxInFlight int
+	// resendEvents is ControllerSettings.ResendEventsAfter (0: the
+	// default).
+	resendEvents time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -281,6 +284,8 @@ func (e *env) start(t *testing.T) {
 		Logger:      testLogger(t, "controller"),
 		OnExecution: e.outcomes.Add,
 		MaxInFlight: e.opts.maxInFlight,
+
+		ResendEventsAfter: e.opts.resendEvents,
 	})
 	if err != nil {
 		t.Fatalf("StartController: %v", err)

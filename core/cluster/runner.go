@@ -40,6 +40,9 @@ type RunnerSettings struct {
 	// dialer replaces the TCP dialer (tests reach a loopback server under
 	// another name).
 	dialer nats.CustomDialer
+	// onResent, in tests, learns that event reports were sent once more
+	// and forgotten.
+	onResent func(n int)
 	// StorePath is the runner's bbolt file (finished executions, outbox).
 	StorePath string
 	// Retention is how long finished executions are remembered.
@@ -68,6 +71,9 @@ type Runner struct {
 	// batches: the controller reads outcome batches (its bootstrap reply
 	// said so).
 	batches atomic.Bool
+	// resendEvents: send each event report once more this long after it
+	// was acknowledged (the controller's bootstrap reply asks it); 0: no.
+	resendEvents atomic.Int64
 
 	refresh chan struct{} // re-bootstrap
 	outbox  chan struct{} // a report was queued
@@ -279,6 +285,8 @@ func (r *Runner) requestPart(ctx context.Context) (*Part, error) {
 	}
 	// A controller of an earlier version reads one outcome per message.
 	r.batches.Store(m.Header.Get(outcomeBatchHeader) == "1")
+	resend, _ := time.ParseDuration(m.Header.Get(resendEventsHeader))
+	r.resendEvents.Store(int64(max(resend, 0)))
 	return part, nil
 }
 
@@ -425,19 +433,29 @@ func (r *Runner) ReportEvent(ev *event.Event, xs []record.Execution) {
 
 // sendLoop publishes queued reports, durably: a report leaves the outbox
 // only when JetStream acknowledged it. Reports go in batches, published
-// asynchronously and acknowledged together, oldest first.
+// asynchronously and acknowledged together, oldest first. Event reports
+// are sent once more later when the controller asks it (resendSent).
 func (r *Runner) sendLoop() {
 	defer r.wg.Done()
 	backoff := 250 * time.Millisecond
 	forget := time.NewTicker(time.Hour)
 	defer forget.Stop()
+	resend := time.NewTicker(resendCheck)
+	defer resend.Stop()
+	lastResend := time.Now()
 	for {
+		if time.Since(lastResend) >= resendCheck {
+			// Also while the outbox is busy.
+			lastResend = time.Now()
+			r.resendSent()
+		}
 		keys, reps := r.store.oldest(256)
 		if len(keys) == 0 {
 			select {
 			case <-r.ctx.Done():
 				return
 			case <-r.outbox:
+			case <-resend.C:
 			case <-forget.C:
 				r.store.forget(time.Now().Add(-r.s.Retention))
 			}
@@ -457,8 +475,42 @@ func (r *Runner) sendLoop() {
 			continue
 		}
 		backoff = 250 * time.Millisecond
-		if err := r.store.remove(keys); err != nil {
+		var keep func(outgoing) bool
+		if r.resendEvents.Load() > 0 {
+			subject := eventSubject(r.s.Name)
+			keep = func(o outgoing) bool { return o.Subject == subject }
+		}
+		if err := r.store.remove(keys, reps, keep, time.Now()); err != nil {
 			r.log.Error("outbox", "error", err)
+		}
+	}
+}
+
+// resendCheck is how often the runner looks for event reports to send
+// once more.
+const resendCheck = time.Second
+
+// resendSent sends once more the event reports acknowledged longer ago
+// than the controller asked (all of them when it no longer asks), and
+// forgets them once JetStream acknowledged them again, as a duplicate or,
+// when the controller lost the first copy, as new.
+func (r *Runner) resendSent() {
+	cutoff := time.Now().Add(-time.Duration(r.resendEvents.Load()))
+	for r.ctx.Err() == nil {
+		keys, reps := r.store.sentBefore(cutoff, 256)
+		if len(keys) == 0 {
+			return
+		}
+		if err := r.publishAll(reps); err != nil {
+			r.log.Debug("event reports not sent again yet; retrying", "error", err)
+			return
+		}
+		if err := r.store.dropSent(keys); err != nil {
+			r.log.Error("outbox", "error", err)
+			return
+		}
+		if r.s.onResent != nil {
+			r.s.onResent(len(keys))
 		}
 	}
 }

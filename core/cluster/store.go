@@ -19,8 +19,13 @@ import (
 var (
 	doneBucket   = []byte("done")   // execution id → outcome (JSON)
 	outboxBucket = []byte("outbox") // sequence → outgoing report
-	metaBucket   = []byte("meta")   // the runner's own settings
-	msgKeyName   = []byte("msg-id-key")
+	// sentBucket keeps the event reports sent to a controller whose
+	// server syncs its files periodically, to send them once more (see
+	// Runner.resendSent): sequence → uvarint(sent, unix nanoseconds),
+	// outgoing report as in outboxBucket.
+	sentBucket = []byte("sent")
+	metaBucket = []byte("meta") // the runner's own settings
+	msgKeyName = []byte("msg-id-key")
 )
 
 // runnerStore is a runner's durable state: the executions it finished (so
@@ -112,7 +117,7 @@ func decodeOutgoing(v []byte) (outgoing, bool) {
 }
 
 func openRunnerStore(path string) (*runnerStore, error) {
-	db, err := store.OpenDB(path, doneBucket, outboxBucket, metaBucket)
+	db, err := store.OpenDB(path, doneBucket, outboxBucket, metaBucket, sentBucket)
 	if err != nil {
 		return nil, fmt.Errorf("runner %w", err)
 	}
@@ -217,12 +222,58 @@ func (s *runnerStore) oldest(n int) (keys [][]byte, reps []outgoing) {
 	return keys, reps
 }
 
-// remove drops sent reports. Batch shares the transaction (and its fsync)
-// with the executions finishing meanwhile; a removal lost to a crash only
-// sends a report again, which the controller drops by its message id.
-func (s *runnerStore) remove(keys [][]byte) error {
+// remove drops sent reports; those keep says are kept in sentBucket, sent
+// at. Batch shares the transaction (and its fsync) with the executions
+// finishing meanwhile; a removal lost to a crash only sends a report
+// again, which the controller drops by its message id.
+func (s *runnerStore) remove(keys [][]byte, reps []outgoing, keep func(outgoing) bool, at time.Time) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(outboxBucket)
+		b, sent := tx.Bucket(outboxBucket), tx.Bucket(sentBucket)
+		for i, k := range keys {
+			if keep != nil && keep(reps[i]) {
+				v := binary.AppendUvarint(nil, uint64(at.UnixNano()))
+				if err := sent.Put(k, append(v, encodeOutgoing(reps[i])...)); err != nil {
+					return err
+				}
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sentBefore returns up to n of the reports kept in sentBucket that were
+// sent before t, with their keys.
+func (s *runnerStore) sentBefore(t time.Time, n int) (keys [][]byte, reps []outgoing) {
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(sentBucket).Cursor()
+		for k, v := c.First(); k != nil && len(keys) < n; k, v = c.Next() {
+			at, l := binary.Uvarint(v)
+			if l <= 0 {
+				// Unreadable: dropped with the others.
+				keys, reps = append(keys, append([]byte(nil), k...)), append(reps, outgoing{})
+				continue
+			}
+			if int64(at) >= t.UnixNano() {
+				break // kept in the order sent
+			}
+			r, ok := decodeOutgoing(v[l:])
+			if !ok {
+				r = outgoing{}
+			}
+			keys, reps = append(keys, append([]byte(nil), k...)), append(reps, r)
+		}
+		return nil
+	})
+	return keys, reps
+}
+
+// dropSent forgets reports kept in sentBucket.
+func (s *runnerStore) dropSent(keys [][]byte) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(sentBucket)
 		for _, k := range keys {
 			if err := b.Delete(k); err != nil {
 				return err

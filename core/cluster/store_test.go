@@ -39,7 +39,7 @@ func drain(t *testing.T, s *runnerStore, batch int) []outgoing {
 			return out
 		}
 		out = append(out, reps...)
-		if err := s.remove(keys); err != nil {
+		if err := s.remove(keys, reps, nil, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +118,7 @@ func TestRunnerStoreOutboxOrder(t *testing.T) {
 	if !reflect.DeepEqual(reps, []outgoing{report(1), report(2)}) {
 		t.Fatalf("oldest = %+v", reps)
 	}
-	if err := s.remove(keys); err != nil {
+	if err := s.remove(keys, reps, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.close(); err != nil {
@@ -297,5 +297,52 @@ func TestReportMsgIDs(t *testing.T) {
 	}
 	if a.msgID("r", "local", "x1") == first {
 		t.Error("kinds share ids")
+	}
+}
+
+// The reports remove keeps are listed once sent long enough ago, oldest
+// first, across a reopen, until dropped.
+func TestRunnerStoreKeepsSentReports(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runner.db")
+	s := openTestStore(t, path)
+	if err := s.enqueue(report(1), report(2), report(3), report(4)); err != nil {
+		t.Fatal(err)
+	}
+	odd := func(o outgoing) bool { return o.MsgID == "event:1" || o.MsgID == "event:3" }
+	t0 := time.Unix(1000, 0)
+	keys, reps := s.oldest(2)
+	if err := s.remove(keys, reps, odd, t0); err != nil {
+		t.Fatal(err)
+	}
+	keys, reps = s.oldest(2)
+	if err := s.remove(keys, reps, odd, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := s.oldest(1); len(keys) != 0 {
+		t.Fatal("outbox not empty")
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, path)
+	defer s.close()
+	for _, c := range []struct {
+		before time.Time
+		want   []outgoing
+	}{
+		{t0, nil},
+		{t0.Add(time.Second), []outgoing{report(1)}},
+		{t0.Add(time.Hour), []outgoing{report(1), report(3)}},
+	} {
+		if _, got := s.sentBefore(c.before, 10); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("sentBefore(%s) = %+v, want %+v", c.before, got, c.want)
+		}
+	}
+	keys, _ = s.sentBefore(t0.Add(time.Second), 10)
+	if err := s.dropSent(keys); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := s.sentBefore(t0.Add(time.Hour), 10); !reflect.DeepEqual(got, []outgoing{report(3)}) {
+		t.Errorf("after the drop: %+v", got)
 	}
 }
