@@ -443,11 +443,14 @@ func (r *Runner) sendLoop() {
 	resend := time.NewTicker(resendCheck)
 	defer resend.Stop()
 	lastResend := time.Now()
+	// reachable: the last publish went through. A resend to a controller
+	// out of reach would hold up the outbox for a publish timeout.
+	reachable := true
 	for {
-		if time.Since(lastResend) >= resendCheck {
+		if time.Since(lastResend) >= resendCheck && (reachable || r.store.pending() == 0) {
 			// Also while the outbox is busy.
 			lastResend = time.Now()
-			r.resendSent()
+			reachable = r.resendSent()
 		}
 		keys, reps := r.store.oldest(256)
 		if len(keys) == 0 {
@@ -462,6 +465,7 @@ func (r *Runner) sendLoop() {
 			continue
 		}
 		if err := r.publishAll(reps); err != nil {
+			reachable = false
 			if r.ctx.Err() != nil {
 				return
 			}
@@ -474,7 +478,7 @@ func (r *Runner) sendLoop() {
 			backoff = min(backoff*2, 15*time.Second)
 			continue
 		}
-		backoff = 250 * time.Millisecond
+		backoff, reachable = 250*time.Millisecond, true
 		var keep func(outgoing) bool
 		if r.resendEvents.Load() > 0 {
 			subject := eventSubject(r.s.Name)
@@ -493,26 +497,28 @@ const resendCheck = time.Second
 // resendSent sends once more the event reports acknowledged longer ago
 // than the controller asked (all of them when it no longer asks), and
 // forgets them once JetStream acknowledged them again, as a duplicate or,
-// when the controller lost the first copy, as new.
-func (r *Runner) resendSent() {
+// when the controller lost the first copy, as new. It reports false when a
+// publish failed.
+func (r *Runner) resendSent() bool {
 	cutoff := time.Now().Add(-time.Duration(r.resendEvents.Load()))
 	for r.ctx.Err() == nil {
 		keys, reps := r.store.sentBefore(cutoff, 256)
 		if len(keys) == 0 {
-			return
+			return true
 		}
 		if err := r.publishAll(reps); err != nil {
 			r.log.Debug("event reports not sent again yet; retrying", "error", err)
-			return
+			return false
 		}
 		if err := r.store.dropSent(keys); err != nil {
 			r.log.Error("outbox", "error", err)
-			return
+			return true
 		}
 		if r.s.onResent != nil {
 			r.s.onResent(len(keys))
 		}
 	}
+	return true
 }
 
 // publishAll publishes reps and waits for every acknowledgement.
