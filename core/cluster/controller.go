@@ -758,7 +758,7 @@ func clientTLS(caRoot, cert, key string) ([]nats.Option, error) {
 // (a controller starting while a NATS node is down needs no change from
 // the cluster), else creates or updates it.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	return retryJS(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStreamOnce(ctx, js, cfg) })
+	return RetryJS(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStreamOnce(ctx, js, cfg) })
 }
 
 func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -775,7 +775,7 @@ func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return retryJS(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumerOnce(ctx, js, stream, cfg) })
+	return RetryJS(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumerOnce(ctx, js, stream, cfg) })
 }
 
 func ensureConsumerOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
@@ -788,19 +788,41 @@ func ensureConsumerOnce(ctx context.Context, js jetstream.JetStream, stream stri
 	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
 }
 
-// retryJS tries a JetStream request again, 5 seconds at a time, until ctx
+// RetryJS tries a JetStream request again, 5 seconds at a time, until ctx
 // ends: a cluster that just formed, or that is electing a leader after a
-// node was lost, can leave a request unanswered.
-func retryJS[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+// node was lost, can leave a request unanswered, or refuse a replicated
+// stream it has no place for yet (for PlacementWait, then the error is
+// returned).
+func RetryJS[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	start := time.Now()
 	for {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		v, err := f(actx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) || isJSUnavailable(err)) {
+		var apiErr *jetstream.APIError
+		placement := errors.As(err, &apiErr) && apiErr.ErrorCode == jsClusterNoPeers && time.Since(start) < PlacementWait
+		if err == nil || ctx.Err() != nil || !(placement || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+			errors.Is(err, jetstream.ErrNoHeartbeat) || isJSUnavailable(err)) {
 			return v, err
+		}
+		if placement {
+			// Answered at once: not again at once.
+			select {
+			case <-ctx.Done():
+				return v, err
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
 	}
 }
+
+// jsClusterNoPeers is JetStream's error code for "no suitable peers for
+// placement": a cluster still forming does not know all its peers yet.
+// PlacementWait bounds how long RetryJS takes it for that.
+const (
+	jsClusterNoPeers = 10005
+	PlacementWait    = 30 * time.Second
+)
 
 // isJSUnavailable reports JetStream answers that a moment later may differ
 // (no meta leader yet, not enough peers up yet).

@@ -47,6 +47,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-dev/postee/core/cluster"
 )
 
 // Names of what jsstore creates in JetStream.
@@ -151,7 +153,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		MaxBytes:    maxBytes,
 		Discard:     jetstream.DiscardNew,
 	}
-	s.inbox, err = retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStream(ctx, js, streamCfg) })
+	s.inbox, err = cluster.RetryJS(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStream(ctx, js, streamCfg) })
 	if err != nil {
 		return nil, replicasHint(fmt.Errorf("jsstore: stream %s (replicas %d): %w", InboxStream, o.Replicas, err), o.Replicas)
 	}
@@ -164,7 +166,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		MaxAckPending: 10000,
 		Replicas:      o.Replicas,
 	}
-	_, err = retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumer(ctx, s.inbox, consCfg) })
+	_, err = cluster.RetryJS(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumer(ctx, s.inbox, consCfg) })
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: consumer %s: %w", InboxConsumer, err)
 	}
@@ -183,7 +185,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 			Bucket: b.name, Description: b.desc, TTL: b.ttl, History: 1,
 			Storage: jetstream.FileStorage, Replicas: o.Replicas,
 		}
-		kv, err := retry(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return ensureKV(ctx, js, kvCfg) })
+		kv, err := cluster.RetryJS(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return ensureKV(ctx, js, kvCfg) })
 		if err != nil {
 			return nil, replicasHint(fmt.Errorf("jsstore: bucket %s (replicas %d): %w", b.name, o.Replicas, err), o.Replicas)
 		}
@@ -240,21 +242,4 @@ func (s *Store) Replicas() int { return s.o.Replicas }
 
 func opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), opTimeout)
-}
-
-// retry tries a JetStream request again, 5 seconds at a time, until ctx
-// ends: a cluster that just formed, or that is electing a leader after a
-// node was lost, can leave a request unanswered for a moment.
-func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
-	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		v, err := f(actx)
-		cancel()
-		var apiErr *jetstream.APIError
-		transient := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
-			(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == 10023 /* insufficient resources */))
-		if err == nil || ctx.Err() != nil || !transient {
-			return v, err
-		}
-	}
 }
