@@ -21,6 +21,16 @@ import (
 	"github.com/postee-dev/postee/core/record"
 )
 
+// WorkDuplicates is POSTEE_WORK's duplicate window: an execution
+// dispatched again within it (a retried publish, an event the controller
+// held and dispatches again after a restart, at most HoldDispatched old) is
+// not queued twice. Past it, a second copy is harmless: the runner records
+// every finished execution and reports it again instead of running it.
+// JetStream keeps about 165 bytes of heap per message id in the window, so
+// a controller dispatching 1700 executions a second held ~170 MB of ids
+// with a 10-minute window, ~34 MB with this one.
+const WorkDuplicates = 2 * time.Minute
+
 // DefaultRetention is how long work waits for a runner that is away, and
 // reports for a controller that is away.
 const DefaultRetention = 24 * time.Hour
@@ -206,7 +216,7 @@ func (c *Controller) ensureStreams(ctx context.Context) error {
 		Retention:  jetstream.WorkQueuePolicy,
 		Storage:    jetstream.FileStorage,
 		MaxAge:     c.s.Retention,
-		Duplicates: 10 * time.Minute,
+		Duplicates: min(WorkDuplicates, c.s.Retention),
 		Replicas:   c.s.Replicas,
 	})
 	if err != nil {
@@ -764,7 +774,8 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	if st, err := js.Stream(ctx, cfg.Name); err == nil {
 		c := st.CachedInfo().Config
-		if c.Replicas == max(cfg.Replicas, 1) && c.MaxAge == cfg.MaxAge && len(c.Subjects) == len(cfg.Subjects) {
+		if c.Replicas == max(cfg.Replicas, 1) && c.MaxAge == cfg.MaxAge && len(c.Subjects) == len(cfg.Subjects) &&
+			(cfg.Duplicates == 0 || c.Duplicates == cfg.Duplicates) {
 			return st, nil
 		}
 		// NATS cannot change a stream's retention to or from work-queue:

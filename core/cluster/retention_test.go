@@ -100,3 +100,36 @@ func workLastSeq(t *testing.T, e *env) uint64 {
 	}
 	return info.State.LastSeq
 }
+
+// The work stream's duplicate window is WorkDuplicates, also on a stream
+// an earlier version created with ten minutes.
+func TestWorkStreamDuplicateWindow(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	window := func() time.Duration {
+		st, err := e.ctl.js.Stream(ctx, WorkStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().Config.Duplicates
+	}
+	if d := window(); d != WorkDuplicates {
+		t.Fatalf("duplicate window %s, want %s", d, WorkDuplicates)
+	}
+	st, err := e.ctl.js.Stream(ctx, WorkStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.Duplicates = 10 * time.Minute
+	if _, err := e.ctl.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ctl.ensureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := window(); d != WorkDuplicates {
+		t.Errorf("after a restart: duplicate window %s, want %s", d, WorkDuplicates)
+	}
+}
