@@ -442,14 +442,17 @@ func (r *Runner) sendLoop() {
 	defer forget.Stop()
 	resend := time.NewTicker(resendCheck)
 	defer resend.Stop()
-	lastResend := time.Now()
 	// reachable: the last publish went through. A resend to a controller
 	// out of reach would hold up the outbox for a publish timeout.
-	reachable := true
+	reachable, due := true, false
 	for {
-		if time.Since(lastResend) >= resendCheck && (reachable || r.store.pending() == 0) {
-			// Also while the outbox is busy.
-			lastResend = time.Now()
+		select {
+		case <-resend.C: // also while the outbox is busy
+			due = true
+		default:
+		}
+		if due && (reachable || r.store.pending() == 0) {
+			due = false
 			reachable = r.resendSent()
 		}
 		keys, reps := r.store.oldest(256)
@@ -459,6 +462,7 @@ func (r *Runner) sendLoop() {
 				return
 			case <-r.outbox:
 			case <-resend.C:
+				due = true
 			case <-forget.C:
 				r.store.forget(time.Now().Add(-r.s.Retention))
 			}
