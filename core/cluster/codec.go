@@ -68,19 +68,20 @@ const (
 	// outcomeBatchHeader on a bootstrap reply says the controller reads
 	// outcome batches.
 	outcomeBatchHeader = "Postee-Outcome-Batches"
-	// resendEventsHeader on a bootstrap reply asks the runner to send
-	// each event report once more this long (a Go duration) after
-	// JetStream acknowledged it: the controller's embedded server syncs
-	// its files periodically (SyncInterval), so a power loss can take
-	// acknowledged reports with it; the second copy is a duplicate JetStream
-	// drops, unless the first was lost. Event reports only: a lost outcome
-	// of dispatched work is reported again when the controller dispatches
-	// the held event again after its restart.
-	resendEventsHeader = "Postee-Resend-Events-After"
 	// maxBatchOutcomes and maxBatchBytes bound a batch.
 	maxBatchOutcomes = 64
 	maxBatchBytes    = 256 << 10
 )
+
+// resendEventsHeader on a bootstrap reply asks the runner to send each
+// event report once more this long (a Go duration) after JetStream
+// acknowledged it: the controller's embedded server syncs its files
+// periodically (SyncInterval), so a power loss can take acknowledged
+// reports with it; the second copy is a duplicate JetStream drops, unless
+// the first was lost. Event reports only: a lost outcome of dispatched
+// work is reported again when the controller dispatches the held event
+// again after its restart.
+const resendEventsHeader = "Postee-Resend-Events-After"
 
 // appendBatchOutcome adds an encoded outcome to batch b.
 func appendBatchOutcome(b, outcome []byte) []byte {
