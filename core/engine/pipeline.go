@@ -102,6 +102,10 @@ type CompileOptions struct {
 	// template's rego-package finds their packages beside the bundled ones.
 	// Read at every compilation; "" or a missing directory: none.
 	TemplatesDir string
+	// OnActions, when set, is called with the action specs as soon as they
+	// are known, before the Rego is compiled (see pluginhost.Prestart);
+	// not when the actions have errors.
+	OnActions func([]ActionSpec)
 }
 
 // Compile compiles every route and template of cfg. All problems are
@@ -124,6 +128,10 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 	policy, checksums, err := securitySettings(cfg)
 	if err != nil {
 		return nil, err
+	}
+	// The actions first: what they need can start while the Rego compiles.
+	if errs = p.specActions(cfg, opts, checksums, log); len(errs) == 0 && opts.OnActions != nil {
+		opts.OnActions(p.actionSpecs)
 	}
 	userTemplates, err := template.LoadUserTemplates(opts.TemplatesDir, policy)
 	if err != nil {
@@ -167,7 +175,6 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 		templates[t.Name] = r
 	}
 
-	used := map[string]bool{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		r := &Route{Name: rc.Name, Serialize: rc.SerializeActions, tmplName: rc.Template, template: templates[rc.Template]}
@@ -227,11 +234,29 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 			}
 			r.Actions = append(r.Actions, a)
 			r.remote = append(r.remote, false)
-			used[name] = true
 		}
 		p.routes = append(p.routes, r)
 		p.byName[r.Name] = r
 	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	p.inputKeys = p.eventKeys()
+	return p, nil
+}
+
+// specActions sets the retry policy of every enabled action and the spec
+// of each one this node runs for a route (p.actionSpecs).
+func (p *Pipeline) specActions(cfg *config.Config, opts CompileOptions, checksums map[string][]byte, log hclog.Logger) []error {
+	used := map[string]bool{}
+	for _, rc := range cfg.Routes {
+		for _, name := range rc.Actions {
+			if a, _ := cfg.Action(name); a != nil && a.Enable && (opts.Local == nil || opts.Local(a)) {
+				used[name] = true
+			}
+		}
+	}
+	var errs []error
 	for i := range cfg.Actions {
 		a := &cfg.Actions[i]
 		if a.Enable {
@@ -256,11 +281,7 @@ func Compile(ctx context.Context, cfg *config.Config, opts CompileOptions) (*Pip
 		p.actionSpecs = append(p.actionSpecs, ActionSpec{Name: a.Name, Type: a.Type, Settings: settings,
 			Env: secrets.Refs(a), SHA256: checksums[strings.ToLower(a.Type)]})
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	p.inputKeys = p.eventKeys()
-	return p, nil
+	return errs
 }
 
 // eventKeys are the top-level members of an event that routing reads:

@@ -181,3 +181,57 @@ actions:
 		t.Errorf("calls = %v", calls)
 	}
 }
+
+// OnActions gets the specs of the actions this node runs before any Rego
+// is compiled (a route that does not compile does not keep it from being
+// called), and is not called when an action has an error.
+func TestOnActionsComesBeforeTheRego(t *testing.T) {
+	cfg, err := config.Parse("cfg.yaml", []byte(`
+routes:
+- name: r
+  input: this is not rego (
+  template: raw
+  actions: [a, off, remote]
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: a
+  type: test
+  enable: true
+- name: off
+  type: test
+- name: remote
+  type: test
+  enable: true
+  runs-on: somewhere
+- name: unused
+  type: test
+  enable: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	opts := CompileOptions{
+		Local: func(a *config.Action) bool { return a.RunsOn == "" },
+		OnActions: func(specs []ActionSpec) {
+			for _, s := range specs {
+				got = append(got, s.Name)
+			}
+		},
+	}
+	if _, err := Compile(context.Background(), cfg, opts); err == nil {
+		t.Fatal("the route's input compiled")
+	}
+	if !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("OnActions got %v, want [a]", got)
+	}
+
+	cfg.Actions[0].Settings = map[string]any{"password": "$POSTEE_TEST_UNSET_VAR"}
+	called := false
+	opts.OnActions = func([]ActionSpec) { called = true }
+	if _, err := Compile(context.Background(), cfg, opts); err == nil || called {
+		t.Fatalf("an action with an error: Compile = %v, OnActions called %v", err, called)
+	}
+}

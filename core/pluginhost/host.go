@@ -224,9 +224,80 @@ func New(opts Options) *Host {
 // errors of all actions are returned together (MissingPluginError,
 // ConfigureError, or a start failure).
 func (h *Host) Configure(ctx context.Context, specs []Spec) error {
-	avail, err := Available(h.opts.Dir)
+	byName, err := h.prepare(specs)
 	if err != nil {
 		return err
+	}
+
+	// Start the needed plugins concurrently, then configure the actions.
+	var wg sync.WaitGroup
+	startErrs := make([]error, len(specs))
+	for i, s := range specs {
+		p := byName[s.Name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			startErrs[i] = p.configure(ctx, s.Name, s.Settings)
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, e := range startErrs {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	h.mu.Lock()
+	h.byName = byName
+	h.mu.Unlock()
+	return nil
+}
+
+// Prestart starts, without waiting, the plugin processes specs need, on a
+// host that runs none yet: a server calls it as soon as its config says
+// which plugins it needs, so that the processes start while it compiles
+// the config's Rego; its Configure with the same specs then finds them
+// started (or gets the error a start returned). It does nothing on a host
+// that runs plugins already, or when specs have errors (Configure reports
+// them).
+func (h *Host) Prestart(ctx context.Context, specs []Spec) {
+	h.mu.Lock()
+	fresh := len(h.procs) == 0 && !h.closed
+	h.mu.Unlock()
+	if !fresh {
+		return
+	}
+	byName, err := h.prepare(specs)
+	if err != nil {
+		return
+	}
+	started := map[*proc]bool{}
+	for _, p := range byName {
+		if started[p] {
+			continue
+		}
+		started[p] = true
+		p.mu.Lock() // held until the start is done: conn waits for it
+		go func() {
+			defer p.mu.Unlock()
+			if p.stopped || (p.client != nil && !p.client.Exited()) {
+				return
+			}
+			p.startErr = p.startLocked(ctx)
+		}()
+	}
+}
+
+// prepare makes (or keeps) the proc of each type specs need and stops
+// those no spec needs any more. It returns the proc of each action, or the
+// errors of all specs together.
+func (h *Host) prepare(specs []Spec) (map[string]*proc, error) {
+	avail, err := Available(h.opts.Dir)
+	if err != nil {
+		return nil, err
 	}
 	types := make([]string, 0, len(avail))
 	for t := range avail {
@@ -237,7 +308,7 @@ func (h *Host) Configure(ctx context.Context, specs []Spec) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return errors.New("plugin host is closed")
+		return nil, errors.New("plugin host is closed")
 	}
 	var errs []error
 	needed := map[string]bool{}
@@ -291,33 +362,9 @@ func (h *Host) Configure(ctx context.Context, specs []Spec) error {
 		p.stop()
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
-
-	// Start the needed plugins concurrently, then configure the actions.
-	var wg sync.WaitGroup
-	startErrs := make([]error, len(specs))
-	for i, s := range specs {
-		p := byName[s.Name]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			startErrs[i] = p.configure(ctx, s.Name, s.Settings)
-		}()
-	}
-	wg.Wait()
-	for _, e := range startErrs {
-		if e != nil {
-			errs = append(errs, e)
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	h.mu.Lock()
-	h.byName = byName
-	h.mu.Unlock()
-	return nil
+	return byName, nil
 }
 
 // checksum returns the pin of type typ: the flag's, the config's (have
@@ -459,6 +506,8 @@ type proc struct {
 	configs map[string][]byte // action → settings, re-applied after a restart
 	stopped bool
 	crash   *crashLog // of the current process
+	// startErr is the error of a start Prestart made, for the next conn.
+	startErr error
 }
 
 func (p *proc) running() bool {
@@ -476,6 +525,12 @@ func (p *proc) conn(ctx context.Context) (protocol.Plugin, int, error) {
 	}
 	if p.client != nil && !p.client.Exited() {
 		return p.rpc, p.gen, nil
+	}
+	if err := p.startErr; err != nil {
+		// Prestart's start failed: that is this call's answer; the next
+		// one starts the process again.
+		p.startErr = nil
+		return nil, 0, err
 	}
 	if p.client != nil {
 		p.host.log.Warn("plugin process is gone; restarting it", "type", p.typ)

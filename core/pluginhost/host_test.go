@@ -337,3 +337,58 @@ func TestClip(t *testing.T) {
 		t.Fatalf("%d details, first %d bytes", len(out), len(out["k000"]))
 	}
 }
+
+// Prestart starts the process while the caller goes on; Configure with the
+// same specs then uses that process instead of starting another.
+func TestPrestartIsUsedByConfigure(t *testing.T) {
+	h := newHost(t, nil)
+	specs := []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}, {Name: "b", Type: "test", Settings: []byte(`{}`)}}
+	h.Prestart(ctx(t), specs)
+	if got := h.Running(); len(got) != 1 || got[0] != "test" { // waits for the start
+		t.Fatalf("running after Prestart = %v, want [test]", got)
+	}
+	h.mu.Lock()
+	p := h.procs["test"]
+	h.mu.Unlock()
+	p.mu.Lock()
+	pid, gen := p.pid, p.gen
+	p.mu.Unlock()
+	if err := h.Configure(ctx(t), specs); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Execute(ctx(t), req("b", `{"do":"pid"}`, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Output != strconv.Itoa(pid) || p.gen != gen {
+		t.Fatalf("Configure ran pid %s (start %d), want the prestarted %d (start %d)", out.Output, p.gen, pid, gen)
+	}
+	// A host that runs plugins already is left as it is.
+	h.Prestart(ctx(t), []Spec{{Name: "c", Type: "test", Settings: []byte(`{}`)}})
+	if _, err := h.Execute(ctx(t), req("a", `{"do":"pid"}`, "")); err != nil {
+		t.Fatalf("after a second Prestart: %v", err)
+	}
+}
+
+// A start Prestart made that failed is Configure's error; the process is
+// not started a second time for it.
+func TestPrestartFailureIsConfigureError(t *testing.T) {
+	dir := t.TempDir()
+	starts := filepath.Join(dir, "starts")
+	script := "#!/bin/sh\necho start >> " + starts + "\nexit 3\n"
+	if err := os.WriteFile(filepath.Join(dir, BinaryPrefix+"bad"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := New(Options{Dir: dir, StartTimeout: 20 * time.Second})
+	t.Cleanup(h.Close)
+	specs := []Spec{{Name: "x", Type: "bad", Settings: []byte(`{}`)}}
+	h.Prestart(ctx(t), specs)
+	err := h.Configure(ctx(t), specs)
+	if err == nil || !strings.Contains(err.Error(), `action "x"`) {
+		t.Fatalf("Configure = %v, want the start's error for action x", err)
+	}
+	b, _ := os.ReadFile(starts)
+	if n := strings.Count(string(b), "start"); n != 1 {
+		t.Fatalf("the plugin was started %d times, want 1", n)
+	}
+}

@@ -16,11 +16,15 @@ func HostExecutor(h *pluginhost.Host) engine.Executor { return hostExecutor{h} }
 type hostExecutor struct{ h *pluginhost.Host }
 
 func (x hostExecutor) Configure(ctx context.Context, specs []engine.ActionSpec) error {
+	return hostErrors(x.h.Configure(ctx, hostSpecs(specs)))
+}
+
+func hostSpecs(specs []engine.ActionSpec) []pluginhost.Spec {
 	hs := make([]pluginhost.Spec, len(specs))
 	for i, s := range specs {
 		hs[i] = pluginhost.Spec{Name: s.Name, Type: s.Type, Settings: s.Settings, Env: s.Env, SHA256: s.SHA256}
 	}
-	return hostErrors(x.h.Configure(ctx, hs))
+	return hs
 }
 
 func (x hostExecutor) Execute(ctx context.Context, req *engine.Request) (engine.Outcome, error) {

@@ -26,7 +26,9 @@ func (srv *Server) preflight(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := engine.Compile(ctx, cfg, srv.compileOptions())
+	opts := srv.compileOptions()
+	opts.OnActions = func(specs []engine.ActionSpec) { srv.host.Prestart(ctx, hostSpecs(specs)) }
+	p, err := engine.Compile(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
