@@ -361,7 +361,7 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	if data, done := r.store.done(w.ExecutionID); done {
+	if data, done := r.store.done(w.EventID, w.ExecutionID); done {
 		// A redelivery of work already done: report again, never re-run.
 		r.log.Debug("work already done; not running it again", "execution", w.ExecutionID)
 		_ = r.store.enqueue(r.outcomeReportData(w.ExecutionID, data))
@@ -389,7 +389,7 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 		_ = msg.Nak() // stopped mid-action: let it be redelivered
 		return
 	}
-	if err := r.store.finish(x.ID, r.outcomeReport(x)); err != nil {
+	if err := r.store.finish(w.EventID, x.ID, r.outcomeReport(x)); err != nil {
 		r.log.Error("could not record a finished execution", "execution", x.ID, "error", err)
 		_ = msg.Nak()
 		return

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,7 +18,16 @@ import (
 )
 
 var (
-	doneBucket   = []byte("done")   // execution id → outcome (JSON)
+	// doneByEventBucket holds the executions a runner finished: the time
+	// of the execution's event (uint64 of milliseconds, big-endian, from
+	// the event id: see doneKey), execution id → done record. The records
+	// of the executions finishing together land on the last pages of the
+	// tree instead of one page each (the execution id is a hash), and the
+	// oldest come first (forget).
+	doneByEventBucket = []byte("done-by-event")
+	// doneBucket holds the done records of earlier versions, by execution
+	// id alone: still read while it has any.
+	doneBucket   = []byte("done")
 	outboxBucket = []byte("outbox") // sequence → outgoing report
 	// sentBucket keeps the event reports sent to a controller whose
 	// server syncs its files periodically, to send them once more (see
@@ -38,6 +48,8 @@ type runnerStore struct {
 	// stream, so ids another runner could compute would let it suppress
 	// this runner's reports.
 	msgKey []byte
+	// legacy says doneBucket has records (of an earlier version).
+	legacy atomic.Bool
 }
 
 type outgoing struct {
@@ -117,12 +129,15 @@ func decodeOutgoing(v []byte) (outgoing, bool) {
 }
 
 func openRunnerStore(path string) (*runnerStore, error) {
-	db, err := store.OpenDB(path, doneBucket, outboxBucket, metaBucket, sentBucket)
+	db, err := store.OpenDB(path, doneByEventBucket, doneBucket, outboxBucket, metaBucket, sentBucket)
 	if err != nil {
 		return nil, fmt.Errorf("runner %w", err)
 	}
 	s := &runnerStore{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(doneBucket).Cursor().First(); k != nil {
+			s.legacy.Store(true)
+		}
 		b := tx.Bucket(metaBucket)
 		if k := b.Get(msgKeyName); len(k) == 32 {
 			s.msgKey = append([]byte(nil), k...)
@@ -150,13 +165,31 @@ func (s *runnerStore) msgID(runner, kind, id string) string {
 	return kind + ":" + runner + ":" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// done returns the outcome report's data of an execution already finished
-// here.
-func (s *runnerStore) done(execID string) ([]byte, bool) {
+// doneKey is the key of the done record of execution execID of event
+// eventID: the event's time, as event.NewID wrote it in the id's first 12
+// hex digits (milliseconds), then the execution id. An event id of another
+// form gives time 0: its records come first.
+func doneKey(eventID, execID string) []byte {
+	k := make([]byte, 8, 8+len(execID))
+	if len(eventID) == 32 {
+		if _, err := hex.Decode(k[2:], []byte(eventID[:12])); err != nil {
+			clear(k)
+		}
+	}
+	return append(k, execID...)
+}
+
+// done returns the outcome report's data of execution execID of event
+// eventID when it already finished here.
+func (s *runnerStore) done(eventID, execID string) ([]byte, bool) {
 	var data []byte
 	found := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(doneBucket).Get([]byte(execID)); v != nil {
+		v := tx.Bucket(doneByEventBucket).Get(doneKey(eventID, execID))
+		if v == nil && s.legacy.Load() {
+			v = tx.Bucket(doneBucket).Get([]byte(execID))
+		}
+		if v != nil {
 			var d []byte
 			if _, d, found = decodeDone(v); found {
 				data = append([]byte(nil), d...)
@@ -167,15 +200,16 @@ func (s *runnerStore) done(execID string) ([]byte, bool) {
 	return data, found
 }
 
-// finish records execution execID as done and queues its outcome report,
-// in one transaction; the record keeps the report's data, to report it
-// again if the work is redelivered.
-func (s *runnerStore) finish(execID string, report outgoing) error {
+// finish records execution execID of event eventID as done and queues its
+// outcome report, in one transaction; the record keeps the report's data,
+// to report it again if the work is redelivered.
+func (s *runnerStore) finish(eventID, execID string, report outgoing) error {
 	rec := encodeDone(time.Now(), report.Data)
+	key := doneKey(eventID, execID)
 	// Batch coalesces the concurrent executions' writes into one
 	// transaction and one fsync.
 	return s.db.Batch(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(doneBucket).Put([]byte(execID), rec); err != nil {
+		if err := tx.Bucket(doneByEventBucket).Put(key, rec); err != nil {
 			return err
 		}
 		return putOutgoing(tx, report)
@@ -291,14 +325,33 @@ func (s *runnerStore) pending() int {
 }
 
 // forget drops done records older than the retention: redeliveries cannot
-// come later than that.
+// come later than that. Records are kept in the order of their events'
+// times, and an execution finishes after its event arrived, so the scan
+// stops at the first event newer than the cut (a controller's clock ahead
+// of the runner's only delays a deletion).
 func (s *runnerStore) forget(olderThan time.Time) {
 	_ = s.db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(doneBucket).Cursor()
+		c := tx.Bucket(doneByEventBucket).Cursor()
+		cut := uint64(olderThan.UnixMilli())
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) >= 8 && binary.BigEndian.Uint64(k) >= cut {
+				break
+			}
+			if at, _, ok := decodeDone(v); !ok || at.Before(olderThan) {
+				_ = c.Delete()
+			}
+		}
+		if !s.legacy.Load() {
+			return nil
+		}
+		c = tx.Bucket(doneBucket).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if at, _, ok := decodeDone(v); !ok || at.Before(olderThan) {
 				_ = c.Delete()
 			}
+		}
+		if k, _ := c.First(); k == nil {
+			s.legacy.Store(false)
 		}
 		return nil
 	})

@@ -49,7 +49,7 @@ func TestRunnerStoreDone(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "nested", "dir", "runner.db"))
 	defer s.close()
 
-	if _, ok := s.done("x1"); ok {
+	if _, ok := s.done("e1", "x1"); ok {
 		t.Fatal("unknown execution reported done")
 	}
 	x := record.Execution{
@@ -58,11 +58,11 @@ func TestRunnerStoreDone(t *testing.T) {
 		Output: "out", Details: map[string]string{"k": "v"}, Err: "",
 	}
 	rep := (&Runner{s: RunnerSettings{Name: "postee-runner-1"}, store: s}).outcomeReport(x)
-	if err := s.finish(x.ID, rep); err != nil {
+	if err := s.finish(x.EventID, x.ID, rep); err != nil {
 		t.Fatal(err)
 	}
 	// The done record keeps the outcome as reported, to report it again.
-	data, ok := s.done("x1")
+	data, ok := s.done("e1", "x1")
 	if !ok {
 		t.Fatal("finished execution not done")
 	}
@@ -93,7 +93,7 @@ func TestRunnerStoreDone(t *testing.T) {
 		t.Fatal("outbox not empty after remove")
 	}
 	// done survives the report's removal.
-	if _, ok := s.done("x1"); !ok {
+	if _, ok := s.done("e1", "x1"); !ok {
 		t.Fatal("done record lost")
 	}
 }
@@ -107,7 +107,7 @@ func TestRunnerStoreOutboxOrder(t *testing.T) {
 	if err := s.enqueue(report(1), report(2), report(3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.finish("x4", report(4)); err != nil {
+	if err := s.finish("e4", "x4", report(4)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.enqueue(report(5)); err != nil {
@@ -131,7 +131,7 @@ func TestRunnerStoreOutboxOrder(t *testing.T) {
 	if n := s.pending(); n != 3 {
 		t.Fatalf("pending after reopen = %d, want 3", n)
 	}
-	if _, ok := s.done("x4"); !ok {
+	if _, ok := s.done("e4", "x4"); !ok {
 		t.Fatal("done record lost on reopen")
 	}
 	if err := s.enqueue(report(6)); err != nil {
@@ -158,8 +158,8 @@ func TestRunnerStoreOutboxOrder(t *testing.T) {
 // A store written by an older postee (JSON records) is still read: its
 // queued reports are sent, its done records stop redelivered work.
 func TestRunnerStoreReadsJSONRecords(t *testing.T) {
-	s := openTestStore(t, filepath.Join(t.TempDir(), "runner.db"))
-	defer s.close()
+	path := filepath.Join(t.TempDir(), "runner.db")
+	s := openTestStore(t, path)
 	old := record.Execution{ID: "old", EventID: "e", Route: "r", Action: "a", Output: "o", Started: time.Unix(0, 42)}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		rep, _ := json.Marshal(report(1))
@@ -172,13 +172,15 @@ func TestRunnerStoreReadsJSONRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s = reopen(t, s, path) // an earlier version's store
+	defer s.close()
 	if err := s.enqueue(report(2)); err != nil {
 		t.Fatal(err)
 	}
 	if got := drain(t, s, 10); !reflect.DeepEqual(got, []outgoing{report(1), report(2)}) {
 		t.Fatalf("drained %+v", got)
 	}
-	data, ok := s.done("old")
+	data, ok := s.done("e", "old")
 	if !ok {
 		t.Fatal("a JSON done record is not done")
 	}
@@ -186,23 +188,28 @@ func TestRunnerStoreReadsJSONRecords(t *testing.T) {
 		t.Fatalf("outcome of a JSON done record: %+v, %v", got, err)
 	}
 	s.forget(time.Now().Add(-time.Hour))
-	if _, ok := s.done("old"); !ok {
+	if _, ok := s.done("e", "old"); !ok {
 		t.Fatal("a recent JSON done record was forgotten")
 	}
 }
 
 func TestRunnerStoreUnreadable(t *testing.T) {
-	s := openTestStore(t, filepath.Join(t.TempDir(), "runner.db"))
-	defer s.close()
+	path := filepath.Join(t.TempDir(), "runner.db")
+	s := openTestStore(t, path)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(outboxBucket).Put([]byte{0, 0, 0, 0, 0, 0, 0, 0}, []byte("not json")); err != nil {
 			return err
 		}
-		return tx.Bucket(doneBucket).Put([]byte("bad"), []byte("not json"))
+		if err := tx.Bucket(doneByEventBucket).Put(doneKey("e", "bad"), []byte("not json")); err != nil {
+			return err
+		}
+		return tx.Bucket(doneBucket).Put([]byte("bad-too"), []byte("not json"))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s = reopen(t, s, path)
+	defer s.close()
 	if err := s.enqueue(report(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -212,27 +219,66 @@ func TestRunnerStoreUnreadable(t *testing.T) {
 	if len(got) != 2 || got[0].Subject != "" || !reflect.DeepEqual(got[1], report(1)) {
 		t.Fatalf("drained %+v", got)
 	}
-	if _, ok := s.done("bad"); ok {
-		t.Fatal("unreadable done record reported done")
+	for _, id := range []string{"bad", "bad-too"} {
+		if _, ok := s.done("e", id); ok {
+			t.Fatalf("unreadable done record %s reported done", id)
+		}
 	}
 }
 
+// eventIDAt is an event id of event.NewID's form for time t.
+func eventIDAt(t time.Time, n int) string {
+	return fmt.Sprintf("%012x%020x", t.UnixMilli(), n)
+}
+
 func TestRunnerStoreForget(t *testing.T) {
-	s := openTestStore(t, filepath.Join(t.TempDir(), "runner.db"))
-	defer s.close()
+	path := filepath.Join(t.TempDir(), "runner.db")
+	s := openTestStore(t, path)
 	now := time.Now()
-	records := map[string]time.Time{
+	// An earlier version's records, by execution id.
+	legacy := map[string]time.Time{
 		"old-1":  now.Add(-48 * time.Hour),
 		"old-2":  now.Add(-25 * time.Hour),
 		"recent": now.Add(-time.Hour),
 	}
 	for i := 0; i < 500; i++ { // many consecutive deletions, over several pages
-		records[fmt.Sprintf("old-many-%03d", i)] = now.Add(-30 * time.Hour)
+		legacy[fmt.Sprintf("old-many-%03d", i)] = now.Add(-30 * time.Hour)
+	}
+	// Records by event: the event's time in its id, and when it finished.
+	type rec struct{ event, finished time.Time }
+	byEvent := map[string]rec{
+		"old":       {now.Add(-30 * time.Hour), now.Add(-30 * time.Hour)},
+		"event-old": {now.Add(-48 * time.Hour), now.Add(-time.Hour)}, // finished long after
+		"recent":    {now.Add(-time.Hour), now.Add(-time.Hour)},
+		"skewed":    {now.Add(-30 * time.Minute), now.Add(-26 * time.Hour)}, // the controller's clock ahead
+	}
+	for i := 0; i < 500; i++ {
+		byEvent[fmt.Sprintf("old-many-%03d", i)] = rec{now.Add(-30 * time.Hour).Add(time.Duration(i) * time.Second), now.Add(-29 * time.Hour)}
+	}
+	keyOf := map[string][]byte{}
+	n := 0
+	for id, r := range byEvent {
+		n++
+		keyOf[id] = doneKey(eventIDAt(r.event, n), id)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for id, at := range records {
-			rec, _ := json.Marshal(doneRecord{At: at, Outcome: record.Execution{ID: id}})
-			if err := tx.Bucket(doneBucket).Put([]byte(id), rec); err != nil {
+		for id, at := range legacy {
+			v, _ := json.Marshal(doneRecord{At: at, Outcome: record.Execution{ID: id}})
+			if err := tx.Bucket(doneBucket).Put([]byte(id), v); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(doneBucket).Put([]byte("garbage"), []byte("{")); err != nil {
+			return err
+		}
+		for id, r := range byEvent {
+			if err := tx.Bucket(doneByEventBucket).Put(keyOf[id], encodeDone(r.finished, []byte(id))); err != nil {
+				return err
+			}
+		}
+		// An event id of another form: time 0, judged by its record.
+		for id, at := range map[string]time.Time{"odd-old": now.Add(-30 * time.Hour), "odd-recent": now} {
+			if err := tx.Bucket(doneByEventBucket).Put(doneKey("odd", id), encodeDone(at, []byte(id))); err != nil {
 				return err
 			}
 		}
@@ -241,31 +287,60 @@ func TestRunnerStoreForget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.finish("fresh", report(1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(doneBucket).Put([]byte("garbage"), []byte("{")) }); err != nil {
+	s = reopen(t, s, path)
+	defer s.close()
+	fresh := eventIDAt(now, 0)
+	if err := s.finish(fresh, "fresh", report(1)); err != nil {
 		t.Fatal(err)
 	}
 
 	s.forget(now.Add(-24 * time.Hour))
 
-	for id, want := range map[string]bool{"old-1": false, "old-2": false, "recent": true, "fresh": true} {
-		if _, ok := s.done(id); ok != want {
-			t.Errorf("done(%s) = %v, want %v", id, ok, want)
+	for id, want := range map[string]bool{"old-1": false, "old-2": false, "recent": true} {
+		if _, ok := s.done("?", id); ok != want {
+			t.Errorf("earlier version's done(%s) = %v, want %v", id, ok, want)
 		}
+	}
+	if _, ok := s.done(fresh, "fresh"); !ok {
+		t.Error("the fresh execution was forgotten")
 	}
 	var keys []string
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(doneBucket).ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil })
+		if err := tx.Bucket(doneBucket).ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil }); err != nil {
+			return err
+		}
+		return tx.Bucket(doneByEventBucket).ForEach(func(k, v []byte) error {
+			_, id, _ := decodeDone(v)
+			keys = append(keys, "by event: "+string(id))
+			return nil
+		})
 	})
-	if !reflect.DeepEqual(keys, []string{"fresh", "recent"}) {
-		t.Errorf("done records left = %v (unreadable ones are dropped too)", keys)
+	// In the order of their events; "skewed" is past the first event newer
+	// than the cut, where the scan stops: kept until a later one.
+	want := []string{"recent", "by event: odd-recent", "by event: event-old", "by event: recent", "by event: skewed", `by event: {"n":1}`}
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("done records left = %q, want %q (unreadable ones are dropped too)", keys, want)
+	}
+	if !s.legacy.Load() {
+		t.Error("the earlier version's records are no longer read while one is left")
 	}
 	// forget leaves the outbox alone.
 	if n := s.pending(); n != 1 {
 		t.Errorf("pending = %d, want 1", n)
 	}
+	s.forget(now.Add(time.Minute))
+	if s.legacy.Load() {
+		t.Error("the earlier version's records are still read once all are gone")
+	}
+}
+
+// reopen closes s and opens the store at path again.
+func reopen(t *testing.T, s *runnerStore, path string) *runnerStore {
+	t.Helper()
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	return openTestStore(t, path)
 }
 
 // TestReportMsgIDs: a runner's report ids are stable across restarts (a
