@@ -12,11 +12,14 @@
 // v1 first and, when that fails, as v0. It is compiled together with the
 // library's helper packages (postee.lib.*) it refers to. A library
 // template is compiled with the library files its references reach, not
-// the whole library (library.go). Every template can call three
+// the whole library (library.go). Every template can call four
 // builtins of postee: jsonformat(x), which returns x as indented JSON (two
 // spaces, keys sorted, HTML characters not escaped), htmlescape(s),
 // which replaces & < > " ' by HTML entities (also available as
-// postee.lib.html.escape), and vulnlist(report, format), which returns the
+// postee.lib.html.escape), htmlrow(cells), which writes an HTML table row
+// of escaped cells (a cell {"text", "href"} as a link; in Go because rows
+// written in Rego were most of the time of a long table), and
+// vulnlist(report, format), which returns the
 // vulnerabilities of an Aqua, Trivy or Trivy Operator report in the shape
 // of postee.lib.vuls.vulnerabilities (what that rule is made of; in Go
 // because building those objects in Rego was most of the time of a large

@@ -182,3 +182,35 @@ result := concat("|", [html.text("<s>"), html.text({"k": "<v>"})])
 		t.Errorf("htmlescape(1): %v", err)
 	}
 }
+
+func TestHTMLRow(t *testing.T) {
+	tests := []struct {
+		cells string
+		want  string
+		err   string
+	}{
+		{cells: `[]`, want: "<tr><td></td></tr>\n"},
+		{cells: `["a<b", "plain", "\"q\" & 'a'"]`, want: "<tr><td>a&lt;b</td><td>plain</td><td>&#34;q&#34; &amp; &#39;a&#39;</td></tr>\n"},
+		{cells: `[{"text": "CVE-1", "href": "https://x/?a=1&b=<2>"}, "p"]`, want: `<tr><td><a href="https://x/?a=1&amp;b=&lt;2&gt;">CVE-1</a></td><td>p</td></tr>` + "\n"},
+		{cells: `[{"text": "<id>", "href": "HTTP://x"}]`, want: `<tr><td><a href="HTTP://x">&lt;id&gt;</a></td></tr>` + "\n"},
+		{cells: `[{"text": "id", "href": "javascript:alert(1)"}]`, want: "<tr><td>id</td></tr>\n"},
+		{cells: `[{"text": "id", "href": ""}, {"text": "only"}]`, want: "<tr><td>id</td><td>only</td></tr>\n"},
+		{cells: `[1]`, err: "cell 0"},
+		{cells: `["a", {"href": "https://x"}]`, err: "cell 1"},
+		{cells: `[{"text": "a", "href": 3}]`, err: "cell 0"},
+	}
+	for _, tt := range tests {
+		r := compile(t, Spec{Body: "package x\ntitle := \"t\"\nresult := htmlrow(" + tt.cells + ")\n"})
+		m, err := r.Render(context.Background(), Input(parse(t, []byte(`{}`)), ""))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("htmlrow(%s): err %v, want one about %q", tt.cells, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("htmlrow(%s): %v", tt.cells, err)
+		case m.Description != tt.want:
+			t.Errorf("htmlrow(%s) = %q, want %q", tt.cells, m.Description, tt.want)
+		}
+	}
+}

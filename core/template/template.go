@@ -669,10 +669,85 @@ func htmlescape(_ rego.BuiltinContext, s *ast.Term) (*ast.Term, error) {
 	return ast.StringTerm(html.EscapeString(string(str))), nil
 }
 
+// htmlrow(cells) returns an HTML table row, "<tr><td>", the cells joined
+// by "</td><td>", "</td></tr>\n", each cell escaped: a string as text, an
+// object {"text": t, "href": u} as a link to u showing t (only t when u is
+// not an http(s) URL). It is a builtin because a row written in Rego (an
+// escape per cell, a function for the link, a concatenation) cost the
+// evaluator some ten calls: three quarters of the time of
+// postee.vuls.html on a 1000-vulnerability report.
+var htmlrowDecl = &rego.Function{
+	Name: "htmlrow",
+	Description: "Returns an HTML table row of cells, each escaped: a string as text, an object {\"text\", \"href\"} " +
+		"as a link (the text alone when href is not an http(s) URL).",
+	Decl: types.NewFunction(types.Args(types.Named("cells", types.NewArray(nil, types.A))), types.Named("row", types.S)),
+}
+
+func htmlrow(_ rego.BuiltinContext, cells *ast.Term) (*ast.Term, error) {
+	arr, ok := cells.Value.(*ast.Array)
+	if !ok {
+		return nil, builtins.NewOperandTypeErr(1, cells.Value, "array")
+	}
+	var b strings.Builder
+	b.WriteString("<tr><td>")
+	for i := range arr.Len() {
+		if i > 0 {
+			b.WriteString("</td><td>")
+		}
+		switch c := arr.Elem(i).Value.(type) {
+		case ast.String:
+			writeEscaped(&b, string(c))
+		case ast.Object:
+			var text, href ast.String
+			ok1, ok2 := false, true
+			if t := c.Get(ast.InternedTerm("text")); t != nil {
+				text, ok1 = t.Value.(ast.String)
+			}
+			if t := c.Get(ast.InternedTerm("href")); t != nil {
+				href, ok2 = t.Value.(ast.String)
+			}
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("htmlrow: cell %d: want a string or {\"text\": string, \"href\": string}", i)
+			}
+			if !isHTTPURL(string(href)) {
+				writeEscaped(&b, string(text))
+				continue
+			}
+			b.WriteString(`<a href="`)
+			writeEscaped(&b, string(href))
+			b.WriteString(`">`)
+			writeEscaped(&b, string(text))
+			b.WriteString("</a>")
+		default:
+			return nil, fmt.Errorf("htmlrow: cell %d: want a string or {\"text\": string, \"href\": string}, got %s", i, ast.ValueName(c))
+		}
+	}
+	b.WriteString("</td></tr>\n")
+	return ast.StringTerm(b.String()), nil
+}
+
+// writeEscaped writes s with & < > " ' replaced by HTML entities (as
+// htmlescape does).
+func writeEscaped(b *strings.Builder, s string) {
+	if !strings.ContainsAny(s, `&<>"'`) {
+		b.WriteString(s)
+		return
+	}
+	b.WriteString(html.EscapeString(s))
+}
+
+// isHTTPURL reports whether u is an http or https URL, in any case, as
+// postee.lib.links.safe decides.
+func isHTTPURL(u string) bool {
+	l := strings.ToLower(u)
+	return strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "http://")
+}
+
 // customFunctions are the rego options registering postee's own builtins.
 var customFunctions = []func(*rego.Rego){
 	rego.Function1(jsonformatDecl, jsonformat),
 	rego.Function1(htmlescapeDecl, htmlescape),
+	rego.Function1(htmlrowDecl, htmlrow),
 	rego.Function2(vulnlistDecl, vulnlist),
 }
 
@@ -681,7 +756,7 @@ var customFunctions = []func(*rego.Rego){
 var customBuiltins = map[string]*ast.Builtin{}
 
 func init() {
-	for _, f := range []*rego.Function{jsonformatDecl, htmlescapeDecl, vulnlistDecl} {
+	for _, f := range []*rego.Function{jsonformatDecl, htmlescapeDecl, htmlrowDecl, vulnlistDecl} {
 		customBuiltins[f.Name] = &ast.Builtin{Name: f.Name, Description: f.Description, Decl: f.Decl}
 	}
 }

@@ -99,18 +99,18 @@ severity_table(s) := concat("", [
 
 # rows_by_severity are the table rows of each severity. The comprehension
 # compares v.severity with s of the outer body, so OPA indexes it: one pass
-# over the vulnerabilities for all severities. Each row is written inline,
-# with builtins on strings: a function call per row and cell cost more
-# than the rest of the rendering.
+# over the vulnerabilities for all severities. Each row is one call of
+# postee's htmlrow builtin (cells escaped, the advisory as a link): a row
+# written in Rego, an escape per cell and a function for the link, cost
+# three quarters of the rendering.
 rows_by_severity := {s: rows |
 	some s in vuls.order
-	rows := [concat("", [
-		"<tr><td>", advisory(v.link, v.id),
-		"</td><td>", htmlescape(v.package),
-		"</td><td>", htmlescape(v.installed),
-		"</td><td>", htmlescape(util.otherwise(v.fixed, "none")),
-		"</td><td>", htmlescape(util.truncate(v.title, 200)),
-		"</td></tr>\n",
+	rows := [htmlrow([
+		{"text": v.id, "href": v.link},
+		v.package,
+		v.installed,
+		util.otherwise(v.fixed, "none"),
+		util.truncate(v.title, 200),
 	]) |
 		some v in vuls.vulnerabilities
 		v.severity == s
@@ -120,25 +120,18 @@ rows_by_severity := {s: rows |
 } else := {s: rows |
 	# the same rows with the Target column of Trivy reports
 	some s in vuls.order
-	rows := [concat("", [
-		"<tr><td>", advisory(v.link, v.id),
-		"</td><td>", htmlescape(v.package),
-		"</td><td>", htmlescape(v.installed),
-		"</td><td>", htmlescape(util.otherwise(v.fixed, "none")),
-		"</td><td>", htmlescape(util.truncate(v.title, 200)),
-		"</td><td>", htmlescape(v.target),
-		"</td></tr>\n",
+	rows := [htmlrow([
+		{"text": v.id, "href": v.link},
+		v.package,
+		v.installed,
+		util.otherwise(v.fixed, "none"),
+		util.truncate(v.title, 200),
+		v.target,
 	]) |
 		some v in vuls.vulnerabilities
 		v.severity == s
 	]
 }
-
-# advisory(link, id) is html.link(link, id) for a vulnerability's link,
-# which is "" or an http(s) URL (see postee.lib.links.vulnerability).
-advisory("", id) := htmlescape(id)
-
-advisory(link, id) := concat("", [`<a href="`, htmlescape(link), `">`, htmlescape(id), "</a>"]) if link != ""
 
 headers := ["Vulnerability", "Package", "Installed version", "Fixed version", "Description"] if {
 	vuls.format == "aqua"
