@@ -32,6 +32,7 @@ type options struct {
 	relay, suite      bool
 	strict            bool
 	startRuns, rounds int
+	templateRuns      int
 	idleSettle        time.Duration
 	posteeArgs        string
 	dispatch          bool
@@ -62,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.suite, "suite", false, "the `make bench` suite: relay, standalone, --no-durable-ingest, dispatch, idle memory and start time, then a table of figures and goals")
 	fs.IntVar(&o.rounds, "rounds", 3, "with -suite: run the relay, standalone postee and dispatch in turn this many times, each for -duration (or -events) divided by it; a ratio is the median of the rounds'")
 	fs.IntVar(&o.startRuns, "start-runs", 7, "with -suite: start postee this many times to time exec → ready (median)")
+	fs.IntVar(&o.templateRuns, "template-runs", 9, "with -suite: render each rich template on each 1000-vulnerability report this many times (median)")
 	fs.DurationVar(&o.idleSettle, "idle-settle", 3*time.Second, "with -suite: how long postee is left alone before its idle memory is read")
 	fs.BoolVar(&o.strict, "strict", false, "with -suite: exit 1 when a goal is not met")
 	fs.BoolVar(&o.dispatch, "dispatch", false, "controller/runner: events at a controller, the http action run by a runner")
@@ -73,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 || o.senders < 1 || o.events < 0 || o.vulns < 0 || o.warmup < 0 ||
-		(o.events == 0 && o.duration <= 0) || (o.suite && (o.dispatch || o.startRuns < 1 || o.rounds < 1)) {
+		(o.events == 0 && o.duration <= 0) || (o.suite && (o.dispatch || o.startRuns < 1 || o.rounds < 1 || o.templateRuns < 1)) {
 		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments; -suite excludes -dispatch and needs -start-runs ≥ 1 and -rounds ≥ 1")
 		return 2
 	}

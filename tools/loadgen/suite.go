@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -30,6 +31,10 @@ type suite struct {
 	// Start: exec → "webhook listening" with four plugins, several runs.
 	StartMS     []float64 `json:"start_ms,omitempty"`
 	StartPlugin int       `json:"start_plugins"`
+
+	// Rich templates: each on a 1000-vulnerability Trivy report and Aqua
+	// scan (templates.go).
+	Templates []templateTime `json:"templates_1000,omitempty"`
 
 	Goals  []goal   `json:"goals"`
 	Errors []string `json:"errors,omitempty"`
@@ -130,6 +135,10 @@ func runSuite(ctx context.Context, o options, c *corpus, stdout io.Writer) (*sui
 	if ctx.Err() == nil {
 		step(fmt.Sprintf("start: exec → ready with %d plugins, %d runs", startPlugins, o.startRuns))
 		fail("start", s.measureStart(ctx, o, stdout))
+	}
+	if ctx.Err() == nil {
+		step(fmt.Sprintf("rich templates: %d-vulnerability reports, %d renders each (after %d)", templateVulns, o.templateRuns, templateWarmups))
+		fail("rich templates", s.measureTemplates(ctx, o.templateRuns, stdout))
 	}
 
 	s.Goals = s.evaluate()
@@ -435,6 +444,10 @@ func (s *suite) evaluate() []goal {
 	v = median(s.StartMS)
 	add(fmt.Sprintf("start, exec → ready, %d plugins (median)", s.StartPlugin), fmt.Sprintf("< %d ms", goalStartMS), ok, v,
 		fmt.Sprintf("%.0f ms (%d runs)", v, len(s.StartMS)), v < goalStartMS)
+
+	worst, ok := s.slowestTemplate()
+	add(fmt.Sprintf("rich templates, %d vulnerabilities, slowest (median)", templateVulns), fmt.Sprintf("< %d ms", goalTemplateMS), ok, worst.Median,
+		fmt.Sprintf("%.1f ms (%s, %s)", worst.Median, strings.TrimPrefix(worst.Template, "postee."), worst.Report), worst.Median < goalTemplateMS)
 
 	lost, ran, want := 0, 0, 1+3*len(s.Rounds)
 	reports := []*report{s.NoDurable}

@@ -63,8 +63,14 @@ func goodSuite() *suite {
 		Plugins: []pluginRSS{{Name: "postee-action-http", PeakRSS: 25 * mib}}}
 	dsp := &report{EventsPerSecond: 2200, Latency: latency{P99: 95}, PosteePeakRSS: 190 * mib,
 		Plugins: []pluginRSS{{Name: "postee-runner", PeakRSS: 150 * mib}, {Name: "postee-action-http", PeakRSS: 29 * mib}}}
-	return &suite{Rounds: []round{{Relay: rel, Standalone: std, Dispatch: dsp}}, NoDurable: &report{EventsPerSecond: 4000},
+	s := &suite{Rounds: []round{{Relay: rel, Standalone: std, Dispatch: dsp}}, NoDurable: &report{EventsPerSecond: 4000},
 		IdlePosteeRSS: 35 * mib, StartMS: []float64{150, 400, 120}, StartPlugin: 4}
+	for _, pkg := range richTemplates {
+		for _, ev := range templateEvents {
+			s.Templates = append(s.Templates, templateTime{Template: pkg, Report: ev.name, Median: 25})
+		}
+	}
+	return s
 }
 
 func TestEvaluateGoals(t *testing.T) {
@@ -88,6 +94,8 @@ func TestEvaluateGoals(t *testing.T) {
 			s.IdlePosteeRSS = 41 * mib
 		}, []string{"postee peak RSS", "postee-action-http peak RSS, dispatch", "controller peak RSS", "idle postee RSS"}, nil},
 		{"slow start", func(s *suite) { s.StartMS = []float64{210, 190, 250} }, []string{"start"}, nil},
+		{"one slow template", func(s *suite) { s.Templates[5].Median = 30 }, []string{"rich templates"}, nil},
+		{"templates not all measured", func(s *suite) { s.Templates = s.Templates[:7] }, []string{"rich templates"}, []string{"rich templates"}},
 		{"lost event", func(s *suite) { s.NoDurable.Lost = 1 }, []string{"accepted events lost"}, nil},
 		{"dispatch failed", func(s *suite) { s.Rounds[0].Dispatch = nil },
 			[]string{"dispatch ÷ standalone", "dispatch p99", "plugin peak RSS, dispatch", "controller peak RSS", "accepted events lost"},
@@ -221,6 +229,31 @@ func TestStartConfigHasFourPluginTypes(t *testing.T) {
 	for _, typ := range startPluginTypes {
 		if !strings.Contains(cfg, "  type: "+typ+"\n") {
 			t.Errorf("start config has no %s action", typ)
+		}
+	}
+}
+
+// Each rich template renders each report, and the slowest median is the
+// figure.
+func TestMeasureTemplates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders 1000-vulnerability reports")
+	}
+	s := &suite{}
+	var out bytes.Buffer
+	if err := s.measureTemplates(context.Background(), 1, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Templates) != len(richTemplates)*len(templateEvents) {
+		t.Fatalf("%d measurements: %+v", len(s.Templates), s.Templates)
+	}
+	worst, ok := s.slowestTemplate()
+	if !ok || worst.Median <= 0 || !strings.Contains(out.String(), "vuls.html") {
+		t.Fatalf("slowest %+v (%v); printed:\n%s", worst, ok, out.String())
+	}
+	for _, g := range s.evaluate() {
+		if strings.HasPrefix(g.Name, "rich templates") && (!g.Known || !strings.Contains(g.Figure, worst.Report)) {
+			t.Errorf("goal %+v, slowest %+v", g, worst)
 		}
 	}
 }
