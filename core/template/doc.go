@@ -16,9 +16,10 @@
 // builtins of postee: jsonformat(x), which returns x as indented JSON (two
 // spaces, keys sorted, HTML characters not escaped), htmlescape(s),
 // which replaces & < > " ' by HTML entities (also available as
-// postee.lib.html.escape), htmlrow(cells), which writes an HTML table row
-// of escaped cells (a cell {"text", "href"} as a link; in Go because rows
-// written in Rego were most of the time of a long table), and
+// postee.lib.html.escape), htmlrow(cells, link), which writes an HTML
+// table row of escaped cells, the first a link to link when it is an
+// http(s) URL (in Go because rows written in Rego were most of the time of
+// a long table), and
 // vulnlist(report, format), which returns the
 // vulnerabilities of an Aqua, Trivy or Trivy Operator report in the shape
 // of postee.lib.vuls.vulnerabilities (what that rule is made of; in Go

@@ -185,32 +185,35 @@ result := concat("|", [html.text("<s>"), html.text({"k": "<v>"})])
 
 func TestHTMLRow(t *testing.T) {
 	tests := []struct {
-		cells string
-		want  string
-		err   string
+		args string
+		want string
+		err  string
 	}{
-		{cells: `[]`, want: "<tr><td></td></tr>\n"},
-		{cells: `["a<b", "plain", "\"q\" & 'a'"]`, want: "<tr><td>a&lt;b</td><td>plain</td><td>&#34;q&#34; &amp; &#39;a&#39;</td></tr>\n"},
-		{cells: `[{"text": "CVE-1", "href": "https://x/?a=1&b=<2>"}, "p"]`, want: `<tr><td><a href="https://x/?a=1&amp;b=&lt;2&gt;">CVE-1</a></td><td>p</td></tr>` + "\n"},
-		{cells: `[{"text": "<id>", "href": "HTTP://x"}]`, want: `<tr><td><a href="HTTP://x">&lt;id&gt;</a></td></tr>` + "\n"},
-		{cells: `[{"text": "id", "href": "javascript:alert(1)"}]`, want: "<tr><td>id</td></tr>\n"},
-		{cells: `[{"text": "id", "href": ""}, {"text": "only"}]`, want: "<tr><td>id</td><td>only</td></tr>\n"},
-		{cells: `[1]`, err: "cell 0"},
-		{cells: `["a", {"href": "https://x"}]`, err: "cell 1"},
-		{cells: `[{"text": "a", "href": 3}]`, err: "cell 0"},
+		{args: `[], ""`, want: "<tr><td></td></tr>\n"},
+		{args: `["a<b", "plain", "\"q\" & 'a'"], ""`, want: "<tr><td>a&lt;b</td><td>plain</td><td>&#34;q&#34; &amp; &#39;a&#39;</td></tr>\n"},
+		{args: `["CVE-1", "p"], "https://x/?a=1&b=<2>"`, want: `<tr><td><a href="https://x/?a=1&amp;b=&lt;2&gt;">CVE-1</a></td><td>p</td></tr>` + "\n"},
+		{args: `["<id>"], "HTTP://x"`, want: `<tr><td><a href="HTTP://x">&lt;id&gt;</a></td></tr>` + "\n"},
+		{args: `["id", "b"], "javascript:alert(1)"`, want: "<tr><td>id</td><td>b</td></tr>\n"},
+		{args: `[], "https://x"`, want: "<tr><td></td></tr>\n"},
+		{args: `["a", x], ""`, err: "cell 1"},
 	}
 	for _, tt := range tests {
-		r := compile(t, Spec{Body: "package x\ntitle := \"t\"\nresult := htmlrow(" + tt.cells + ")\n"})
-		m, err := r.Render(context.Background(), Input(parse(t, []byte(`{}`)), ""))
+		r := compile(t, Spec{Body: "package x\ntitle := \"t\"\nx := input.n\nresult := htmlrow(" + tt.args + ")\n"})
+		m, err := r.Render(context.Background(), Input(parse(t, []byte(`{"n": 1}`)), ""))
 		switch {
 		case tt.err != "":
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("htmlrow(%s): err %v, want one about %q", tt.cells, err, tt.err)
+				t.Errorf("htmlrow(%s): err %v, want one about %q", tt.args, err, tt.err)
 			}
 		case err != nil:
-			t.Errorf("htmlrow(%s): %v", tt.cells, err)
+			t.Errorf("htmlrow(%s): %v", tt.args, err)
 		case m.Description != tt.want:
-			t.Errorf("htmlrow(%s) = %q, want %q", tt.cells, m.Description, tt.want)
+			t.Errorf("htmlrow(%s) = %q, want %q", tt.args, m.Description, tt.want)
 		}
+	}
+	// A cell that is not a string is refused when the template compiles.
+	if _, err := Compile(context.Background(), Spec{Name: "t", Body: "package x\ntitle := \"t\"\nresult := htmlrow([1], \"\")\n"}); err == nil ||
+		!strings.Contains(err.Error(), "htmlrow") {
+		t.Errorf("htmlrow([1]): %v", err)
 	}
 }

@@ -669,57 +669,50 @@ func htmlescape(_ rego.BuiltinContext, s *ast.Term) (*ast.Term, error) {
 	return ast.StringTerm(html.EscapeString(string(str))), nil
 }
 
-// htmlrow(cells) returns an HTML table row, "<tr><td>", the cells joined
-// by "</td><td>", "</td></tr>\n", each cell escaped: a string as text, an
-// object {"text": t, "href": u} as a link to u showing t (only t when u is
-// not an http(s) URL). It is a builtin because a row written in Rego (an
+// htmlrow(cells, link) returns an HTML table row, "<tr><td>", the cells
+// joined by "</td><td>", "</td></tr>\n", each cell (a string) escaped; the
+// first cell is a link to link when link is an http(s) URL (as
+// postee.lib.links.safe decides), e.g. a vulnerability's id to its
+// advisory; "" for none. It is a builtin because a row written in Rego (an
 // escape per cell, a function for the link, a concatenation) cost the
 // evaluator some ten calls: three quarters of the time of
 // postee.vuls.html on a 1000-vulnerability report.
 var htmlrowDecl = &rego.Function{
 	Name: "htmlrow",
-	Description: "Returns an HTML table row of cells, each escaped: a string as text, an object {\"text\", \"href\"} " +
-		"as a link (the text alone when href is not an http(s) URL).",
-	Decl: types.NewFunction(types.Args(types.Named("cells", types.NewArray(nil, types.A))), types.Named("row", types.S)),
+	Description: "Returns an HTML table row of the cells (strings), each escaped; the first cell links to link " +
+		"when link is an http(s) URL (\"\" for none).",
+	Decl: types.NewFunction(types.Args(types.Named("cells", types.NewArray(nil, types.S)), types.Named("link", types.S)),
+		types.Named("row", types.S)),
 }
 
-func htmlrow(_ rego.BuiltinContext, cells *ast.Term) (*ast.Term, error) {
+func htmlrow(_ rego.BuiltinContext, cells, link *ast.Term) (*ast.Term, error) {
 	arr, ok := cells.Value.(*ast.Array)
 	if !ok {
 		return nil, builtins.NewOperandTypeErr(1, cells.Value, "array")
 	}
+	href, ok := link.Value.(ast.String)
+	if !ok {
+		return nil, builtins.NewOperandTypeErr(2, link.Value, "string")
+	}
 	var b strings.Builder
 	b.WriteString("<tr><td>")
 	for i := range arr.Len() {
-		if i > 0 {
-			b.WriteString("</td><td>")
+		c, ok := arr.Elem(i).Value.(ast.String)
+		if !ok {
+			return nil, fmt.Errorf("htmlrow: cell %d: want a string, got %s", i, ast.ValueName(arr.Elem(i).Value))
 		}
-		switch c := arr.Elem(i).Value.(type) {
-		case ast.String:
+		switch {
+		case i > 0:
+			b.WriteString("</td><td>")
 			writeEscaped(&b, string(c))
-		case ast.Object:
-			var text, href ast.String
-			ok1, ok2 := false, true
-			if t := c.Get(ast.InternedTerm("text")); t != nil {
-				text, ok1 = t.Value.(ast.String)
-			}
-			if t := c.Get(ast.InternedTerm("href")); t != nil {
-				href, ok2 = t.Value.(ast.String)
-			}
-			if !ok1 || !ok2 {
-				return nil, fmt.Errorf("htmlrow: cell %d: want a string or {\"text\": string, \"href\": string}", i)
-			}
-			if !isHTTPURL(string(href)) {
-				writeEscaped(&b, string(text))
-				continue
-			}
+		case isHTTPURL(string(href)):
 			b.WriteString(`<a href="`)
 			writeEscaped(&b, string(href))
 			b.WriteString(`">`)
-			writeEscaped(&b, string(text))
+			writeEscaped(&b, string(c))
 			b.WriteString("</a>")
 		default:
-			return nil, fmt.Errorf("htmlrow: cell %d: want a string or {\"text\": string, \"href\": string}, got %s", i, ast.ValueName(c))
+			writeEscaped(&b, string(c))
 		}
 	}
 	b.WriteString("</td></tr>\n")
@@ -747,7 +740,7 @@ func isHTTPURL(u string) bool {
 var customFunctions = []func(*rego.Rego){
 	rego.Function1(jsonformatDecl, jsonformat),
 	rego.Function1(htmlescapeDecl, htmlescape),
-	rego.Function1(htmlrowDecl, htmlrow),
+	rego.Function2(htmlrowDecl, htmlrow),
 	rego.Function2(vulnlistDecl, vulnlist),
 }
 

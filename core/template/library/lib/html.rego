@@ -39,9 +39,9 @@ table_of_rows(headers, rows) := concat("", [
 ])
 
 # row(cells) is a table row of cells that are HTML already. For rows of
-# event text, postee's builtin htmlrow(cells) escapes each cell itself (a
-# cell {"text": t, "href": u} is a link, only t when u is not an http(s)
-# URL): one call per row, the cheap way to write a long table.
+# event text, postee's builtin htmlrow(cells, link) escapes each cell
+# itself and makes the first a link to link when it is an http(s) URL (""
+# for none): one call per row, the cheap way to write a long table.
 row(cells) := concat("", ["<tr><td>", concat("</td><td>", cells), "</td></tr>\n"])
 
 # field(label, value) is a paragraph "<b>label:</b> value" (both escaped),

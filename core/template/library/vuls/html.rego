@@ -100,18 +100,21 @@ severity_table(s) := concat("", [
 # rows_by_severity are the table rows of each severity. The comprehension
 # compares v.severity with s of the outer body, so OPA indexes it: one pass
 # over the vulnerabilities for all severities. Each row is one call of
-# postee's htmlrow builtin (cells escaped, the advisory as a link): a row
-# written in Rego, an escape per cell and a function for the link, cost
-# three quarters of the rendering.
+# postee's htmlrow builtin (cells escaped, the id a link to the advisory):
+# a row written in Rego, an escape per cell and a function for the link,
+# cost three quarters of the rendering.
 rows_by_severity := {s: rows |
 	some s in vuls.order
-	rows := [htmlrow([
-		{"text": v.id, "href": v.link},
-		v.package,
-		v.installed,
-		util.otherwise(v.fixed, "none"),
-		util.truncate(v.title, 200),
-	]) |
+	rows := [htmlrow(
+		[
+			v.id,
+			v.package,
+			v.installed,
+			util.otherwise(v.fixed, "none"),
+			util.truncate(v.title, 200),
+		],
+		v.link,
+	) |
 		some v in vuls.vulnerabilities
 		v.severity == s
 	]
@@ -120,14 +123,17 @@ rows_by_severity := {s: rows |
 } else := {s: rows |
 	# the same rows with the Target column of Trivy reports
 	some s in vuls.order
-	rows := [htmlrow([
-		{"text": v.id, "href": v.link},
-		v.package,
-		v.installed,
-		util.otherwise(v.fixed, "none"),
-		util.truncate(v.title, 200),
-		v.target,
-	]) |
+	rows := [htmlrow(
+		[
+			v.id,
+			v.package,
+			v.installed,
+			util.otherwise(v.fixed, "none"),
+			util.truncate(v.title, 200),
+			v.target,
+		],
+		v.link,
+	) |
 		some v in vuls.vulnerabilities
 		v.severity == s
 	]
