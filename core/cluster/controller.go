@@ -19,6 +19,7 @@ import (
 	"github.com/postee-dev/postee/core/config"
 	"github.com/postee-dev/postee/core/event"
 	"github.com/postee-dev/postee/core/record"
+	"github.com/postee-dev/postee/internal/jsretry"
 )
 
 // WorkDuplicates is POSTEE_WORK's duplicate window: an execution
@@ -768,7 +769,7 @@ func clientTLS(caRoot, cert, key string) ([]nats.Option, error) {
 // (a controller starting while a NATS node is down needs no change from
 // the cluster), else creates or updates it.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	return RetryJS(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStreamOnce(ctx, js, cfg) })
+	return jsretry.Do(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStreamOnce(ctx, js, cfg) })
 }
 
 func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -786,7 +787,7 @@ func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	return RetryJS(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumerOnce(ctx, js, stream, cfg) })
+	return jsretry.Do(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumerOnce(ctx, js, stream, cfg) })
 }
 
 func ensureConsumerOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
@@ -797,48 +798,4 @@ func ensureConsumerOnce(ctx context.Context, js jetstream.JetStream, stream stri
 		}
 	}
 	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
-}
-
-// RetryJS tries a JetStream request again, 5 seconds at a time, until ctx
-// ends: a cluster that just formed, or that is electing a leader after a
-// node was lost, can leave a request unanswered, or refuse a replicated
-// stream it has no place for yet (for PlacementWait, then the error is
-// returned).
-func RetryJS[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
-	start := time.Now()
-	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		v, err := f(actx)
-		cancel()
-		var apiErr *jetstream.APIError
-		placement := errors.As(err, &apiErr) && apiErr.ErrorCode == jsClusterNoPeers && time.Since(start) < PlacementWait
-		if err == nil || ctx.Err() != nil || !(placement || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-			errors.Is(err, jetstream.ErrNoHeartbeat) || isJSUnavailable(err)) {
-			return v, err
-		}
-		if placement {
-			// Answered at once: not again at once.
-			select {
-			case <-ctx.Done():
-				return v, err
-			case <-time.After(250 * time.Millisecond):
-			}
-		}
-	}
-}
-
-// jsClusterNoPeers is JetStream's error code for "no suitable peers for
-// placement": a cluster still forming does not know all its peers yet.
-// PlacementWait bounds how long RetryJS takes it for that.
-const (
-	jsClusterNoPeers = 10005
-	PlacementWait    = 30 * time.Second
-)
-
-// isJSUnavailable reports JetStream answers that a moment later may differ
-// (no meta leader yet, not enough peers up yet).
-func isJSUnavailable(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrNoResponders) ||
-		(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == 10023 /* insufficient resources */))
 }

@@ -48,7 +48,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/postee-dev/postee/core/cluster"
+	"github.com/postee-dev/postee/internal/jsretry"
 )
 
 // Names of what jsstore creates in JetStream.
@@ -153,7 +153,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		MaxBytes:    maxBytes,
 		Discard:     jetstream.DiscardNew,
 	}
-	s.inbox, err = cluster.RetryJS(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStream(ctx, js, streamCfg) })
+	s.inbox, err = jsretry.Do(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensureStream(ctx, js, streamCfg) })
 	if err != nil {
 		return nil, replicasHint(fmt.Errorf("jsstore: stream %s (replicas %d): %w", InboxStream, o.Replicas, err), o.Replicas)
 	}
@@ -166,7 +166,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		MaxAckPending: 10000,
 		Replicas:      o.Replicas,
 	}
-	_, err = cluster.RetryJS(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumer(ctx, s.inbox, consCfg) })
+	_, err = jsretry.Do(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumer(ctx, s.inbox, consCfg) })
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: consumer %s: %w", InboxConsumer, err)
 	}
@@ -185,7 +185,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 			Bucket: b.name, Description: b.desc, TTL: b.ttl, History: 1,
 			Storage: jetstream.FileStorage, Replicas: o.Replicas,
 		}
-		kv, err := cluster.RetryJS(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return ensureKV(ctx, js, kvCfg) })
+		kv, err := jsretry.Do(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return ensureKV(ctx, js, kvCfg) })
 		if err != nil {
 			return nil, replicasHint(fmt.Errorf("jsstore: bucket %s (replicas %d): %w", b.name, o.Replicas, err), o.Replicas)
 		}
