@@ -103,10 +103,7 @@ func decodeDone(v []byte) (time.Time, []byte, bool) {
 func encodeOutgoing(r outgoing) []byte {
 	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(r.Subject)+len(r.MsgID)+len(r.Data))
 	b = append(b, recordBinary)
-	for _, f := range []string{r.Subject, r.MsgID} {
-		b = binary.AppendUvarint(b, uint64(len(f)))
-		b = append(b, f...)
-	}
+	b = store.AppendField(store.AppendField(b, r.Subject), r.MsgID)
 	return append(b, r.Data...)
 }
 
@@ -116,15 +113,13 @@ func decodeOutgoing(v []byte) (outgoing, bool) {
 		return r, json.Unmarshal(v, &r) == nil
 	}
 	v = v[1:]
-	var fields [2]string
-	for i := range fields {
-		l, n := binary.Uvarint(v)
-		if n <= 0 || uint64(len(v)-n) < l {
+	for _, f := range []*string{&r.Subject, &r.MsgID} {
+		var ok bool
+		if *f, v, ok = store.ReadField(v); !ok {
 			return outgoing{}, false
 		}
-		fields[i], v = string(v[n:n+int(l)]), v[n+int(l):]
 	}
-	r.Subject, r.MsgID, r.Data = fields[0], fields[1], append([]byte(nil), v...)
+	r.Data = append([]byte(nil), v...)
 	return r, true
 }
 

@@ -43,7 +43,7 @@ func encodeAccepted(a Accepted) []byte {
 func appendAccepted(buf []byte, a Accepted) []byte {
 	buf = binary.AppendUvarint(buf, uint64(a.Received.UnixNano()))
 	for _, f := range []string{a.ID, a.Route, a.Runner, a.Origin} {
-		buf = appendField(buf, f)
+		buf = AppendField(buf, f)
 	}
 	return append(buf, a.Event...)
 }
@@ -58,7 +58,7 @@ func decodeAccepted(b []byte) (Accepted, error) {
 	fields := make([]string, 4)
 	for i := range fields {
 		var ok bool
-		if fields[i], b, ok = readField(b); !ok {
+		if fields[i], b, ok = ReadField(b); !ok {
 			return a, errors.New("corrupt inbox record")
 		}
 	}
@@ -67,15 +67,16 @@ func decodeAccepted(b []byte) (Accepted, error) {
 	return a, nil
 }
 
-// appendField appends s after its length (uvarint).
-func appendField(buf []byte, s string) []byte {
+// AppendField appends s after its length (uvarint): the fields of the
+// store's records, and of the runner's (core/cluster).
+func AppendField(buf []byte, s string) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(s)))
 	return append(buf, s...)
 }
 
-// readField reads a field appendField wrote at the start of b: the
+// ReadField reads a field AppendField wrote at the start of b: the
 // string and what follows it; false when b is cut short.
-func readField(b []byte) (string, []byte, bool) {
+func ReadField(b []byte) (string, []byte, bool) {
 	l, n := binary.Uvarint(b)
 	if n <= 0 || uint64(len(b)-n) < l {
 		return "", nil, false

@@ -276,20 +276,20 @@ func acceptedID(b []byte) (string, bool) {
 	if n <= 0 {
 		return "", false
 	}
-	id, _, ok := readField(b[n:])
+	id, _, ok := ReadField(b[n:])
 	return id, ok
 }
 
 func appendDone(buf []byte, event, exec string, at []byte) []byte {
-	buf = appendField(buf, event)
-	buf = appendField(buf, exec)
+	buf = AppendField(buf, event)
+	buf = AppendField(buf, exec)
 	return append(buf, at...)
 }
 
 func decodeDone(b []byte) (event, exec string, at []byte, ok bool) {
 	var f [2]string
 	for i := range f {
-		if f[i], b, ok = readField(b); !ok {
+		if f[i], b, ok = ReadField(b); !ok {
 			return "", "", nil, false
 		}
 	}
