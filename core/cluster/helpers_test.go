@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
 	"github.com/postee-dev/postee/core/config"
@@ -467,4 +468,14 @@ func actionNamesOf(p *Part) []string {
 		out = append(out, a.Name)
 	}
 	return out
+}
+
+// jetStreamOf is the JetStream API on nc.
+func jetStreamOf(t testing.TB, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }

@@ -265,10 +265,7 @@ func testForgedReports(t *testing.T, e *env) {
 // POSTEE_UP before has been handled by then (one consumer, in order).
 func (e *env) syncUpstream(t *testing.T, c *rawClient, runner, id string) {
 	t.Helper()
-	js, err := jetstream.New(c.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, c.nc)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	for _, x := range []string{id + "-1", id + "-2"} {
@@ -465,10 +462,7 @@ func testOwnSubjects(t *testing.T, e *env) {
 		if _, err := e.ctl.Dispatch(ctx, work(runner2, "for-2"), false); err != nil {
 			t.Fatal(err)
 		}
-		js, err := jetstream.New(c.nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		js := jetStreamOf(t, c.nc)
 		cons, err := js.Consumer(ctx, WorkStream, runner2)
 		if err != nil {
 			t.Fatalf("runner-2's own consumer: %v", err)
@@ -501,10 +495,7 @@ func testOwnSubjects(t *testing.T, e *env) {
 	})
 
 	t.Run("reports its own event and outcome", func(t *testing.T) {
-		js, err := jetstream.New(c.nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		js := jetStreamOf(t, c.nc)
 		ev, _ := json.Marshal(upstreamEvent{ID: "own-ev", Runner: "hint", Event: json.RawMessage(`{"kind":"own"}`)})
 		if _, err := js.Publish(ctx, eventSubject(runner2), ev, jetstream.WithMsgID("event:own-ev")); err != nil {
 			t.Fatal(err)

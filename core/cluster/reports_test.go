@@ -64,10 +64,7 @@ func TestOutcomesTravelInBatches(t *testing.T) {
 			t.Errorf("outcome %d: %+v, want execution %s done by %s", i, x, want, runner1)
 		}
 	}
-	js, err := jetstream.New(e.ctl.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, e.ctl.Conn())
 	st, err := js.Stream(ctx, UpstreamStream)
 	if err != nil {
 		t.Fatal(err)
@@ -188,10 +185,7 @@ func TestSplitOutcomeBatchRefuses(t *testing.T) {
 func TestControllerTakesABatchOutcomeByOutcome(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.mustDialAs(t, runner1)
-	js, err := jetstream.New(c.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, c.nc)
 	mine := record.Execution{EventID: "ev-mine", Route: "route-all", Action: "action-1"}
 	mine.ID = record.ExecutionID(mine.EventID, mine.Route, mine.Action)
 	foreign := record.Execution{EventID: "ev-foreign", Route: "route-all", Action: "action-2"}

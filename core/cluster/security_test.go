@@ -243,10 +243,7 @@ func TestOutcomeOnlyFromItsRunner(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := e.mustDialAs(t, runner2)
-			js, err := jetstream.New(c.nc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			js := jetStreamOf(t, c.nc)
 			forged, _ := encodeOutcome(record.Execution{ID: w.ExecutionID, EventID: w.EventID, Route: w.Route, Action: w.Action, Output: "forged by runner-2"})
 			if _, err := js.Publish(ctx, outcomeSubject(runner2), forged, jetstream.WithMsgID("forged")); err != nil {
 				t.Fatal(err)
@@ -290,10 +287,7 @@ func TestRunnerEventIDsNamespaced(t *testing.T) {
 	defer cancel()
 	for _, r := range []string{runner1, runner2} {
 		c := e.mustDialAs(t, r)
-		js, err := jetstream.New(c.nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		js := jetStreamOf(t, c.nc)
 		data := []byte(`{"id":"same","event":{"from":"` + r + `"}}`)
 		if _, err := js.Publish(ctx, eventSubject(r), data, jetstream.WithMsgID("event:"+r)); err != nil {
 			t.Fatal(err)
@@ -321,10 +315,7 @@ func TestRunnerEventIDsNamespaced(t *testing.T) {
 func TestRunnerOutputClipped(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.mustDialAs(t, runner1)
-	js, err := jetstream.New(c.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, c.nc)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	details := map[string]string{}
