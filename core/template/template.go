@@ -663,11 +663,14 @@ func htmlescape(_ rego.BuiltinContext, s *ast.Term) (*ast.Term, error) {
 	if !ok {
 		return nil, builtins.NewOperandTypeErr(1, s.Value, "string")
 	}
-	if !strings.ContainsAny(string(str), `&<>"'`) {
+	if !needsEscape(string(str)) {
 		return s, nil
 	}
 	return ast.StringTerm(html.EscapeString(string(str))), nil
 }
+
+// needsEscape reports whether s has a character htmlescape replaces.
+func needsEscape(s string) bool { return strings.ContainsAny(s, `&<>"'`) }
 
 // htmlrow(cells, link) returns an HTML table row, "<tr><td>", the cells
 // joined by "</td><td>", "</td></tr>\n", each cell (a string) escaped; the
@@ -722,7 +725,7 @@ func htmlrow(_ rego.BuiltinContext, cells, link *ast.Term) (*ast.Term, error) {
 // writeEscaped writes s with & < > " ' replaced by HTML entities (as
 // htmlescape does).
 func writeEscaped(b *strings.Builder, s string) {
-	if !strings.ContainsAny(s, `&<>"'`) {
+	if !needsEscape(s) {
 		b.WriteString(s)
 		return
 	}

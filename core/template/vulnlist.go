@@ -326,7 +326,7 @@ func severityTerm(t *ast.Term) *ast.Term {
 // advisoryLink is postee.lib.links.vulnerability on strings.
 func advisoryLink(idTerm, givenTerm *ast.Term) *ast.Term {
 	id, given := string(idTerm.Value.(ast.String)), string(givenTerm.Value.(ast.String))
-	if l := strings.ToLower(given); strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "http://") {
+	if isHTTPURL(given) {
 		return givenTerm
 	}
 	switch {
