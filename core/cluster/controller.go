@@ -536,8 +536,10 @@ func (c *Controller) recordOutcome(x record.Execution, dispatched bool) {
 			"execution", x.ID, "duration", x.Duration, "error", x.Err)
 	} else {
 		x.Status = record.StatusOK
-		c.log.Info("runner action done", "runner", x.Runner, "action", x.Action, "route", x.Route, "event", x.EventID,
-			"execution", x.ID, "duration", x.Duration)
+		if c.log.IsDebug() {
+			c.log.Debug("runner action done", "runner", x.Runner, "action", x.Action, "route", x.Route, "event", x.EventID,
+				"execution", x.ID, "duration", x.Duration)
+		}
 	}
 	if c.s.OnExecution != nil {
 		c.s.OnExecution(x)

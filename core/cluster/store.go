@@ -123,12 +123,22 @@ func decodeOutgoing(v []byte) (outgoing, bool) {
 	return r, true
 }
 
+// runnerCommitDelay is how long the first of the executions finishing
+// together waits for others to share its bbolt commit (two fdatasyncs and
+// the pages written). Each execution's record and outcome report are on disk
+// before its work is acknowledged, so every commit is waited on; under load
+// a longer window means fewer, larger commits: at 2 ms the runner spent a
+// quarter of its CPU in them, at 8 ms its CPU per execution is 6–14% lower
+// and dispatch faster, and an outcome is reported at most 8 ms later.
+const runnerCommitDelay = 8 * time.Millisecond
+
 func openRunnerStore(path string) (*runnerStore, error) {
 	db, err := store.OpenDB(path, doneByEventBucket, doneBucket, outboxBucket, metaBucket, sentBucket)
 	if err != nil {
 		return nil, fmt.Errorf("runner %w", err)
 	}
 	s := &runnerStore{db: db}
+	db.MaxBatchDelay = runnerCommitDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		if k, _ := tx.Bucket(doneBucket).Cursor().First(); k != nil {
 			s.legacy.Store(true)
