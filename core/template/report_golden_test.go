@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postee-dev/postee/internal/testevents"
 )
 
 // TestReportGolden renders Trivy reports and Aqua scans of 20 and 1000
@@ -19,13 +21,13 @@ import (
 // The events come from testevents, which is deterministic; -update
 // rewrites the golden files.
 func TestReportGolden(t *testing.T) {
-	for _, pkg := range reportTemplates {
+	for _, pkg := range testevents.ReportTemplates {
 		r := compile(t, Spec{Name: pkg, RegoPackage: pkg})
-		for _, ev := range reportEvents {
+		for _, ev := range testevents.Reports {
 			for _, n := range []int{20, 1000} {
-				name := fmt.Sprintf("%s-%s-%d", strings.TrimPrefix(pkg, "postee."), ev.name, n)
+				name := fmt.Sprintf("%s-%s-%d", strings.TrimPrefix(pkg, "postee."), ev.Name, n)
 				t.Run(name, func(t *testing.T) {
-					m, err := r.Render(context.Background(), Input(parse(t, ev.event(n)), "https://aqua.example.com/"))
+					m, err := r.Render(context.Background(), Input(parse(t, ev.Event(n)), "https://aqua.example.com/"))
 					if err != nil {
 						t.Fatal(err)
 					}

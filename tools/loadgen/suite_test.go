@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postee-dev/postee/internal/testevents"
 )
 
 func TestRelayForwardsDecodedEvent(t *testing.T) {
@@ -65,9 +67,9 @@ func goodSuite() *suite {
 		Plugins: []pluginRSS{{Name: "postee-runner", PeakRSS: 150 * mib}, {Name: "postee-action-http", PeakRSS: 29 * mib}}}
 	s := &suite{Rounds: []round{{Relay: rel, Standalone: std, Dispatch: dsp}}, NoDurable: &report{EventsPerSecond: 4000},
 		IdlePosteeRSS: 35 * mib, StartMS: []float64{150, 400, 120}, StartPlugin: 4}
-	for _, pkg := range richTemplates {
-		for _, ev := range templateEvents {
-			s.Templates = append(s.Templates, templateTime{Template: pkg, Report: ev.name, Median: 25})
+	for _, pkg := range testevents.ReportTemplates {
+		for _, ev := range testevents.Reports {
+			s.Templates = append(s.Templates, templateTime{Template: pkg, Report: ev.Name, Median: 25})
 		}
 	}
 	return s
@@ -244,7 +246,7 @@ func TestMeasureTemplates(t *testing.T) {
 	if err := s.measureTemplates(context.Background(), 1, &out); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Templates) != len(richTemplates)*len(templateEvents) {
+	if len(s.Templates) != len(testevents.ReportTemplates)*len(testevents.Reports) {
 		t.Fatalf("%d measurements: %+v", len(s.Templates), s.Templates)
 	}
 	worst, ok := s.slowestTemplate()

@@ -24,18 +24,6 @@ const (
 	templateWarmups = 2
 )
 
-var (
-	richTemplates  = []string{"postee.vuls.html", "postee.vuls.slack", "postee.vuls.trivy.slack", "postee.trivy.jira"}
-	templateImage  = "registry.example.com/team/web:1.4.2"
-	templateEvents = []struct {
-		name  string
-		event func() []byte
-	}{
-		{"trivy", func() []byte { return testevents.TrivyReport(templateImage, templateVulns) }},
-		{"aqua", func() []byte { return testevents.AquaScan(templateImage, templateVulns) }},
-	}
-)
-
 // templateTime is the render times of one template on one report.
 type templateTime struct {
 	Template string    `json:"template"`
@@ -47,26 +35,26 @@ type templateTime struct {
 // measureTemplates renders each rich template on each report runs times
 // (after templateWarmups renders) and records the times.
 func (s *suite) measureTemplates(ctx context.Context, runs int, stdout io.Writer) error {
-	for _, ev := range templateEvents {
-		v, err := event.Parse(ev.event())
+	for _, ev := range testevents.Reports {
+		v, err := event.Parse(ev.Event(templateVulns))
 		if err != nil {
-			return fmt.Errorf("%s report: %w", ev.name, err)
+			return fmt.Errorf("%s report: %w", ev.Name, err)
 		}
 		in := template.Input(v, "https://aqua.example.com")
-		for _, pkg := range richTemplates {
+		for _, pkg := range testevents.ReportTemplates {
 			r, err := template.Compile(ctx, template.Spec{Name: "bench", RegoPackage: pkg})
 			if err != nil {
 				return fmt.Errorf("%s: %w", pkg, err)
 			}
 			runtime.GC() // what the load runs left is not this render's garbage
-			tt := templateTime{Template: pkg, Report: ev.name}
+			tt := templateTime{Template: pkg, Report: ev.Name}
 			for i := range templateWarmups + runs {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				t0 := time.Now()
 				if _, err := r.Render(ctx, in); err != nil {
-					return fmt.Errorf("%s on the %s report: %w", pkg, ev.name, err)
+					return fmt.Errorf("%s on the %s report: %w", pkg, ev.Name, err)
 				}
 				if i >= templateWarmups {
 					tt.MS = append(tt.MS, float64(time.Since(t0).Microseconds())/1000)
@@ -74,7 +62,7 @@ func (s *suite) measureTemplates(ctx context.Context, runs int, stdout io.Writer
 			}
 			tt.Median = median(tt.MS)
 			s.Templates = append(s.Templates, tt)
-			fmt.Fprintf(stdout, "  %-26s %-6s median %5.1f ms  (%s)\n", strings.TrimPrefix(pkg, "postee."), ev.name, tt.Median, formatMS(tt.MS))
+			fmt.Fprintf(stdout, "  %-26s %-6s median %5.1f ms  (%s)\n", strings.TrimPrefix(pkg, "postee."), ev.Name, tt.Median, formatMS(tt.MS))
 		}
 	}
 	return nil
@@ -88,5 +76,5 @@ func (s *suite) slowestTemplate() (templateTime, bool) {
 			worst = t
 		}
 	}
-	return worst, len(s.Templates) == len(richTemplates)*len(templateEvents)
+	return worst, len(s.Templates) == len(testevents.ReportTemplates)*len(testevents.Reports)
 }
