@@ -697,7 +697,16 @@ func htmlrow(_ rego.BuiltinContext, cells, link *ast.Term) (*ast.Term, error) {
 	if !ok {
 		return nil, builtins.NewOperandTypeErr(2, link.Value, "string")
 	}
+	// One allocation for the row: its cells, tags and link, and some room
+	// for escapes.
+	n := len("<tr><td></td></tr>\n<a href=\"\"></a>") + len(href)
+	for i := range arr.Len() {
+		if c, ok := arr.Elem(i).Value.(ast.String); ok {
+			n += len("</td><td>") + len(c)
+		}
+	}
 	var b strings.Builder
+	b.Grow(n + n/16)
 	b.WriteString("<tr><td>")
 	for i := range arr.Len() {
 		c, ok := arr.Elem(i).Value.(ast.String)

@@ -31,12 +31,21 @@ table(headers, rows) := table_of_rows(headers, [row(cells) | some cells in rows]
 # table_of_rows(headers, rows) is the same table with rows that are whole
 # rows already (as row(cells) writes them, "<tr><td>...</td></tr>\n"):
 # long tables are cheaper written this way.
-table_of_rows(headers, rows) := concat("", [
+table_of_rows(headers, rows) := concat("", table_parts(headers, rows))
+
+# table_parts(headers, rows) is table_of_rows(headers, rows) as the strings
+# it is made of, to be concatenated with more: each concat copies all it
+# joins, so a long message is cheaper joined once than table by table.
+table_parts(headers, rows) := array.concat(array.concat([table_start(headers)], rows), [table_end])
+
+# table_start(headers) opens a table and writes its header row; table_end
+# closes it.
+table_start(headers) := concat("", [
 	`<table style="border-collapse: collapse;" border="1" cellpadding="4">`, "\n",
 	`<tr><th style="text-align: left;">`, concat(`</th><th style="text-align: left;">`, [escape(h) | some h in headers]), "</th></tr>\n",
-	concat("", rows),
-	"</table>\n",
 ])
+
+table_end := "</table>\n"
 
 # row(cells) is a table row of cells that are HTML already. For rows of
 # event text, postee's builtin htmlrow(cells, link) escapes each cell

@@ -22,14 +22,21 @@ severity := vuls.top_severity
 
 aggregation_pkg := "postee.vuls.html.aggregation"
 
-result := concat("", [
-	details,
-	"<h3>Vulnerability summary</h3>\n",
-	html.table([vuls.labels[s] | some s in shown], [[html.colored(s, vuls.counts[s]) | some s in shown]]),
-	assurance,
-	concat("", [severity_table(s) | some s in vuls.order]),
-	more,
-])
+# result joins its parts in one concat, as severity_table joins each table's
+# rows: every concat copies all it joins, and a large report's rows are most
+# of the message.
+result := concat("", array.concat(
+	array.concat(
+		[
+			details,
+			"<h3>Vulnerability summary</h3>\n",
+			html.table([vuls.labels[s] | some s in shown], [[html.colored(s, vuls.counts[s]) | some s in shown]]),
+			assurance,
+		],
+		[severity_table(s) | some s in vuls.order],
+	),
+	[more],
+))
 
 shown := vuls.shown(vuls.counts)
 
@@ -90,10 +97,10 @@ status(c) := "FAIL" if {
 } else := "PASS"
 
 # severity_table(s) lists the vulnerabilities of severity s, "" when none.
-severity_table(s) := concat("", [
-	sprintf("<h3>%s severity vulnerabilities</h3>\n", [vuls.labels[s]]),
-	html.table_of_rows(headers, rows_by_severity[s]),
-]) if {
+severity_table(s) := concat("", array.concat(
+	[sprintf("<h3>%s severity vulnerabilities</h3>\n", [vuls.labels[s]])],
+	html.table_parts(headers, rows_by_severity[s]),
+)) if {
 	count(rows_by_severity[s]) > 0
 } else := ""
 
