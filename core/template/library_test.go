@@ -92,6 +92,10 @@ func TestLibraryHelpers(t *testing.T) {
 		{"html.link refuses javascript", `x := data.postee.lib.html.link("javascript:alert(1)", "<b>")`, "", `"&lt;b&gt;"`},
 		{"html.table", `x := data.postee.lib.html.table(["<h>"], [["<td-html>"]])`, "",
 			`"<table style=\"border-collapse: collapse;\" border=\"1\" cellpadding=\"4\">\n<tr><th style=\"text-align: left;\">&lt;h&gt;</th></tr>\n<tr><td><td-html></td></tr>\n</table>\n"`},
+		{"html.table_parts", `x := data.postee.lib.html.table_parts(["<h>"], ["<tr><td>1</td></tr>\n", "<tr><td>2</td></tr>\n"])`, "",
+			`["<table style=\"border-collapse: collapse;\" border=\"1\" cellpadding=\"4\">\n<tr><th style=\"text-align: left;\">&lt;h&gt;</th></tr>\n","<tr><td>1</td></tr>\n","<tr><td>2</td></tr>\n","</table>\n"]`},
+		{"html.table_of_rows", `x := data.postee.lib.html.table_of_rows(["h"], ["<tr><td>1</td></tr>\n"])`, "",
+			`"<table style=\"border-collapse: collapse;\" border=\"1\" cellpadding=\"4\">\n<tr><th style=\"text-align: left;\">h</th></tr>\n<tr><td>1</td></tr>\n</table>\n"`},
 		{"html.field", `x := [data.postee.lib.html.field("A", "<v>"), data.postee.lib.html.field("A", "")]`, "", `["<p><b>A:</b> &lt;v&gt;</p>\n",""]`},
 
 		// postee.lib.slack
