@@ -128,8 +128,8 @@ func decodeOutgoing(v []byte) (outgoing, bool) {
 // the pages written). Each execution's record and outcome report are on disk
 // before its work is acknowledged, so every commit is waited on; under load
 // a longer window means fewer, larger commits: at 2 ms the runner spent a
-// quarter of its CPU in them, at 8 ms its CPU per execution is 6–14% lower
-// and dispatch faster, and an outcome is reported at most 8 ms later.
+// quarter of its CPU in them, at 8 ms its CPU per execution is about a tenth
+// lower (docs/performance.md), and an outcome is reported at most 8 ms later.
 const runnerCommitDelay = 8 * time.Millisecond
 
 func openRunnerStore(path string) (*runnerStore, error) {
