@@ -263,7 +263,7 @@ func (c *Controller) SetConfig(ctx context.Context, cfg *config.Config) error {
 			Durable:       n,
 			FilterSubject: workSubject(n),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       30 * time.Second,
+			AckWait:       workAckWait,
 			MaxAckPending: 256,
 			Replicas:      c.s.Replicas,
 		})

@@ -85,6 +85,8 @@ type Runner struct {
 	// its stack (copying it) on the way into the plugin call every time,
 	// 7% of a runner's CPU under load.
 	work chan jetstream.Msg
+	// running are the work messages being executed, kept ours by keepLoop.
+	running *running
 }
 
 // StartRunner connects to the controller (retrying until it answers),
@@ -109,7 +111,7 @@ func StartRunner(ctx context.Context, s RunnerSettings) (*Runner, error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{s: s, log: s.Logger.Named("runner"), store: store, refresh: make(chan struct{}, 1),
-		outbox: make(chan struct{}, 1), ctx: rctx, cancel: cancel, work: make(chan jetstream.Msg)}
+		outbox: make(chan struct{}, 1), ctx: rctx, cancel: cancel, work: make(chan jetstream.Msg), running: newRunning()}
 	if err := r.connect(ctx); err != nil {
 		r.Close()
 		return nil, err
@@ -122,9 +124,10 @@ func StartRunner(ctx context.Context, s RunnerSettings) (*Runner, error) {
 		r.Close()
 		return nil, fmt.Errorf("runner: subscribe: %w", err)
 	}
-	r.wg.Add(3 + s.Concurrency)
+	r.wg.Add(4 + s.Concurrency)
 	go r.refreshLoop()
 	go r.sendLoop()
+	go r.keepLoop()
 	for range s.Concurrency {
 		go r.worker()
 	}
@@ -331,6 +334,22 @@ func (r *Runner) workLoop() {
 	cc.Stop()
 }
 
+// keepLoop tells JetStream every inProgressEvery that the work of the
+// running executions is still in progress.
+func (r *Runner) keepLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(inProgressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			r.running.touch()
+		}
+	}
+}
+
 // handleWork waits for an idle worker and hands it msg.
 func (r *Runner) handleWork(msg jetstream.Msg) {
 	select {
@@ -369,22 +388,10 @@ func (r *Runner) runWork(msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	// Keep the message ours while the action runs.
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
+	// Keep the message ours while the action runs (keepLoop).
+	key := r.running.add(msg)
 	x := r.s.Execute(r.ctx, w)
-	close(stop)
+	r.running.done(key)
 	if r.ctx.Err() != nil && x.Err != "" {
 		_ = msg.Nak() // stopped mid-action: let it be redelivered
 		return
