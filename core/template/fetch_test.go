@@ -18,7 +18,7 @@ const urlTemplate = "package remote.tpl\n\ntitle := sprintf(\"image %s\", [input
 
 // templateHandler serves urlTemplate at /t.rego and other answers at
 // other paths.
-func templateHandler() http.Handler {
+func templateHandler(release <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/t.rego", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(urlTemplate)) })
 	mux.HandleFunc("/v0.rego", func(w http.ResponseWriter, _ *http.Request) {
@@ -30,9 +30,12 @@ func templateHandler() http.Handler {
 	mux.HandleFunc("/big.rego", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("package big\n# " + strings.Repeat("x", MaxFetchSize)))
 	})
-	mux.HandleFunc("/slow.rego", func(w http.ResponseWriter, r *http.Request) {
+	// /slow.rego never answers before the test releases it (or 5 s pass).
+	// Returning when its request's context ended once sent an empty 200
+	// that the client read before its own deadline ("empty module").
+	mux.HandleFunc("/slow.rego", func(http.ResponseWriter, *http.Request) {
 		select {
-		case <-r.Context().Done():
+		case <-release:
 		case <-time.After(5 * time.Second):
 		}
 	})
@@ -43,14 +46,16 @@ func templateHandler() http.Handler {
 }
 
 func TestURLTemplate(t *testing.T) {
-	tlsServer := httptest.NewUnstartedServer(templateHandler())
+	release := make(chan struct{})
+	tlsServer := httptest.NewUnstartedServer(templateHandler(release))
 	// The untrusted certificate case makes the server log a handshake
 	// error.
 	tlsServer.Config.ErrorLog = log.New(io.Discard, "", 0)
 	tlsServer.StartTLS()
 	defer tlsServer.Close()
-	plain := httptest.NewServer(templateHandler())
+	plain := httptest.NewServer(templateHandler(release))
 	defer plain.Close()
+	defer close(release) // before the servers close, which waits for /slow.rego
 	event := `{"image": "alpine:3.18", "registry": "docker.io"}`
 	want := sdk.Message{Title: "image alpine:3.18", Description: "docker.io"}
 
@@ -128,8 +133,10 @@ func TestURLTemplate(t *testing.T) {
 }
 
 func TestURLTemplateCancelled(t *testing.T) {
-	s := httptest.NewTLSServer(templateHandler())
+	release := make(chan struct{})
+	s := httptest.NewTLSServer(templateHandler(release))
 	defer s.Close()
+	defer close(release)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := Compile(ctx, Spec{Name: "t", URL: s.URL + "/t.rego", HTTPClient: s.Client()})
