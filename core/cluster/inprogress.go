@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-dev/postee/internal/jsretry"
 )
 
 // workAckWait is the work consumers' AckWait: JetStream delivers a message
@@ -47,15 +49,4 @@ func (r *running) done(key uint64) {
 // touch tells JetStream that every running message is still in progress
 // (a message that started just before gets its first signal early, which
 // does no harm). It returns how many it touched.
-func (r *running) touch() int {
-	r.mu.Lock()
-	msgs := make([]jetstream.Msg, 0, len(r.msgs))
-	for _, m := range r.msgs {
-		msgs = append(msgs, m)
-	}
-	r.mu.Unlock()
-	for _, m := range msgs {
-		_ = m.InProgress()
-	}
-	return len(msgs)
-}
+func (r *running) touch() int { return jsretry.InProgress(&r.mu, r.msgs) }

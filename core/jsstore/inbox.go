@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/postee-dev/postee/core/store"
+	"github.com/postee-dev/postee/internal/jsretry"
 )
 
 // Headers carry an accepted event's facts; the body is the event as is.
@@ -238,15 +239,7 @@ func (s *Store) heartbeat(closing <-chan struct{}, f *inFlight) {
 			return
 		case <-t.C:
 		}
-		f.mu.Lock()
-		msgs := make([]jetstream.Msg, 0, len(f.msgs))
-		for _, m := range f.msgs {
-			msgs = append(msgs, m)
-		}
-		f.mu.Unlock()
-		for _, m := range msgs {
-			_ = m.InProgress()
-		}
+		jsretry.InProgress(&f.mu, f.msgs)
 	}
 }
 
