@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 || o.senders < 1 || o.events < 0 || o.vulns < 0 || o.warmup < 0 ||
 		(o.events == 0 && o.duration <= 0) || (o.suite && (o.dispatch || o.startRuns < 1 || o.rounds < 1 || o.templateRuns < 1)) {
-		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments; -suite excludes -dispatch and needs -start-runs ≥ 1 and -rounds ≥ 1")
+		fmt.Fprintln(stderr, "loadgen: bad arguments: need -senders ≥ 1, -duration > 0 or -events > 0, no positional arguments; -suite excludes -dispatch and needs -start-runs, -rounds and -template-runs ≥ 1")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
