@@ -7,8 +7,9 @@
 // postee's webhook, first for a warm-up, then for the measured duration (or a
 // fixed number of events). It then waits for the sink to receive every event
 // postee accepted and reports the delivered rate, the latency from the start
-// of the POST to the sink's arrival, accepted/rejected/lost counts and the
-// peak resident memory of postee and of its plugin processes:
+// of the POST to the sink's arrival and to postee's answer, the
+// accepted/rejected/lost counts and the peak resident memory of postee and
+// of its plugin processes:
 //
 //	go run ./tools/loadgen -postee bin/postee -plugin-dir bin/plugins \
 //		[-senders 32] [-duration 20s] [-warmup 3s] [-events 0] [-vulns 20] [-json out.json]

@@ -68,6 +68,7 @@ const (
 type sent struct {
 	id       int
 	start    time.Time
+	answered time.Time // postee's answer arrived
 	outcome  outcome
 	measured bool // started in the measured phase (not the warm-up)
 }
@@ -111,6 +112,7 @@ func send(ctx context.Context, url string, c *corpus, senders int, p plan) []sen
 				id := int(next.Add(1) - 1)
 				s := sent{id: id, start: now, measured: measured}
 				s.outcome = post(ctx, client, url, c.body(id))
+				s.answered = time.Now()
 				mine = append(mine, s)
 				if s.outcome == rejected {
 					// Back off briefly instead of spinning on a full queue.

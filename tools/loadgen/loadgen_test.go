@@ -83,3 +83,34 @@ func TestParentPID(t *testing.T) {
 		t.Errorf("parentPID = %d, %v", ppid, ok)
 	}
 }
+
+// analyse counts the outcomes, takes the rate over the window and splits
+// each measured event's latency at postee's answer.
+func TestAnalyse(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	all := []sent{
+		{id: 0, start: at(0), answered: at(1), outcome: accepted},                     // warm-up
+		{id: 1, start: at(100), answered: at(104), outcome: accepted, measured: true}, // 4 ms answer, 10 ms in all
+		{id: 2, start: at(200), answered: at(202), outcome: accepted, measured: true}, // 2 ms answer, 30 ms in all
+		{id: 3, start: at(300), answered: at(301), outcome: rejected, measured: true},
+		{id: 4, start: at(400), answered: at(401), outcome: accepted, measured: true}, // never arrives
+		{id: 5, start: at(500), answered: at(501), outcome: failed, measured: true},
+	}
+	arrivals := map[int]time.Time{0: at(5), 1: at(110), 2: at(230)}
+	var r report
+	analyse(&r, all, arrivals, at(50), at(1050), false)
+	if r.Sent != 6 || r.Accepted != 4 || r.Rejected != 1 || r.Errors != 1 || r.Delivered != 3 || r.Lost != 1 {
+		t.Errorf("counts: sent %d accepted %d rejected %d errors %d delivered %d lost %d, want 6 4 1 1 3 1",
+			r.Sent, r.Accepted, r.Rejected, r.Errors, r.Delivered, r.Lost)
+	}
+	if r.DeliveredInWindow != 2 || r.EventsPerSecond != 2 {
+		t.Errorf("window: %d delivered, %v events/s, want 2 and 2", r.DeliveredInWindow, r.EventsPerSecond)
+	}
+	if r.Latency.Samples != 2 || r.Latency.P50 != 10 || r.Latency.Max != 30 {
+		t.Errorf("latency %+v, want 2 samples, p50 10 ms, max 30 ms", r.Latency)
+	}
+	if r.Answer.Samples != 2 || r.Answer.P50 != 2 || r.Answer.Max != 4 {
+		t.Errorf("answer latency %+v, want 2 samples, p50 2 ms, max 4 ms", r.Answer)
+	}
+}

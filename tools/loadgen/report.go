@@ -38,6 +38,10 @@ type report struct {
 	DeliveredInWindow int     `json:"delivered_in_window"`
 	EventsPerSecond   float64 `json:"events_per_second"`
 	Latency           latency `json:"latency_ms"`
+	// Answer is the part of Latency until the sender had postee's answer
+	// (for postee: the event on disk); the rest is the event's way from
+	// the inbox to the sink.
+	Answer latency `json:"answer_latency_ms"`
 
 	// CPU time per delivered event (whole run, warm-up included), in µs.
 	PosteeCPUPerEvent  float64 `json:"postee_cpu_us_per_event,omitempty"`
@@ -102,7 +106,7 @@ func newLatency(ds []time.Duration) latency {
 // reached the sink within [windowStart, windowEnd) over the window; in events
 // mode the window ends at the last measured event's arrival.
 func analyse(r *report, all []sent, arrivals map[int]time.Time, windowStart, windowEnd time.Time, eventsMode bool) {
-	var lat []time.Duration
+	var lat, ans []time.Duration
 	lastArrival := windowStart
 	for _, s := range all {
 		r.Sent++
@@ -138,6 +142,7 @@ func analyse(r *report, all []sent, arrivals map[int]time.Time, windowStart, win
 		}
 		r.MeasuredAccepted++
 		lat = append(lat, at.Sub(s.start))
+		ans = append(ans, s.answered.Sub(s.start))
 		if eventsMode {
 			r.DeliveredInWindow++
 			if at.After(lastArrival) {
@@ -153,6 +158,7 @@ func analyse(r *report, all []sent, arrivals map[int]time.Time, windowStart, win
 		r.EventsPerSecond = float64(r.DeliveredInWindow) / r.WindowSeconds
 	}
 	r.Latency = newLatency(lat)
+	r.Answer = newLatency(ans)
 }
 
 func mb(b int64) string {
@@ -176,6 +182,8 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(tw, "  throughput\t%.0f events/s  (%d accepted events delivered in %.2fs)\n", r.EventsPerSecond, r.DeliveredInWindow, r.WindowSeconds)
 	fmt.Fprintf(tw, "  latency\tp50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (POST start → sink, %d events)\n",
 		r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.Samples)
+	fmt.Fprintf(tw, "  answered\tp50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (POST start → answer)\n",
+		r.Answer.P50, r.Answer.P90, r.Answer.P99, r.Answer.Max)
 	fmt.Fprintf(tw, "  sent\t%d  (accepted %d, rejected 503 %d, other status %d, errors %d)\n", r.Sent, r.Accepted, r.Rejected, r.OtherStatus, r.Errors)
 	fmt.Fprintf(tw, "  delivered\t%d of %d accepted  (lost %d, duplicates %d, unrecognised %d)\n", r.Delivered, r.Accepted, r.Lost, r.Duplicates, r.Unknown)
 	if r.PosteePeakRSS > 0 {
