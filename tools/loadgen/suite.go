@@ -496,8 +496,8 @@ func (s *suite) printTable(w io.Writer) {
 	fmt.Fprintf(w, "%d of %d goals met\n", met, len(s.Goals))
 	line := func(name string, r *report) {
 		if r != nil {
-			fmt.Fprintf(w, "  %-24s %5.0f events/s  p50 %5.1f ms  p99 %5.1f ms  lost %d\n",
-				name, r.EventsPerSecond, r.Latency.P50, r.Latency.P99, r.Lost)
+			fmt.Fprintf(w, "  %-24s %5.0f events/s  p50 %5.1f ms  p99 %5.1f ms  (answered: p99 %5.1f ms)  lost %d\n",
+				name, r.EventsPerSecond, r.Latency.P50, r.Latency.P99, r.Answer.P99, r.Lost)
 		}
 	}
 	for i, rd := range s.Rounds {
