@@ -68,7 +68,7 @@ const (
 type sent struct {
 	id       int
 	start    time.Time
-	answered time.Time // postee's answer arrived
+	answered time.Time // the answer arrived
 	outcome  outcome
 	measured bool // started in the measured phase (not the warm-up)
 }

@@ -38,9 +38,9 @@ type report struct {
 	DeliveredInWindow int     `json:"delivered_in_window"`
 	EventsPerSecond   float64 `json:"events_per_second"`
 	Latency           latency `json:"latency_ms"`
-	// Answer is the part of Latency until the sender had postee's answer
-	// (for postee: the event on disk); the rest is the event's way from
-	// the inbox to the sink.
+	// Answer is from the start of the POST to its answer: postee answers
+	// once the event is on disk (it reaches the sink after), the relay
+	// once it has forwarded the event.
 	Answer latency `json:"answer_latency_ms"`
 
 	// CPU time per delivered event (whole run, warm-up included), in µs.
