@@ -20,7 +20,7 @@ const workAckWait = 30 * time.Second
 const inProgressEvery = workAckWait / 3
 
 // running is the work messages whose executions are running. One ticker
-// keeps them all ours (touch); a goroutine and a timer per execution cost a
+// keeps them all ours (keep); a goroutine and a timer per execution cost a
 // runner 6% of its CPU under load.
 type running struct {
 	mu   sync.Mutex
@@ -46,7 +46,9 @@ func (r *running) done(key uint64) {
 	r.mu.Unlock()
 }
 
-// touch tells JetStream that every running message is still in progress
-// (a message that started just before gets its first signal early, which
-// does no harm). It returns how many it touched.
-func (r *running) touch() int { return jsretry.InProgress(&r.mu, r.msgs) }
+// keep tells JetStream every inProgressEvery that every running message is
+// still in progress (a message that started just before gets its first
+// signal early, which does no harm), until done is closed.
+func (r *running) keep(done <-chan struct{}) {
+	jsretry.KeepInProgress(done, inProgressEvery, &r.mu, r.msgs)
+}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-dev/postee/internal/jsretry"
 )
 
 // touchedMsg counts the InProgress signals sent for it.
@@ -20,11 +22,11 @@ func TestRunningTouchesOnlyRunningWork(t *testing.T) {
 	a, b := &touchedMsg{}, &touchedMsg{}
 	ka := r.add(a)
 	r.add(b)
-	if n := r.touch(); n != 2 {
+	if n := jsretry.InProgress(&r.mu, r.msgs); n != 2 {
 		t.Fatalf("touched %d messages, want 2", n)
 	}
 	r.done(ka)
-	if n := r.touch(); n != 1 {
+	if n := jsretry.InProgress(&r.mu, r.msgs); n != 1 {
 		t.Fatalf("touched %d messages after one finished, want 1", n)
 	}
 	if a.n.Load() != 1 || b.n.Load() != 2 {

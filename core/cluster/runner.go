@@ -338,16 +338,7 @@ func (r *Runner) workLoop() {
 // running executions is still in progress.
 func (r *Runner) keepLoop() {
 	defer r.wg.Done()
-	t := time.NewTicker(inProgressEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-t.C:
-			r.running.touch()
-		}
-	}
+	r.running.keep(r.ctx.Done())
 }
 
 // handleWork waits for an idle worker and hands it msg.

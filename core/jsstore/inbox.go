@@ -231,16 +231,7 @@ func (s *Store) getFlight() *inFlight {
 
 // heartbeat tells JetStream that the events held are being worked on.
 func (s *Store) heartbeat(closing <-chan struct{}, f *inFlight) {
-	t := time.NewTicker(s.o.AckWait / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-closing:
-			return
-		case <-t.C:
-		}
-		jsretry.InProgress(&f.mu, f.msgs)
-	}
+	jsretry.KeepInProgress(closing, s.o.AckWait/3, &f.mu, f.msgs)
 }
 
 // take removes a held event and frees its slot.

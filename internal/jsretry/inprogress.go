@@ -2,6 +2,7 @@ package jsretry
 
 import (
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -21,4 +22,20 @@ func InProgress[K comparable](mu *sync.Mutex, msgs map[K]jetstream.Msg) int {
 		_ = m.InProgress()
 	}
 	return len(held)
+}
+
+// KeepInProgress calls InProgress on msgs every interval until done is
+// closed: the messages a process holds stay its own however long it holds
+// them (every must be well within the consumer's AckWait).
+func KeepInProgress[K comparable](done <-chan struct{}, every time.Duration, mu *sync.Mutex, msgs map[K]jetstream.Msg) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			InProgress(mu, msgs)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package jsretry
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,4 +27,42 @@ func TestInProgressSignalsEveryHeldMessage(t *testing.T) {
 		t.Fatal("mu is still held")
 	}
 	mu.Unlock()
+}
+
+// signalledMsg reports each InProgress signal on a channel.
+type signalledMsg struct {
+	jetstream.Msg
+	signals chan struct{}
+}
+
+func (m *signalledMsg) InProgress() error { m.signals <- struct{}{}; return nil }
+
+// KeepInProgress signals the held messages at every tick until done is
+// closed, then returns.
+func TestKeepInProgressUntilDone(t *testing.T) {
+	var mu sync.Mutex
+	m := &signalledMsg{signals: make(chan struct{})}
+	held := map[int]jetstream.Msg{1: m}
+	done, returned := make(chan struct{}), make(chan struct{})
+	go func() {
+		KeepInProgress(done, time.Millisecond, &mu, held)
+		close(returned)
+	}()
+	for i := 0; i < 3; i++ {
+		select {
+		case <-m.signals:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("signal %d never came", i+1)
+		}
+	}
+	close(done)
+	for {
+		select {
+		case <-m.signals: // a tick that came before done
+		case <-returned:
+			return
+		case <-time.After(10 * time.Second):
+			t.Fatal("KeepInProgress did not return once done was closed")
+		}
+	}
 }
