@@ -35,17 +35,22 @@ type templateTime struct {
 // measureTemplates renders each rich template on each report runs times
 // (after templateWarmups renders) and records the times.
 func (s *suite) measureTemplates(ctx context.Context, runs int, stdout io.Writer) error {
+	compiled := make([]*template.Renderer, len(testevents.ReportTemplates))
+	for i, pkg := range testevents.ReportTemplates {
+		r, err := template.Compile(ctx, template.Spec{Name: "bench", RegoPackage: pkg})
+		if err != nil {
+			return fmt.Errorf("%s: %w", pkg, err)
+		}
+		compiled[i] = r
+	}
 	for _, ev := range testevents.Reports {
 		v, err := event.Parse(ev.Event(templateVulns))
 		if err != nil {
 			return fmt.Errorf("%s report: %w", ev.Name, err)
 		}
 		in := template.Input(v, "https://aqua.example.com")
-		for _, pkg := range testevents.ReportTemplates {
-			r, err := template.Compile(ctx, template.Spec{Name: "bench", RegoPackage: pkg})
-			if err != nil {
-				return fmt.Errorf("%s: %w", pkg, err)
-			}
+		for i, pkg := range testevents.ReportTemplates {
+			r := compiled[i]
 			runtime.GC() // what the load runs left is not this render's garbage
 			tt := templateTime{Template: pkg, Report: ev.Name}
 			for i := range templateWarmups + runs {
