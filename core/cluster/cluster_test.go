@@ -353,7 +353,7 @@ func TestParseListen(t *testing.T) {
 func TestValidRunnerName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"postee-runner-1": true, "A_b-9": true, strings.Repeat("a", 64): true,
-		"": false, strings.Repeat("a", 65): false, "a.b": false, "a*": false, "a>": false, "a b": false, "@origin": false,
+		"": false, strings.Repeat("a", 65): false, "a.b": false, "a*": false, "a>": false, "a b": false, "@origin": false, "é": false, "a\n": false, "-": true,
 	} {
 		if err := ValidRunnerName(name); (err == nil) != ok {
 			t.Errorf("ValidRunnerName(%q) = %v", name, err)

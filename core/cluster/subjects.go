@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"regexp"
 )
 
 // Stream and subject names.
@@ -35,12 +34,18 @@ func localSubject(runner string) string     { return "postee.up." + runner + ".l
 func outcomesSubject(runner string) string  { return "postee.up." + runner + ".outcomes" }
 func inboxPrefix(runner string) string      { return "_INBOX_" + runner }
 
-var runnerNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// ValidRunnerName reports whether name can be a runner's name: letters,
-// digits, '-' and '_' (it becomes a NATS subject token and a consumer name).
+// ValidRunnerName reports whether name can be a runner's name: 1 to 64
+// ASCII letters, digits, '-' and '_' (it becomes a NATS subject token and a
+// consumer name). A loop, not a regular expression: `{1,64}` compiled at
+// package initialisation cost every start of postee ~60 KB and 860
+// allocations.
 func ValidRunnerName(name string) error {
-	if !runnerNameRe.MatchString(name) {
+	ok := len(name) >= 1 && len(name) <= 64
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	if !ok {
 		return fmt.Errorf("invalid runner name %q: use 1 to 64 letters, digits, '-' or '_'", name)
 	}
 	return nil
