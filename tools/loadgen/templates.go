@@ -49,11 +49,11 @@ func (s *suite) measureTemplates(ctx context.Context, runs int, stdout io.Writer
 			return fmt.Errorf("%s report: %w", ev.Name, err)
 		}
 		in := template.Input(v, "https://aqua.example.com")
-		for i, pkg := range testevents.ReportTemplates {
-			r := compiled[i]
+		for i, r := range compiled {
+			pkg := testevents.ReportTemplates[i]
 			runtime.GC() // what the load runs left is not this render's garbage
 			tt := templateTime{Template: pkg, Report: ev.Name}
-			for i := range templateWarmups + runs {
+			for n := range templateWarmups + runs {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -61,7 +61,7 @@ func (s *suite) measureTemplates(ctx context.Context, runs int, stdout io.Writer
 				if _, err := r.Render(ctx, in); err != nil {
 					return fmt.Errorf("%s on the %s report: %w", pkg, ev.Name, err)
 				}
-				if i >= templateWarmups {
+				if n >= templateWarmups {
 					tt.MS = append(tt.MS, float64(time.Since(t0).Microseconds())/1000)
 				}
 			}
