@@ -123,9 +123,10 @@ func (v *aquaVuln) link() string {
 	return firstNonEmpty(safeURL(v.NVDURL), safeURL(v.VendorURL), vulnerabilityLink(v.Name))
 }
 
-// safeURL is u when it is an http(s) URL, else "" (no javascript: links).
+// safeURL is u when it is an http(s) URL, the scheme in any case as
+// postee.lib.links.safe accepts it, else "" (no javascript: links).
 func safeURL(u string) string {
-	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+	if isHTTPURL(u) {
 		return u
 	}
 	return ""

@@ -89,3 +89,25 @@ func TestLegacyLenientDecoding(t *testing.T) {
 		t.Errorf("got %+v, %v", m, err)
 	}
 }
+
+// TestLegacyLinks: the Go renderers link what postee.lib.links.safe
+// accepts (an http or https URL, the scheme in any case) and nothing else.
+func TestLegacyLinks(t *testing.T) {
+	for _, tc := range []struct {
+		url, slack, jira string
+	}{
+		{"https://a.example/x", "<https://a.example/x|t>", "[t|https://a.example/x]"},
+		{"HTTPS://a.example/x", "<HTTPS://a.example/x|t>", "[t|HTTPS://a.example/x]"},
+		{"Http://a.example", "<Http://a.example|t>", "[t|Http://a.example]"},
+		{"javascript:alert(1)", "t", "t"},
+		{"data:text/html,x", "t", "t"},
+		{"", "t", "t"},
+	} {
+		if got := slackLink(tc.url, "t"); got != tc.slack {
+			t.Errorf("slackLink(%q) = %q, want %q", tc.url, got, tc.slack)
+		}
+		if got := jiraLink(tc.url, "t"); got != tc.jira {
+			t.Errorf("jiraLink(%q) = %q, want %q", tc.url, got, tc.jira)
+		}
+	}
+}
