@@ -18,6 +18,7 @@ import (
 	"github.com/postee-dev/postee/core/server"
 	"github.com/postee-dev/postee/core/template"
 	"github.com/postee-dev/postee/core/webhook"
+	"github.com/postee-dev/postee/internal/timerslack"
 	"github.com/postee-dev/postee/sdk/protocol"
 )
 
@@ -38,6 +39,7 @@ type options struct {
 	debug                      bool
 	log                        logOptions // --log-format, --log-level (logging.go)
 	pprofAddr                  string
+	timerSlack                 time.Duration
 	apiKey                     string
 	ingest                     ingestOptions
 	notDurable                 bool
@@ -89,6 +91,7 @@ REGO_TEMPLATES_PATH, REGO_FILTERS_PATH, PATH_TO_DB.`,
 	rf.DurationVar(&o.queueWait, "queue-wait", engine.DefaultQueueWait, "how long a request waits for room in a full queue before the answer is 503")
 	rf.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for queued events")
 	rf.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
+	rf.DurationVar(&o.timerSlack, "timer-slack", timerslack.Default, "how late the kernel may wake postee's and its plugins' threads from timed sleeps, to gather wake-ups (Linux timer slack; 0: leave the inherited one)")
 	rf.BoolVar(&o.watchConfig, "watch-config", false, "reload the config file when its content changes (checked every second), as SIGHUP and /reload do: applied only when valid (env POSTEE_WATCH_CONFIG)")
 	rf.BoolVar(&o.notDurable, "no-durable-ingest", false, "do not write accepted events to the store before answering (for measurements: a crash loses the queue)")
 	rf.StringVar(&o.apiKey, "api-key", "", "API key for the management endpoints such as /executions (env POSTEE_API_KEY)")
@@ -208,6 +211,9 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if o.timerSlack < 0 {
+		return fmt.Errorf("--timer-slack %v: must be 0 or more", o.timerSlack)
+	}
 	resumeGC := pauseGC()
 	srv, err := server.Start(ctx, server.Settings{
 		CfgFile:         o.cfgFile,
@@ -217,6 +223,7 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		TLSKey:          o.tlsKey,
 		PluginDir:       o.pluginDir,
 		PluginChecksums: sums,
+		TimerSlack:      o.timerSlack,
 		FiltersDir:      filtersDir(),
 		TemplatesDir:    o.templatesDir,
 		MaxBodySize:     o.maxBodySize,
@@ -241,7 +248,24 @@ func runServer(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		return err
 	}
 	releaseStartMemory()
+	setTimerSlack(o.timerSlack, log)
 	return srv.Run(ctx)
+}
+
+// setTimerSlack gives postee's own threads the timer slack its plugins
+// start with. Without CAP_SYS_NICE only the calling thread and the threads
+// it creates get it; the Go runtime's monitor thread keeps the inherited
+// one (a service manager can set it before postee starts: systemd's
+// TimerSlackNSec=).
+func setTimerSlack(d time.Duration, log hclog.Logger) {
+	set, threads, err := timerslack.SetProcess(d)
+	if err != nil {
+		log.Debug("timer slack set on some threads only", "slack", d, "set", set, "threads", threads, "error", err)
+		return
+	}
+	if set > 0 {
+		log.Debug("timer slack set", "slack", d, "threads", set)
+	}
 }
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/postee-dev/postee/internal/timerslack"
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/protocol"
 )
@@ -46,6 +47,9 @@ type Options struct {
 	// plugin whose file does not match is not started. Spec.SHA256 pins
 	// from the config must agree with these.
 	Checksums map[string][]byte
+	// TimerSlack is the kernel timer slack plugin processes start with
+	// (internal/timerslack); 0 leaves them postee's.
+	TimerSlack time.Duration
 }
 
 // Spec is one action to configure in its plugin.
@@ -576,7 +580,11 @@ func (p *proc) startLocked(ctx context.Context) error {
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(protocol.MaxMessageSize), grpc.MaxCallSendMsgSize(protocol.MaxMessageSize))},
 	})
-	cp, err := client.Client()
+	var cp plugin.ClientProtocol
+	err = timerslack.Run(p.host.opts.TimerSlack, func() (err error) {
+		cp, err = client.Client() // starts the process on this goroutine
+		return err
+	})
 	_ = transport.File.Close() // the plugin has its own copy
 	if err != nil {
 		pid := 0

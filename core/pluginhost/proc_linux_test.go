@@ -44,3 +44,35 @@ func TestStopKillsThePluginsProcessGroup(t *testing.T) {
 	// Close sent SIGKILL to the group before returning.
 	waitGone(t, child, 10*time.Second)
 }
+
+// A plugin process runs with the timer slack of Options.TimerSlack, or,
+// without one, with postee's.
+func TestPluginTimerSlack(t *testing.T) {
+	// Every thread of the test has the slack the test started with.
+	inherited, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		slack time.Duration
+		want  string
+	}{
+		{time.Millisecond, "1000000"},
+		{3 * time.Millisecond, "3000000"},
+		{0, strconv.Itoa(inherited)},
+	} {
+		h := New(Options{Dir: pluginDir, StartTimeout: 20 * time.Second, TimerSlack: tc.slack})
+		if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+			h.Close()
+			t.Fatal(err)
+		}
+		out, err := h.Execute(ctx(t), req("a", `{"do":"timerslack"}`, ""))
+		h.Close()
+		if err != nil || out.Err != "" {
+			t.Fatalf("timerslack: %+v %v", out, err)
+		}
+		if out.Output != tc.want {
+			t.Errorf("TimerSlack %v: the plugin's timer slack is %s ns, want %s", tc.slack, out.Output, tc.want)
+		}
+	}
+}

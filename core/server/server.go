@@ -41,6 +41,9 @@ type Settings struct {
 	TemplatesDir string
 	// PluginChecksums pin plugin binaries: type → sha256.
 	PluginChecksums map[string][]byte
+	// TimerSlack is the kernel timer slack of plugin processes
+	// (internal/timerslack); 0 leaves them postee's.
+	TimerSlack time.Duration
 
 	MaxBodySize     int64
 	HeaderTimeout   time.Duration
@@ -163,7 +166,7 @@ func Start(ctx context.Context, s Settings) (*Server, error) {
 		events: history.NewEvents(1000, 64<<20)}
 	// The engine is made below; the registry reads its counters at scrape time.
 	srv.metrics = metrics.New(func() engine.Stats { return srv.engine.Stats() })
-	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout, Checksums: s.PluginChecksums})
+	srv.host = pluginhost.New(pluginhost.Options{Dir: s.PluginDir, Logger: log, Stdout: s.Stdout, Checksums: s.PluginChecksums, TimerSlack: s.TimerSlack})
 	// The whole config, action settings included (their plugins check
 	// them), is checked before any state is opened or port bound: a bad
 	// config says so even while another postee holds the store. (A runner

@@ -78,6 +78,14 @@ func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, er
 			return sdk.Result{}, err
 		}
 		return sdk.Result{Output: string(b)}, nil
+	case "timerslack":
+		// The timer slack of the thread running this execution: every
+		// thread of the plugin has the one its process started with.
+		ns, err := timerSlack()
+		if err != nil {
+			return sdk.Result{}, err
+		}
+		return sdk.Result{Output: fmt.Sprint(ns)}, nil
 	case "child":
 		// A child left running, in the plugin's process group.
 		cmd := exec.Command("sleep", "300")
