@@ -9,9 +9,9 @@
 // wake-ups a second per process, each a context switch; on a virtual
 // machine a context switch costs several microseconds. With a slack of a
 // millisecond the kernel lets those sleeps run longer, and the monitor
-// wakes far less often. Nothing in postee sleeps for less than a
-// millisecond on purpose: its timers (retries, timeouts, the store's
-// batches) are at least that long.
+// wakes far less often. Postee's own timers are a millisecond or longer
+// (retries, timeouts, batches); the shortest, the inbox's millisecond of
+// gathering accepts before a write, may last up to two.
 //
 // A thread's slack is inherited by the threads and processes it creates.
 // Run starts a child process (a plugin) from a thread whose slack is set,
