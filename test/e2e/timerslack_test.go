@@ -18,19 +18,7 @@ func TestTimerSlack(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("reading another process's timer slack needs CAP_SYS_NICE")
 	}
-	p := start(t, `
-routes:
-- name: all
-  actions: [print]
-  template: raw-json
-templates:
-- name: raw-json
-  rego-package: postee.rawmessage.json
-actions:
-- name: print
-  type: stdout
-  enable: true
-`, opts{args: []string{"--timer-slack", "2ms", "--log-level", "debug"}})
+	p := start(t, stdoutConfig, opts{args: []string{"--timer-slack", "2ms", "--log-level", "debug"}})
 	p.Stderr.waitFor(t, "the timer slack set", 30*time.Second, func(s string) bool { return strings.Contains(s, "timer slack set") })
 	pid := p.cmd.Process.Pid
 	tasks, err := filepath.Glob(filepath.Join("/proc", itoa(pid), "task", "*"))
