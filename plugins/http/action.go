@@ -13,8 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/postee-dev/postee/sdk"
 	"github.com/postee-dev/postee/sdk/sdkevent"
@@ -115,7 +115,7 @@ type httpAction struct {
 	tmpl *sdkevent.Template
 	// static and staticType are the body and its content type when tmpl has
 	// no placeholders.
-	static     []byte
+	static     string
 	staticType string
 	// lateFile is a body-file that was missing at Configure: it is read at
 	// each run instead.
@@ -219,8 +219,8 @@ func (a *httpAction) setBody(body string) {
 	t := sdkevent.Parse(body)
 	a.tmpl = &t
 	if !t.HasPlaceholders() {
-		a.static = []byte(body)
-		a.staticType = sdkhttp.ContentType(a.static)
+		a.static = body
+		a.staticType = sdkhttp.ContentType(body)
 	}
 }
 
@@ -289,36 +289,35 @@ func (a *httpAction) Close() error {
 	return nil
 }
 
-// body returns the request body for ex and its content type.
-func (a *httpAction) body(ex *sdk.Execution) ([]byte, string, error) {
+// body returns the request body for ex and its content type. It is a
+// string: the description or the rendered template is sent as it is, not
+// copied into bytes first.
+func (a *httpAction) body(ex *sdk.Execution) (string, string, error) {
 	if a.lateFile != "" {
 		if _, err := os.Stat(a.lateFile); errors.Is(err, fs.ErrNotExist) {
-			return nil, "", fmt.Errorf("body-file: %s does not exist on this machine (no such file)", a.lateFile)
+			return "", "", fmt.Errorf("body-file: %s does not exist on this machine (no such file)", a.lateFile)
 		}
 		text, err := readBodyFile(a.lateFile)
 		if err != nil {
-			return nil, "", err
+			return "", "", err
 		}
 		s, _, err := sdkevent.Parse(text).Execute(ex.Event, sdkevent.NullText)
 		if err != nil {
-			return nil, "", err
+			return "", "", err
 		}
-		b := []byte(s)
-		return b, sdkhttp.ContentType(b), nil
+		return s, sdkhttp.ContentType(s), nil
 	}
 	switch {
 	case a.tmpl == nil:
-		b := []byte(ex.Message.Description)
-		return b, sdkhttp.ContentType(b), nil
+		return ex.Message.Description, sdkhttp.ContentType(ex.Message.Description), nil
 	case !a.tmpl.HasPlaceholders():
 		return a.static, a.staticType, nil
 	}
 	s, _, err := a.tmpl.Execute(ex.Event, sdkevent.NullText)
 	if err != nil {
-		return nil, "", err
+		return "", "", err
 	}
-	b := []byte(s)
-	return b, sdkhttp.ContentType(b), nil
+	return s, sdkhttp.ContentType(s), nil
 }
 
 // Execute sends the request. 2xx is success; 5xx, 408, 425, 429 and
@@ -328,7 +327,7 @@ func (a *httpAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 	if err != nil {
 		return sdk.Result{}, sdk.Permanentf("build body: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, a.method, a.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, a.method, a.url, strings.NewReader(body))
 	if err != nil {
 		return sdk.Result{}, sdk.Permanentf("%s %s: build request: %w", a.method, a.target, err)
 	}
@@ -346,24 +345,13 @@ func (a *httpAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result
 	return sdkhttp.Call{Client: a.client, Describe: a.method + " " + a.target, Timeout: a.timeout, Note: a.redirectNote}.Do(ctx, req)
 }
 
-// headerBufs holds the buffers encodeEventHeader works in (the description
-// and its base64), so that the header costs one allocation, its string.
-var headerBufs = sync.Pool{New: func() any { return new([]byte) }}
-
 // encodeEventHeader is the Postee-Event header's value: desc in standard
-// base64.
+// base64. It reads desc in place and returns its encoding without a copy:
+// one allocation, the header's string.
 func encodeEventHeader(desc string) string {
-	bp := headerBufs.Get().(*[]byte)
-	n := len(desc) + base64.StdEncoding.EncodedLen(len(desc))
-	if cap(*bp) < n {
-		*bp = make([]byte, n)
-	}
-	buf := (*bp)[:n]
-	copy(buf, desc)
-	base64.StdEncoding.Encode(buf[len(desc):], buf[:len(desc)])
-	v := string(buf[len(desc):])
-	if cap(buf) <= 2*maxEventHeader { // keep only buffers of headers we send
-		headerBufs.Put(bp)
-	}
-	return v
+	src := unsafe.Slice(unsafe.StringData(desc), len(desc))
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(desc)))
+	base64.StdEncoding.Encode(dst, src)
+	// dst is not written again nor kept elsewhere: the string may share it.
+	return unsafe.String(unsafe.SliceData(dst), len(dst))
 }

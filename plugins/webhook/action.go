@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -91,8 +90,8 @@ func (a *webhookAction) Close() error {
 // Execute POSTs the description. 2xx is success; 5xx, 408, 425, 429,
 // network errors and timeouts are retryable; other statuses are permanent.
 func (a *webhookAction) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, error) {
-	body := []byte(ex.Message.Description)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, bytes.NewReader(body))
+	body := ex.Message.Description
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, strings.NewReader(body))
 	if err != nil {
 		return sdk.Result{}, sdk.Permanentf("POST %s: build request: %w", a.target, err)
 	}

@@ -85,15 +85,25 @@ func NewClient() *http.Client {
 // fails at the first byte or two of ordinary text. Every valid JSON body is
 // therefore application/json; the only text sent as JSON is text that
 // starts with '{' or '['.
-func ContentType(body []byte) string {
+//
+// The body may be a string or bytes: an action sending a message's
+// description needs no copy of it to choose the type.
+func ContentType[B ~[]byte | ~string](body B) string {
 	i := 0
 	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
 		i++
 	}
-	if i < len(body) && (body[i] == '{' || body[i] == '[') {
-		return ContentTypeJSON
+	if i == len(body) {
+		return ContentTypeText
 	}
-	if json.Valid(body) {
+	switch c := body[i]; {
+	case c == '{' || c == '[':
+		return ContentTypeJSON
+	case c != '"' && c != '-' && (c < '0' || c > '9') && c != 't' && c != 'f' && c != 'n':
+		// No JSON value starts with c: text, without a copy of a string body.
+		return ContentTypeText
+	}
+	if json.Valid([]byte(body)) {
 		return ContentTypeJSON
 	}
 	return ContentTypeText

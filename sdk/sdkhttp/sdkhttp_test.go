@@ -98,6 +98,9 @@ func TestContentType(t *testing.T) {
 			if got := ContentType([]byte(tt.body)); got != tt.want {
 				t.Errorf("ContentType(%q) = %q, want %q", tt.body, got, tt.want)
 			}
+			if got := ContentType(tt.body); got != tt.want {
+				t.Errorf("ContentType of the string %q = %q, want %q", tt.body, got, tt.want)
+			}
 		})
 	}
 }
@@ -111,6 +114,9 @@ func FuzzContentTypeValidJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if json.Valid([]byte(s)) && ContentType([]byte(s)) != ContentTypeJSON {
 			t.Errorf("valid JSON %q sent as %q", s, ContentType([]byte(s)))
+		}
+		if got, want := ContentType(s), ContentType([]byte(s)); got != want {
+			t.Errorf("%q: %q as a string, %q as bytes", s, got, want)
 		}
 	})
 }
