@@ -43,6 +43,18 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
+// EventReader is implemented by actions that know, once configured,
+// whether Execute reads Execution.Event. When ReadsEvent returns false,
+// postee leaves the event out of the action's executions (Event is nil):
+// an execution then carries the rendered message only, which spares
+// copying, encrypting and decoding the event each time. An action that does
+// not implement EventReader always gets the event. The sdktest harness
+// leaves the event out the same way, so an action's tests show a wrong
+// answer.
+type EventReader interface {
+	ReadsEvent() bool
+}
+
 // Plugin describes the action type a plugin binary serves.
 type Plugin struct {
 	// Type is the action type as written in the config (`type: http`),
@@ -93,7 +105,8 @@ type Execution struct {
 	// done part of its work. Actions that are not idempotent can look up
 	// what happened before acting again.
 	Resent bool
-	// Event is the event as received: a JSON object.
+	// Event is the event as received: a JSON object; nil for an action
+	// whose ReadsEvent returned false (see EventReader).
 	Event []byte
 	// Message is the route's template rendered on the event.
 	Message Message

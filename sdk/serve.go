@@ -99,19 +99,22 @@ func (s *server) Info(context.Context) (protocol.Info, error) {
 	return protocol.Info{Type: s.p.Type, SDKVersion: Version, ProtocolVersion: protocol.ProtocolVersion}, nil
 }
 
-func (s *server) Configure(ctx context.Context, action string, settingsJSON []byte) (diags []protocol.Diagnostic, err error) {
+func (s *server) Configure(ctx context.Context, action string, settingsJSON []byte) (c protocol.Configured, err error) {
 	settings, err := ParseSettings(settingsJSON)
 	if err != nil {
-		return []protocol.Diagnostic{{Message: err.Error()}}, nil
+		return protocol.Configured{Diagnostics: []protocol.Diagnostic{{Message: err.Error()}}}, nil
 	}
 	a := s.p.New()
 	defer func() {
 		if r := recover(); r != nil {
-			diags, err = []protocol.Diagnostic{{Message: fmt.Sprintf("plugin panicked while configuring: %v", r)}}, nil
+			c, err = protocol.Configured{Diagnostics: []protocol.Diagnostic{{Message: fmt.Sprintf("plugin panicked while configuring: %v", r)}}}, nil
 		}
 	}()
 	if cerr := a.Configure(ctx, Config{Name: action, Settings: settings}); cerr != nil {
-		return diagnosticsFrom(cerr), nil
+		return protocol.Configured{Diagnostics: diagnosticsFrom(cerr)}, nil
+	}
+	if r, ok := a.(EventReader); ok {
+		c.EventUnused = !r.ReadsEvent()
 	}
 	s.mu.Lock()
 	old := s.actions[action]
@@ -120,7 +123,7 @@ func (s *server) Configure(ctx context.Context, action string, settingsJSON []by
 	if c, ok := old.(Closer); ok && old != nil {
 		_ = c.Close()
 	}
-	return nil, nil
+	return c, nil
 }
 
 func diagnosticsFrom(err error) []protocol.Diagnostic {

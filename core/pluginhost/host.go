@@ -508,8 +508,11 @@ type proc struct {
 	rpc     protocol.Plugin
 	gen     int               // incremented at every start
 	configs map[string][]byte // action → settings, re-applied after a restart
-	stopped bool
-	crash   *crashLog // of the current process
+	// eventUnused holds the actions whose plugin said, when configured,
+	// that they do not read the event: their executions go without it.
+	eventUnused map[string]bool
+	stopped     bool
+	crash       *crashLog // of the current process
 	// startErr is the error of a start Prestart made, for the next conn.
 	startErr error
 }
@@ -617,11 +620,15 @@ func (p *proc) startLocked(ctx context.Context) error {
 		return fail(fmt.Errorf("plugin %s serves type %q, not %q: rename it %s%s", p.path, info.Type, p.typ, BinaryPrefix, strings.ToLower(info.Type)))
 	}
 	// Re-apply the settings of every action this process had.
+	unused := make(map[string]bool, len(p.configs))
 	for name, settings := range p.configs {
-		if err := configureRPC(ctx, rpc, name, settings); err != nil {
+		u, err := configureRPC(ctx, rpc, name, settings)
+		if err != nil {
 			return fail(fmt.Errorf("restart plugin %s: %w", p.typ, err))
 		}
+		unused[name] = u
 	}
+	p.eventUnused = unused
 	p.client, p.rpc, p.pid, p.crash = client, rpc, pid, crash
 	p.gen++
 	if p.gen > 1 {
@@ -632,15 +639,17 @@ func (p *proc) startLocked(ctx context.Context) error {
 	return nil
 }
 
-func configureRPC(ctx context.Context, rpc protocol.Plugin, name string, settings []byte) error {
-	diags, err := rpc.Configure(ctx, name, settings)
+// configureRPC configures one action in a plugin process and returns
+// whether the action said it does not read the event.
+func configureRPC(ctx context.Context, rpc protocol.Plugin, name string, settings []byte) (eventUnused bool, err error) {
+	c, err := rpc.Configure(ctx, name, settings)
 	if err != nil {
-		return fmt.Errorf("action %q: configure: %w", name, err)
+		return false, fmt.Errorf("action %q: configure: %w", name, err)
 	}
-	if len(diags) > 0 {
-		return &ConfigureError{Action: name, Diagnostics: fromProtocol(diags)}
+	if len(c.Diagnostics) > 0 {
+		return false, &ConfigureError{Action: name, Diagnostics: fromProtocol(c.Diagnostics)}
 	}
-	return nil
+	return c.EventUnused, nil
 }
 
 func fromProtocol(ds []protocol.Diagnostic) []Diagnostic {
@@ -656,13 +665,22 @@ func (p *proc) configure(ctx context.Context, name string, settings []byte) erro
 	if err != nil {
 		return fmt.Errorf("action %q: %w", name, err)
 	}
-	if err := configureRPC(ctx, rpc, name, settings); err != nil {
+	unused, err := configureRPC(ctx, rpc, name, settings)
+	if err != nil {
 		return err
 	}
 	p.mu.Lock()
 	p.configs[name] = settings
+	p.setEventUnusedLocked(name, unused)
 	p.mu.Unlock()
 	return nil
+}
+
+func (p *proc) setEventUnusedLocked(name string, unused bool) {
+	if p.eventUnused == nil {
+		p.eventUnused = map[string]bool{}
+	}
+	p.eventUnused[name] = unused
 }
 
 func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
@@ -678,6 +696,12 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 		if err == nil {
 			p.mu.Lock()
 			crash, client := p.crash, p.client
+			// An action that does not read the event gets its executions
+			// without it: less to copy, encrypt and decode each time.
+			in.Event = req.Event
+			if p.eventUnused[req.Action] {
+				in.Event = nil
+			}
 			p.mu.Unlock()
 			var resp protocol.ExecuteResult
 			resp, err = rpc.Execute(ctx, in)
@@ -700,9 +724,13 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 				settings, ok := p.configs[req.Action]
 				p.mu.Unlock()
 				if ok {
-					if cerr := configureRPC(ctx, rpc, req.Action, settings); cerr != nil {
+					unused, cerr := configureRPC(ctx, rpc, req.Action, settings)
+					if cerr != nil {
 						return Outcome{}, cerr
 					}
+					p.mu.Lock()
+					p.setEventUnusedLocked(req.Action, unused)
+					p.mu.Unlock()
 				}
 			case code == codes.Unavailable || code == codes.Canceled || p.exited(gen):
 				// The process died during the call, or its connection broke.

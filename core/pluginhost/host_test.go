@@ -201,6 +201,53 @@ func TestCrashInFlightIsRetried(t *testing.T) {
 	}
 }
 
+// An action whose plugin says it does not read the event gets its
+// executions without it, also after its process was restarted; configured
+// again to read it, it gets it.
+func TestEventLeftOutWhenNotRead(t *testing.T) {
+	h := newHost(t, nil)
+	specs := []Spec{
+		{Name: "reads", Type: "test", Settings: []byte(`{}`)},
+		{Name: "ignores", Type: "test", Settings: settings(map[string]any{"ignore-event": true})},
+	}
+	if err := h.Configure(ctx(t), specs); err != nil {
+		t.Fatal(err)
+	}
+	eventBytes := func(action, event string) string {
+		t.Helper()
+		out, err := h.Execute(ctx(t), req(action, event, "d"))
+		if err != nil || out.Output != "d" {
+			t.Fatalf("%s: %+v %v", action, out, err)
+		}
+		return out.Details["event-bytes"]
+	}
+	if got := eventBytes("reads", `{"x":1}`); got != "7" {
+		t.Errorf("an action that reads the event got %s bytes of it, want 7", got)
+	}
+	if got := eventBytes("ignores", `{"x":1}`); got != "0" {
+		t.Errorf("an action that does not read the event got %s bytes of it, want none", got)
+	}
+	// The process crashes and starts again: both actions are configured
+	// again, and the answer is kept.
+	marker := filepath.Join(t.TempDir(), "crashed")
+	if got := eventBytes("reads", fmt.Sprintf(`{"do":"crash-once","marker":%q}`, marker)); got == "0" {
+		t.Fatal("crash-once needs the event")
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the plugin never crashed")
+	}
+	if got := eventBytes("ignores", `{"x":1}`); got != "0" {
+		t.Errorf("after a restart, an action that does not read the event got %s bytes of it", got)
+	}
+	specs[1].Settings = []byte(`{}`)
+	if err := h.Configure(ctx(t), specs); err != nil {
+		t.Fatal(err)
+	}
+	if got := eventBytes("ignores", `{"x":1}`); got != "7" {
+		t.Errorf("configured to read the event, the action got %s bytes of it, want 7", got)
+	}
+}
+
 func TestCrashEveryTimeIsReported(t *testing.T) {
 	h := newHost(t, nil)
 	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {

@@ -76,8 +76,8 @@ type answering struct {
 func (a *answering) Info(context.Context) (protocol.Info, error) {
 	return protocol.Info{Type: "answering", ProtocolVersion: protocol.ProtocolVersion}, nil
 }
-func (a *answering) Configure(context.Context, string, []byte) ([]protocol.Diagnostic, error) {
-	return nil, nil
+func (a *answering) Configure(context.Context, string, []byte) (protocol.Configured, error) {
+	return protocol.Configured{}, nil
 }
 func (a *answering) Check(context.Context, string) ([]protocol.Diagnostic, error) { return nil, nil }
 func (a *answering) Execute(ctx context.Context, req protocol.ExecuteRequest) (protocol.ExecuteResult, error) {

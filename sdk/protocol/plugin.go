@@ -18,9 +18,8 @@ import (
 // NewClient. The generated gRPC types stay behind GRPCServer and NewClient.
 type Plugin interface {
 	Info(ctx context.Context) (Info, error)
-	// Configure creates or replaces one configured action; diagnostics are
-	// problems with its settings (none: accepted).
-	Configure(ctx context.Context, action string, settingsJSON []byte) ([]Diagnostic, error)
+	// Configure creates or replaces one configured action.
+	Configure(ctx context.Context, action string, settingsJSON []byte) (Configured, error)
 	// Check runs the action's start-up check; a plugin without checks
 	// reports none.
 	Check(ctx context.Context, action string) ([]Diagnostic, error)
@@ -39,6 +38,15 @@ type Info struct {
 	Type            string
 	SDKVersion      string
 	ProtocolVersion int
+}
+
+// Configured is a plugin's answer to Configure.
+type Configured struct {
+	// Diagnostics are the problems with the settings; none: accepted.
+	Diagnostics []Diagnostic
+	// EventUnused says that the action, as configured, does not read the
+	// event: the host may send its executions without it (Event nil).
+	EventUnused bool
 }
 
 // Diagnostic is a problem with an action's settings; Key is empty for the
@@ -145,11 +153,11 @@ func (s *grpcServer) Info(ctx context.Context, _ *actionpb.InfoRequest) (*action
 }
 
 func (s *grpcServer) Configure(ctx context.Context, req *actionpb.ConfigureRequest) (*actionpb.ConfigureResponse, error) {
-	ds, err := s.impl.Configure(ctx, req.GetAction(), req.GetSettingsJson())
+	c, err := s.impl.Configure(ctx, req.GetAction(), req.GetSettingsJson())
 	if err != nil {
 		return nil, notConfigured(err)
 	}
-	return &actionpb.ConfigureResponse{Diagnostics: diagnosticsToPB(ds)}, nil
+	return &actionpb.ConfigureResponse{Diagnostics: diagnosticsToPB(c.Diagnostics), EventUnused: c.EventUnused}, nil
 }
 
 func (s *grpcServer) Check(ctx context.Context, req *actionpb.CheckRequest) (*actionpb.CheckResponse, error) {
@@ -206,12 +214,12 @@ func (g *grpcClient) Info(ctx context.Context) (Info, error) {
 	return Info{Type: r.GetType(), SDKVersion: r.GetSdkVersion(), ProtocolVersion: int(r.GetProtocolVersion())}, nil
 }
 
-func (g *grpcClient) Configure(ctx context.Context, action string, settings []byte) ([]Diagnostic, error) {
+func (g *grpcClient) Configure(ctx context.Context, action string, settings []byte) (Configured, error) {
 	r, err := g.c.Configure(ctx, &actionpb.ConfigureRequest{Action: action, SettingsJson: settings})
 	if err != nil {
-		return nil, err
+		return Configured{}, err
 	}
-	return diagnosticsFromPB(r.GetDiagnostics()), nil
+	return Configured{Diagnostics: diagnosticsFromPB(r.GetDiagnostics()), EventUnused: r.GetEventUnused()}, nil
 }
 
 func (g *grpcClient) Check(ctx context.Context, action string) ([]Diagnostic, error) {

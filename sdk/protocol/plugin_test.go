@@ -32,11 +32,11 @@ type echo struct{ last protocol.ExecuteRequest }
 func (e *echo) Info(context.Context) (protocol.Info, error) {
 	return protocol.Info{Type: "echo", SDKVersion: "9", ProtocolVersion: protocol.ProtocolVersion}, nil
 }
-func (e *echo) Configure(_ context.Context, action string, settings []byte) ([]protocol.Diagnostic, error) {
+func (e *echo) Configure(_ context.Context, action string, settings []byte) (protocol.Configured, error) {
 	if action == "bad" {
-		return []protocol.Diagnostic{{Key: "k", Message: string(settings)}}, nil
+		return protocol.Configured{Diagnostics: []protocol.Diagnostic{{Key: "k", Message: string(settings)}}}, nil
 	}
-	return nil, nil
+	return protocol.Configured{EventUnused: action == "eventless"}, nil
 }
 func (e *echo) Check(context.Context, string) ([]protocol.Diagnostic, error) { return nil, nil }
 func (e *echo) Execute(_ context.Context, req protocol.ExecuteRequest) (protocol.ExecuteResult, error) {
@@ -78,8 +78,13 @@ func TestAdapterPair(t *testing.T) {
 	if info, err := c.Info(ctx); err != nil || info != (protocol.Info{Type: "echo", SDKVersion: "9", ProtocolVersion: protocol.ProtocolVersion}) {
 		t.Fatalf("info %+v %v", info, err)
 	}
-	if d, err := c.Configure(ctx, "bad", []byte(`{"x":1}`)); err != nil || !reflect.DeepEqual(d, []protocol.Diagnostic{{Key: "k", Message: `{"x":1}`}}) {
+	if d, err := c.Configure(ctx, "bad", []byte(`{"x":1}`)); err != nil || !reflect.DeepEqual(d, protocol.Configured{Diagnostics: []protocol.Diagnostic{{Key: "k", Message: `{"x":1}`}}}) {
 		t.Fatalf("configure %+v %v", d, err)
+	}
+	for _, action := range []string{"a", "eventless"} {
+		if d, err := c.Configure(ctx, action, []byte(`{}`)); err != nil || d.EventUnused != (action == "eventless") || d.Diagnostics != nil {
+			t.Fatalf("configure %s: %+v %v", action, d, err)
+		}
 	}
 	req := protocol.ExecuteRequest{Action: "a", Route: "r", ExecutionID: "x", EventID: "e", Event: []byte(`{}`),
 		Message: protocol.Message{Title: "t"}, Attempt: 3, Resent: true}

@@ -34,6 +34,9 @@ type Harness struct {
 	client  protocol.Plugin
 	closeFn func()
 	configs map[string][]byte // re-applied by Restart, as postee does
+	// eventUnused holds the actions whose ReadsEvent said false: their
+	// executions go without the event, as postee sends them.
+	eventUnused map[string]bool
 }
 
 // New serves p in-process and connects a client to it. Both end with the
@@ -45,7 +48,7 @@ func New(t testing.TB, p sdk.Plugin) *Harness {
 		out = os.Stderr
 	}
 	bridge.SetLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: out}))
-	h := &Harness{t: t, p: p, Timeout: 30 * time.Second, configs: map[string][]byte{}}
+	h := &Harness{t: t, p: p, Timeout: 30 * time.Second, configs: map[string][]byte{}, eventUnused: map[string]bool{}}
 	h.connect()
 	t.Cleanup(func() {
 		h.mu.Lock()
@@ -173,7 +176,12 @@ func (h *Harness) configure(name string, data []byte) []Diagnostic {
 	if err != nil {
 		h.t.Fatalf("sdktest: configure %s: transport: %v", name, err)
 	}
-	return diagnostics(resp)
+	if len(resp.Diagnostics) == 0 {
+		h.mu.Lock()
+		h.eventUnused[name] = resp.EventUnused
+		h.mu.Unlock()
+	}
+	return diagnostics(resp.Diagnostics)
 }
 
 // MustConfigure fails the test when Configure reports any diagnostic.
@@ -271,12 +279,18 @@ func (h *Harness) ExecuteContext(ctx context.Context, name string, in Input) (Ou
 	if in.EventID == "" {
 		in.EventID = fmt.Sprintf("test-event-%d", n)
 	}
+	event := in.Event
+	h.mu.Lock()
+	if h.eventUnused[name] {
+		event = nil
+	}
+	h.mu.Unlock()
 	resp, err := h.rpc().Execute(ctx, protocol.ExecuteRequest{
 		Action:      name,
 		Route:       in.Route,
 		ExecutionID: in.ExecutionID,
 		EventID:     in.EventID,
-		Event:       in.Event,
+		Event:       event,
 		Attempt:     in.Attempt,
 		Resent:      in.Resent,
 		Message:     in.Message,

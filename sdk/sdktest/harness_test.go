@@ -94,3 +94,48 @@ func TestCheckSample(t *testing.T) {
 		t.Fatalf("entries %v", entries)
 	}
 }
+
+// reader reports the event it was given; ReadsEvent is its "reads" setting.
+type reader struct{ reads bool }
+
+func (r *reader) Configure(_ context.Context, cfg sdk.Config) error {
+	var s struct {
+		Reads bool `json:"reads"`
+	}
+	if err := cfg.Settings.Decode(&s); err != nil {
+		return err
+	}
+	r.reads = s.Reads
+	return nil
+}
+
+func (r *reader) ReadsEvent() bool { return r.reads }
+
+func (r *reader) Execute(_ context.Context, ex *sdk.Execution) (sdk.Result, error) {
+	return sdk.Result{Output: fmt.Sprintf("event=%s nil=%t description=%s", ex.Event, ex.Event == nil, ex.Message.Description)}, nil
+}
+
+// An action whose ReadsEvent says false gets its executions without the
+// event, as postee sends them; one that reads it gets it.
+func TestEventLeftOutWhenNotRead(t *testing.T) {
+	h := sdktest.New(t, sdk.Plugin{Type: "reader", New: func() sdk.Action { return &reader{} }})
+	h.MustConfigure("reads", map[string]any{"reads": true})
+	h.MustConfigure("ignores", map[string]any{"reads": false})
+	in := sdktest.Event(`{"a":1}`, sdk.Message{Description: "d"})
+	if out := h.Execute("reads", in); out.Output != `event={"a":1} nil=false description=d` {
+		t.Errorf("reads: %q %s", out.Output, out.Err)
+	}
+	if out := h.Execute("ignores", in); out.Output != `event= nil=true description=d` {
+		t.Errorf("ignores: %q %s", out.Output, out.Err)
+	}
+	// After a restart the plugin is configured again and says the same.
+	h.Restart()
+	if out := h.Execute("ignores", in); out.Output != `event= nil=true description=d` {
+		t.Errorf("ignores, after a restart: %q %s", out.Output, out.Err)
+	}
+	// Configured again to read it, it gets it.
+	h.MustConfigure("ignores", map[string]any{"reads": true})
+	if out := h.Execute("ignores", in); out.Output != `event={"a":1} nil=false description=d` {
+		t.Errorf("reconfigured to read: %q %s", out.Output, out.Err)
+	}
+}

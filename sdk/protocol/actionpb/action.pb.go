@@ -329,8 +329,12 @@ func (x *Diagnostic) GetMessage() string {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Diagnostics   []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Diagnostics []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
+	// The configured action does not read the event: the host may leave
+	// event_json empty in its executions. False (the default, and what a
+	// plugin built before this field answers) means it is always sent.
+	EventUnused   bool `protobuf:"varint,2,opt,name=event_unused,json=eventUnused,proto3" json:"event_unused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -370,6 +374,13 @@ func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
 		return x.Diagnostics
 	}
 	return nil
+}
+
+func (x *ConfigureResponse) GetEventUnused() bool {
+	if x != nil {
+		return x.EventUnused
+	}
+	return false
 }
 
 // Message is the output of the route's template.
@@ -925,9 +936,10 @@ const file_sdk_protocol_actionpb_action_proto_rawDesc = "" +
 	"\n" +
 	"Diagnostic\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"S\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"v\n" +
 	"\x11ConfigureResponse\x12>\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x1c.postee.action.v1.DiagnosticR\vdiagnostics\"\xa3\x02\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x1c.postee.action.v1.DiagnosticR\vdiagnostics\x12!\n" +
+	"\fevent_unused\x18\x02 \x01(\bR\veventUnused\"\xa3\x02\n" +
 	"\aMessage\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x10\n" +

@@ -1,6 +1,7 @@
 // Command testplugin is an action plugin whose behaviour each event chooses,
 // for the plugin host's tests: echo, print, fail, crash, crash-once, panic,
-// sleep, pid, environ, child. Its start-up check fails with check-fail.
+// sleep, pid, environ, child. Its start-up check fails with check-fail; with
+// ignore-event it says it does not read the event.
 package main
 
 import (
@@ -19,6 +20,8 @@ type settings struct {
 	Reject    bool   `json:"reject"`
 	Prefix    string `json:"prefix"`
 	CheckFail bool   `json:"check-fail"`
+	// IgnoreEvent makes ReadsEvent say false.
+	IgnoreEvent bool `json:"ignore-event"`
 }
 
 type action struct{ s settings }
@@ -32,6 +35,8 @@ func (a *action) Configure(_ context.Context, cfg sdk.Config) error {
 	}
 	return nil
 }
+
+func (a *action) ReadsEvent() bool { return !a.s.IgnoreEvent }
 
 func (a *action) Check(context.Context) error {
 	if a.s.CheckFail {
@@ -95,7 +100,8 @@ func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, er
 		go func() { _ = cmd.Wait() }()
 		return sdk.Result{Output: fmt.Sprint(cmd.Process.Pid)}, nil
 	}
-	return sdk.Result{Output: a.s.Prefix + ex.Message.Description, Details: map[string]string{"attempt": fmt.Sprint(ex.Attempt), "resent": fmt.Sprint(ex.Resent)}}, nil
+	return sdk.Result{Output: a.s.Prefix + ex.Message.Description, Details: map[string]string{"attempt": fmt.Sprint(ex.Attempt), "resent": fmt.Sprint(ex.Resent),
+		"event-bytes": fmt.Sprint(len(ex.Event))}}, nil
 }
 
 func main() {
