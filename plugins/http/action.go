@@ -130,6 +130,12 @@ var (
 
 func newAction() sdk.Action { return &httpAction{} }
 
+// ReadsEvent is whether a run reads the event: only a body with
+// placeholders does (sdk.EventReader), or a body-file read at each run.
+func (a *httpAction) ReadsEvent() bool {
+	return a.lateFile != "" || (a.tmpl != nil && a.tmpl.HasPlaceholders())
+}
+
 // Configure validates the settings and reads body-file.
 func (a *httpAction) Configure(_ context.Context, cfg sdk.Config) error {
 	var s settings

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -46,5 +47,31 @@ func TestBodyIsTheDescription(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _, _ = a.body(ex) }); n != 0 {
 		t.Errorf("body allocates %.2f times a call, want 0", n)
+	}
+}
+
+// Only a body with placeholders, or a body-file read at each run, reads
+// the event; postee leaves the event out of the other actions' executions.
+func TestReadsEvent(t *testing.T) {
+	for _, tt := range []struct {
+		settings string
+		want     bool
+	}{
+		{`{"url":"http://127.0.0.1:1/","method":"POST"}`, false},
+		{`{"url":"http://127.0.0.1:1/","method":"POST","body-content":"static text"}`, false},
+		{`{"url":"http://127.0.0.1:1/","method":"POST","body-content":"{\"id\": \"event.input.id\"}"}`, true},
+		{`{"url":"http://127.0.0.1:1/","method":"POST","body-file":"/nonexistent/body.txt"}`, true},
+	} {
+		s, err := sdk.ParseSettings([]byte(tt.settings))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &httpAction{}
+		if err := a.Configure(context.Background(), sdk.Config{Name: "h", Settings: s}); err != nil {
+			t.Fatalf("%s: %v", tt.settings, err)
+		}
+		if got := a.ReadsEvent(); got != tt.want {
+			t.Errorf("%s: ReadsEvent = %t, want %t", tt.settings, got, tt.want)
+		}
 	}
 }

@@ -27,9 +27,16 @@ type stdoutAction struct {
 	w io.Writer
 }
 
-var _ sdk.Action = (*stdoutAction)(nil)
+var (
+	_ sdk.Action      = (*stdoutAction)(nil)
+	_ sdk.EventReader = (*stdoutAction)(nil)
+)
 
 func newAction() sdk.Action { return &stdoutAction{mu: &stdoutMu} }
+
+// ReadsEvent is false: the action prints the rendered message only
+// (sdk.EventReader), so postee leaves the event out of its executions.
+func (a *stdoutAction) ReadsEvent() bool { return false }
 
 // Configure accepts no settings besides postee's own keys.
 func (a *stdoutAction) Configure(_ context.Context, cfg sdk.Config) error {

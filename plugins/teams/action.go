@@ -85,6 +85,10 @@ var (
 
 func newAction() sdk.Action { return &teamsAction{} }
 
+// ReadsEvent is false: the action sends the rendered message only
+// (sdk.EventReader), so postee leaves the event out of its executions.
+func (a *teamsAction) ReadsEvent() bool { return false }
+
 // Configure validates the settings; it does no I/O.
 func (a *teamsAction) Configure(_ context.Context, cfg sdk.Config) error {
 	var s settings

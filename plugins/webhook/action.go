@@ -41,6 +41,10 @@ var (
 
 func newAction() sdk.Action { return &webhookAction{} }
 
+// ReadsEvent is false: the action sends the rendered message only
+// (sdk.EventReader), so postee leaves the event out of its executions.
+func (a *webhookAction) ReadsEvent() bool { return false }
+
 // Configure validates the settings; it does no I/O.
 func (a *webhookAction) Configure(_ context.Context, cfg sdk.Config) error {
 	var s settings
