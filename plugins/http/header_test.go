@@ -24,6 +24,18 @@ func TestEncodeEventHeader(t *testing.T) {
 			t.Fatalf("encodeEventHeader(%d bytes) = %.40q..., want %.40q...", len(desc), got, want)
 		}
 	}
+	// Every length's tail (the vector encoder works in blocks), over every
+	// byte value.
+	all := make([]byte, 0, 512)
+	for i := range 512 {
+		all = append(all, byte(i*7))
+	}
+	for n := range len(all) + 1 {
+		desc := string(all[:n])
+		if got, want := encodeEventHeader(desc), base64.StdEncoding.EncodeToString(all[:n]); got != want {
+			t.Fatalf("encodeEventHeader of %d bytes = %q, want %q", n, got, want)
+		}
+	}
 }
 
 func TestEncodeEventHeaderAllocations(t *testing.T) {
