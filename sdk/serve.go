@@ -120,8 +120,8 @@ func (s *server) Configure(ctx context.Context, action string, settingsJSON []by
 	old := s.actions[action]
 	s.actions[action] = a
 	s.mu.Unlock()
-	if c, ok := old.(Closer); ok && old != nil {
-		_ = c.Close()
+	if closer, ok := old.(Closer); ok && old != nil {
+		_ = closer.Close()
 	}
 	return c, nil
 }
