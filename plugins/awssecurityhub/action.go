@@ -46,9 +46,16 @@ type action struct {
 	client  *securityhub.Client
 }
 
-var _ sdk.Action = (*action)(nil)
+var (
+	_ sdk.Action      = (*action)(nil)
+	_ sdk.EventReader = (*action)(nil)
+)
 
 func newAction() sdk.Action { return &action{} }
+
+// ReadsEvent is false: the action sends the rendered message only
+// (sdk.EventReader), so postee leaves the event out of its executions.
+func (a *action) ReadsEvent() bool { return false }
 
 // Configure loads the AWS configuration (environment and shared files; no
 // network I/O: credentials are fetched when first needed).

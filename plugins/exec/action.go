@@ -87,9 +87,16 @@ type execAction struct {
 	timeout time.Duration
 }
 
-var _ sdk.Action = (*execAction)(nil)
+var (
+	_ sdk.Action      = (*execAction)(nil)
+	_ sdk.EventReader = (*execAction)(nil)
+)
 
 func newAction() sdk.Action { return &execAction{} }
+
+// ReadsEvent is false: the script gets the rendered message and the event
+// id, never the event (sdk.EventReader), so postee leaves it out.
+func (a *execAction) ReadsEvent() bool { return false }
 
 // Configure validates the settings. The only I/O is a stat and open of
 // input-file.

@@ -59,11 +59,16 @@ type app struct {
 }
 
 var (
-	_ sdk.Action = (*action)(nil)
-	_ sdk.Closer = (*action)(nil)
+	_ sdk.Action      = (*action)(nil)
+	_ sdk.Closer      = (*action)(nil)
+	_ sdk.EventReader = (*action)(nil)
 )
 
 func newAction() sdk.Action { return &action{} }
+
+// ReadsEvent is false: the action sends the rendered message only
+// (sdk.EventReader), so postee leaves the event out of its executions.
+func (a *action) ReadsEvent() bool { return false }
 
 // Configure validates the settings; it does no I/O.
 func (a *action) Configure(_ context.Context, cfg sdk.Config) error {

@@ -46,11 +46,16 @@ type pagerdutyAction struct {
 }
 
 var (
-	_ sdk.Action = (*pagerdutyAction)(nil)
-	_ sdk.Closer = (*pagerdutyAction)(nil)
+	_ sdk.Action      = (*pagerdutyAction)(nil)
+	_ sdk.Closer      = (*pagerdutyAction)(nil)
+	_ sdk.EventReader = (*pagerdutyAction)(nil)
 )
 
 func newAction() sdk.Action { return &pagerdutyAction{} }
+
+// ReadsEvent is false: the action sends the rendered message only
+// (sdk.EventReader), so postee leaves the event out of its executions.
+func (a *pagerdutyAction) ReadsEvent() bool { return false }
 
 // Configure validates the settings; it does no I/O.
 func (a *pagerdutyAction) Configure(_ context.Context, cfg sdk.Config) error {

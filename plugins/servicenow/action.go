@@ -54,11 +54,16 @@ type serviceNowAction struct {
 }
 
 var (
-	_ sdk.Action = (*serviceNowAction)(nil)
-	_ sdk.Closer = (*serviceNowAction)(nil)
+	_ sdk.Action      = (*serviceNowAction)(nil)
+	_ sdk.Closer      = (*serviceNowAction)(nil)
+	_ sdk.EventReader = (*serviceNowAction)(nil)
 )
 
 func newAction() sdk.Action { return &serviceNowAction{} }
+
+// ReadsEvent is false: the action sends the rendered message only
+// (sdk.EventReader), so postee leaves the event out of its executions.
+func (a *serviceNowAction) ReadsEvent() bool { return false }
 
 // Configure validates the settings; it does no I/O.
 func (a *serviceNowAction) Configure(_ context.Context, cfg sdk.Config) error {
