@@ -3,6 +3,7 @@ package uisource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -228,5 +229,28 @@ func TestMatchMemoryIsBounded(t *testing.T) {
 	}
 	if len(m.seen) != 2 || len(m.ring) != 2 {
 		t.Fatalf("memory holds %d pairs (ring %d), want 2", len(m.seen), len(m.ring))
+	}
+}
+
+// Remembering a pair allocates nothing once the memory is full: its key is
+// two hashes, not a string made of the event id and the route.
+func TestMatchMemoryDoesNotAllocate(t *testing.T) {
+	m := newMatches(1024)
+	ids := make([]string, 4096)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", i)
+	}
+	for _, id := range ids[:1024] {
+		m.observe(id, "route")
+	}
+	i := 1024
+	if n := testing.AllocsPerRun(2000, func() {
+		m.observe(ids[i%len(ids)], "route")
+		i++
+	}); n >= 0.5 {
+		t.Errorf("observe allocates %.2f times a call, want none", n)
+	}
+	if got := m.counts()["route"]; got != int64(i) {
+		t.Errorf("count %d, want %d: every id was new to the memory when observed", got, i)
 	}
 }
