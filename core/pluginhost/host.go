@@ -349,7 +349,7 @@ func (h *Host) prepare(specs []Spec) (map[string]*proc, error) {
 			if p != nil {
 				stale = append(stale, p) // started with another file, pin or environment
 			}
-			p = &proc{host: h, typ: typ, path: path, refs: refs[typ], envKey: envKey(refs[typ]), sum: sums[typ], configs: map[string][]byte{}}
+			p = &proc{host: h, typ: typ, path: path, refs: refs[typ], envKey: envKey(refs[typ]), sum: sums[typ], configs: map[string][]byte{}, eventUnused: map[string]bool{}}
 			h.procs[typ] = p
 		}
 		needed[typ] = true
@@ -671,16 +671,9 @@ func (p *proc) configure(ctx context.Context, name string, settings []byte) erro
 	}
 	p.mu.Lock()
 	p.configs[name] = settings
-	p.setEventUnusedLocked(name, unused)
+	p.eventUnused[name] = unused
 	p.mu.Unlock()
 	return nil
-}
-
-func (p *proc) setEventUnusedLocked(name string, unused bool) {
-	if p.eventUnused == nil {
-		p.eventUnused = map[string]bool{}
-	}
-	p.eventUnused[name] = unused
 }
 
 func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
@@ -729,7 +722,7 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 						return Outcome{}, cerr
 					}
 					p.mu.Lock()
-					p.setEventUnusedLocked(req.Action, unused)
+					p.eventUnused[req.Action] = unused
 					p.mu.Unlock()
 				}
 			case code == codes.Unavailable || code == codes.Canceled || p.exited(gen):
