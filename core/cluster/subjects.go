@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+
+	"github.com/postee-dev/postee/core/event"
 )
 
 // Stream and subject names.
@@ -42,8 +44,7 @@ func inboxPrefix(runner string) string      { return "_INBOX_" + runner }
 func ValidRunnerName(name string) error {
 	ok := len(name) >= 1 && len(name) <= 64
 	for i := 0; ok && i < len(name); i++ {
-		c := name[i]
-		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+		ok = event.NameByte(name[i])
 	}
 	if !ok {
 		return fmt.Errorf("invalid runner name %q: use 1 to 64 letters, digits, '-' or '_'", name)

@@ -159,8 +159,7 @@ func writeJSON(w http.ResponseWriter, code int, a answer) {
 // '-' and '_' only (an event id, a status).
 func plainJSON(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if !event.NameByte(s[i]) {
 			return false
 		}
 	}
