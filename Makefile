@@ -54,7 +54,8 @@ test-short:
 	$(GO) test -short ./...
 
 # The end-to-end load suite in one run (tools/loadgen -suite): the bare relay,
-# standalone postee and controller → runner in turn, three rounds, then
+# standalone postee and controller → runner in turn, four rounds (every other
+# one in the reverse order), then
 # --no-durable-ingest, idle memory and start time, ending with a table of each figure beside its
 # goal. It runs before the Go benchmarks, whose disk writes (the ingest
 # benchmarks) would slow the fsyncs of the load runs. About 2 minutes, then

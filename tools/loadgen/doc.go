@@ -17,8 +17,8 @@
 // -relay first measures a bare Go relay (decode, re-encode, forward to the
 // same sink; relay.go) under the same load and prints postee's ratio to it.
 // -suite is `make bench`: the relay, standalone postee and controller →
-// runner dispatch in turn, in -rounds rounds (a ratio is the median of the
-// rounds'), then --no-durable-ingest, idle memory and the start time with
+// runner dispatch in turn, in -rounds rounds, every other one in the reverse
+// order (a ratio is the median of the rounds'), then --no-durable-ingest, idle memory and the start time with
 // four plugins, and a table of each figure beside its goal (suite.go;
 // -strict exits 1 when a goal is not met). profile.sh takes the
 // CPU, alloc and heap profiles and the fsync count under the same load

@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.relay, "relay", false, "first measure the bare relay (decode, re-encode, forward) under the same load, then postee, and print the ratio")
 	fs.BoolVar(&o.suite, "suite", false, "the `make bench` suite: relay, standalone, --no-durable-ingest, dispatch, idle memory and start time, then a table of figures and goals")
-	fs.IntVar(&o.rounds, "rounds", 3, "with -suite: run the relay, standalone postee and dispatch in turn this many times, each for -duration (or -events) divided by it; a ratio is the median of the rounds'")
+	fs.IntVar(&o.rounds, "rounds", 4, "with -suite: run the relay, standalone postee and dispatch in turn this many times (every other round in the reverse order), each for -duration (or -events) divided by it; a ratio is the median of the rounds'")
 	fs.IntVar(&o.startRuns, "start-runs", 7, "with -suite: start postee this many times to time exec → ready (median)")
 	fs.IntVar(&o.templateRuns, "template-runs", 9, "with -suite: render each rich template on each 1000-vulnerability report this many times (median)")
 	fs.DurationVar(&o.idleSettle, "idle-settle", 3*time.Second, "with -suite: how long postee is left alone before its idle memory is read")

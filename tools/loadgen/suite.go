@@ -16,10 +16,12 @@ import (
 
 // suite is what `make bench` measures in one invocation, so that every
 // ratio compares runs made on the same machine, side by side: the relay,
-// standalone postee and dispatch run in turn, in several rounds, and each
-// ratio is the median of the rounds' ratios (a machine whose speed drifts
-// by a fifth from one minute to the next moves a ratio of two runs minutes
-// apart by as much; runs seconds apart drift together).
+// standalone postee and dispatch run in turn, in several rounds (every
+// other one in the reverse order), and each ratio is the median of the
+// rounds' ratios (a machine whose speed drifts by a fifth from one minute
+// to the next moves a ratio of two runs minutes apart by as much; runs
+// seconds apart drift together, and the alternating order keeps a steady
+// drift from always favouring the mode run first).
 type suite struct {
 	Rounds    []round `json:"rounds"`
 	NoDurable *report `json:"standalone_no_durable_ingest,omitempty"`
@@ -73,6 +75,24 @@ const (
 
 const mib = 1 << 20
 
+// The modes a round runs.
+const (
+	modeRelay = iota
+	modeStandalone
+	modeDispatch
+)
+
+// roundOrder is the order of the modes in round i (from 0): every other
+// round in the reverse order, so that on a machine whose speed drifts
+// steadily during the suite the mode run first is not always the one given
+// the faster (or the slower) minutes.
+func roundOrder(i int) []int {
+	if i%2 == 1 {
+		return []int{modeDispatch, modeStandalone, modeRelay}
+	}
+	return []int{modeRelay, modeStandalone, modeDispatch}
+}
+
 // runSuite measures the relay, standalone postee (durable, then with
 // --no-durable-ingest), controller → runner dispatch, idle memory and start
 // time, then prints the goals table. A failed part is reported and the rest
@@ -104,21 +124,27 @@ func runSuite(ctx context.Context, o options, c *corpus, stdout io.Writer) (*sui
 		}
 		var rd round
 		name := fmt.Sprintf("round %d of %d: ", i+1, rounds)
-		step(name + "bare relay")
-		r, err := runRelay(ctx, per, c, stdout)
-		rd.Relay = r
-		fail(name+"relay", err)
-		if ctx.Err() == nil {
-			step(name + "standalone postee, durable ingest (the default)")
-			r, err = runPostee(ctx, per, c, false, o.posteeArgs, stdout)
-			rd.Standalone = r
-			fail(name+"standalone", err)
-		}
-		if ctx.Err() == nil {
-			step(name + "controller → runner dispatch, durable")
-			r, err = runPostee(ctx, per, c, true, o.posteeArgs, stdout)
-			rd.Dispatch = r
-			fail(name+"dispatch", err)
+		for _, m := range roundOrder(i) {
+			if ctx.Err() != nil {
+				break
+			}
+			switch m {
+			case modeRelay:
+				step(name + "bare relay")
+				r, err := runRelay(ctx, per, c, stdout)
+				rd.Relay = r
+				fail(name+"relay", err)
+			case modeStandalone:
+				step(name + "standalone postee, durable ingest (the default)")
+				r, err := runPostee(ctx, per, c, false, o.posteeArgs, stdout)
+				rd.Standalone = r
+				fail(name+"standalone", err)
+			case modeDispatch:
+				step(name + "controller → runner dispatch, durable")
+				r, err := runPostee(ctx, per, c, true, o.posteeArgs, stdout)
+				rd.Dispatch = r
+				fail(name+"dispatch", err)
+			}
 		}
 		s.Rounds = append(s.Rounds, rd)
 	}

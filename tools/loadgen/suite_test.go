@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -256,6 +257,16 @@ func TestMeasureTemplates(t *testing.T) {
 	for _, g := range s.evaluate() {
 		if strings.HasPrefix(g.Name, "rich templates") && (!g.Known || !strings.Contains(g.Figure, worst.Report)) {
 			t.Errorf("goal %+v, slowest %+v", g, worst)
+		}
+	}
+}
+
+func TestRoundOrder(t *testing.T) {
+	forward := []int{modeRelay, modeStandalone, modeDispatch}
+	backward := []int{modeDispatch, modeStandalone, modeRelay}
+	for i, want := range [][]int{forward, backward, forward, backward} {
+		if got := roundOrder(i); !slices.Equal(got, want) {
+			t.Errorf("round %d: %v, want %v", i, got, want)
 		}
 	}
 }
