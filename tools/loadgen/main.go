@@ -30,6 +30,9 @@ type options struct {
 	vulns             int
 	jsonOut           string
 	relay, suite      bool
+	relayProcess      bool
+	relayGOGC         int
+	serveRelay        string
 	strict            bool
 	startRuns, rounds int
 	templateRuns      int
@@ -60,6 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.vulns, "vulns", 20, "vulnerabilities per report (20: about 5 KB)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.relay, "relay", false, "first measure the bare relay (decode, re-encode, forward) under the same load, then postee, and print the ratio")
+	fs.BoolVar(&o.relayProcess, "relay-process", false, "with -relay or -suite: run the relay as its own process instead of inside loadgen (where it shares the senders' and the sink's scheduler and heap)")
+	fs.IntVar(&o.relayGOGC, "relay-gogc", 0, "with -relay-process: the relay process's GOGC (0: Go's default)")
+	fs.StringVar(&o.serveRelay, "serve-relay", "", "internal: serve the bare relay, forwarding to this sink URL, until standard input closes (what -relay and -suite start)")
 	fs.BoolVar(&o.suite, "suite", false, "the `make bench` suite: relay, standalone, --no-durable-ingest, dispatch, idle memory and start time, then a table of figures and goals")
 	fs.IntVar(&o.rounds, "rounds", 4, "with -suite: run the relay, standalone postee and dispatch in turn this many times (every other round in the reverse order), each for -duration (or -events) divided by it; a ratio is the median of the rounds'")
 	fs.IntVar(&o.startRuns, "start-runs", 7, "with -suite: start postee this many times to time exec → ready (median)")
@@ -81,6 +87,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.serveRelay != "" {
+		if err := serveRelay(ctx, o.serveRelay, 2*o.senders, os.Stdin, stdout); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 2
+		}
+		return 0
+	}
 	r, err := load(ctx, o, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
@@ -143,17 +156,43 @@ func runRelay(ctx context.Context, o options, c *corpus, stdout io.Writer) (*rep
 		return nil, err
 	}
 	defer sk.close()
-	rl, err := startRelay(sk.URL(), 2*o.senders)
-	if err != nil {
-		return nil, err
-	}
-	defer rl.close()
-	fmt.Fprintf(stdout, "bare relay listening on %s; sending...\n", rl.ln.Addr())
 	r := newReport(o, c)
-	r.Mode = "bare relay: decode, re-encode, forward (no disk)"
+	var url string
+	var pid int
+	if !o.relayProcess {
+		rl, err := startRelay(sk.URL(), 2*o.senders)
+		if err != nil {
+			return nil, err
+		}
+		defer rl.close()
+		url = rl.URL()
+		r.Mode = "bare relay: decode, re-encode, forward (no disk)"
+	} else {
+		rp, err := startRelayProcess(sk.URL(), 2*o.senders, o.relayGOGC)
+		if err != nil {
+			return nil, err
+		}
+		defer rp.close()
+		url, pid = rp.URL(), rp.pid()
+		r.Mode = "bare relay as its own process: decode, re-encode, forward (no disk)"
+		if o.relayGOGC > 0 {
+			r.Mode += fmt.Sprintf(", GOGC=%d", o.relayGOGC)
+		}
+	}
+	fmt.Fprintf(stdout, "bare relay listening on %s; sending...\n", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
 	cpu0 := selfCPU()
-	missing := drive(ctx, o, c, rl.URL(), sk, nil, r)
+	var relayCPU0 time.Duration
+	if pid != 0 {
+		relayCPU0, _ = cpuTime(pid)
+	}
+	missing := drive(ctx, o, c, url, sk, nil, r)
 	r.LoadgenCPUPerEvent = perEvent(selfCPU()-cpu0, r.Delivered)
+	if pid != 0 {
+		if t, err := cpuTime(pid); err == nil {
+			r.RelayCPUPerEvent = perEvent(t-relayCPU0, r.Delivered)
+		}
+		r.RelayPeakRSS, _ = peakRSS(pid)
+	}
 	r.print(stdout)
 	if len(missing) > 0 {
 		return r, fmt.Errorf("relay: %d accepted events never reached the sink (e.g. id %d)", len(missing), missing[0])

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,6 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -90,4 +95,109 @@ func (r *relay) close() {
 		_ = r.srv.Close()
 	}
 	r.client.CloseIdleConnections()
+}
+
+// relayProcess is the relay run as its own process (loadgen -serve-relay,
+// with -relay-process), as a relay in production would be and as postee
+// is: inside loadgen, the relay's goroutines share one scheduler with the
+// senders and the sink (a request and its answer wake no other process),
+// and its garbage collection is paced by loadgen's larger heap.
+type relayProcess struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addr  string
+	done  chan struct{}
+}
+
+// relayListening is the line the relay process prints once it listens.
+const relayListening = "relay listening on "
+
+// startRelayProcess starts loadgen itself with -serve-relay and waits for
+// its address. The child exits when its standard input closes (close), so
+// it never outlives loadgen.
+func startRelayProcess(sinkURL string, conns, gogc int) (*relayProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("relay process: %w", err)
+	}
+	cmd := exec.Command(self, "-serve-relay", sinkURL, "-senders", strconv.Itoa(conns/2))
+	cmd.Stderr = os.Stderr
+	if gogc > 0 {
+		cmd.Env = append(os.Environ(), "GOGC="+strconv.Itoa(gogc))
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("relay process: %w", err)
+	}
+	p := &relayProcess{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), relayListening); ok {
+				addrc <- a
+			}
+		}
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	select {
+	case p.addr = <-addrc:
+		return p, nil
+	case <-p.done:
+		return nil, errors.New("relay process exited before listening")
+	case <-t.C:
+		p.close()
+		return nil, errors.New("relay process did not listen in time")
+	}
+}
+
+// URL is where the senders POST.
+func (p *relayProcess) URL() string { return "http://" + p.addr + "/" }
+
+// pid is the relay process's.
+func (p *relayProcess) pid() int { return p.cmd.Process.Pid }
+
+// close ends the relay process: its standard input closes, then, if it is
+// still there after stopGrace, it is killed.
+func (p *relayProcess) close() {
+	_ = p.stdin.Close()
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// serveRelay is loadgen -serve-relay: the relay, forwarding to sinkURL,
+// until standard input closes or a signal ends ctx.
+func serveRelay(ctx context.Context, sinkURL string, conns int, stdin io.Reader, stdout io.Writer) error {
+	rl, err := startRelay(sinkURL, conns)
+	if err != nil {
+		return err
+	}
+	defer rl.close()
+	fmt.Fprintf(stdout, "%s%s\n", relayListening, rl.ln.Addr())
+	eof := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		close(eof)
+	}()
+	select {
+	case <-eof:
+	case <-ctx.Done():
+	}
+	return nil
 }

@@ -45,7 +45,10 @@ type report struct {
 
 	// CPU time per delivered event (whole run, warm-up included), in µs.
 	PosteeCPUPerEvent  float64 `json:"postee_cpu_us_per_event,omitempty"`
-	LoadgenCPUPerEvent float64 `json:"loadgen_cpu_us_per_event,omitempty"` // senders + sink (+ relay)
+	LoadgenCPUPerEvent float64 `json:"loadgen_cpu_us_per_event,omitempty"` // senders + sink (+ an in-process relay)
+	// The relay as its own process (-relay, -suite).
+	RelayCPUPerEvent float64 `json:"relay_cpu_us_per_event,omitempty"`
+	RelayPeakRSS     int64   `json:"relay_peak_rss_bytes,omitempty"`
 
 	PosteePeakRSS int64       `json:"postee_peak_rss_bytes"`
 	Plugins       []pluginRSS `json:"plugins"`
@@ -192,8 +195,11 @@ func (r *report) print(w io.Writer) {
 	for _, p := range r.Plugins {
 		fmt.Fprintf(tw, "  peak RSS %s\t%s  (pid %d, CPU %.0f µs/event)\n", p.Name, mb(p.PeakRSS), p.PID, p.CPUPerEvent)
 	}
+	if r.RelayPeakRSS > 0 {
+		fmt.Fprintf(tw, "  peak RSS relay\t%s  (its own process, CPU %.0f µs/event)\n", mb(r.RelayPeakRSS), r.RelayCPUPerEvent)
+	}
 	who := "senders and sink"
-	if r.PosteePeakRSS == 0 {
+	if r.PosteePeakRSS == 0 && r.RelayPeakRSS == 0 {
 		who = "senders, sink and relay"
 	}
 	fmt.Fprintf(tw, "  CPU loadgen\t%.0f µs/event  (%s)\n", r.LoadgenCPUPerEvent, who)
