@@ -10,5 +10,8 @@
 // every source is parsed and compiled as Rego v1 first and, when that fails,
 // as v0. All compilation happens once, in Compile; Match only evaluates the
 // prepared queries on an event value that was parsed once (event.Parse), and
-// is safe for concurrent use.
+// is safe for concurrent use. An input made only of tests comparing a member
+// of the event with a constant is decided in Go from its compiled module
+// (direct.go), with the evaluator's outcome; OPA still decides whatever those
+// tests do not answer exactly as it would.
 package route
