@@ -16,6 +16,8 @@
 //
 // -relay first measures a bare Go relay (decode, re-encode, forward to the
 // same sink; relay.go) under the same load and prints postee's ratio to it.
+// The relay runs inside loadgen unless -relay-process starts it as its own
+// process (loadgen -serve-relay; -relay-gogc sets its GOGC).
 // -suite is `make bench`: the relay, standalone postee and controller →
 // runner dispatch in turn, in -rounds rounds, every other one in the reverse
 // order (a ratio is the median of the rounds'), then --no-durable-ingest, idle memory and the start time with
