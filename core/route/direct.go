@@ -21,8 +21,6 @@ import (
 // the route does not match, with no error, as in Rego.
 type direct struct {
 	steps []step
-	// slots is the number of values bound (OPA's generated locals).
-	slots int
 }
 
 // maxSlots bounds the members a direct program reads: its values live in
@@ -120,10 +118,8 @@ func compileDirect(rules []*ast.Rule) *direct {
 			if !ok {
 				return nil
 			}
-			if s.kind == bind {
-				if len(slots) > maxSlots {
-					return nil
-				}
+			if s.kind == bind && len(slots) > maxSlots {
+				return nil
 			}
 			d.steps = append(d.steps, s)
 			continue
@@ -150,7 +146,6 @@ func compileDirect(rules []*ast.Rule) *direct {
 		}
 		d.steps = append(d.steps, s)
 	}
-	d.slots = len(slots)
 	return d
 }
 
