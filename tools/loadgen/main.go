@@ -157,7 +157,7 @@ func runRelay(ctx context.Context, o options, c *corpus, stdout io.Writer) (*rep
 	}
 	defer sk.close()
 	r := newReport(o, c)
-	var url string
+	var url, addr string
 	var pid int
 	if !o.relayProcess {
 		rl, err := startRelay(sk.URL(), 2*o.senders)
@@ -165,7 +165,7 @@ func runRelay(ctx context.Context, o options, c *corpus, stdout io.Writer) (*rep
 			return nil, err
 		}
 		defer rl.close()
-		url = rl.URL()
+		url, addr = rl.URL(), rl.ln.Addr().String()
 		r.Mode = "bare relay: decode, re-encode, forward (no disk)"
 	} else {
 		rp, err := startRelayProcess(sk.URL(), 2*o.senders, o.relayGOGC)
@@ -173,13 +173,13 @@ func runRelay(ctx context.Context, o options, c *corpus, stdout io.Writer) (*rep
 			return nil, err
 		}
 		defer rp.close()
-		url, pid = rp.URL(), rp.pid()
+		url, addr, pid = rp.URL(), rp.addr, rp.pid()
 		r.Mode = "bare relay as its own process: decode, re-encode, forward (no disk)"
 		if o.relayGOGC > 0 {
 			r.Mode += fmt.Sprintf(", GOGC=%d", o.relayGOGC)
 		}
 	}
-	fmt.Fprintf(stdout, "bare relay listening on %s; sending...\n", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
+	fmt.Fprintf(stdout, "bare relay listening on %s; sending...\n", addr)
 	cpu0 := selfCPU()
 	var relayCPU0 time.Duration
 	if pid != 0 {
