@@ -40,6 +40,23 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 		}
 		return err
 	}
+	if b, ok := e.opts.Inbox.(intake.Beginner); ok && e.opts.Durable && !ev.Replayed && !e.opts.SharedInbox {
+		// Its work starts while it is written down; the 2xx waits for the
+		// disk, so a crash from then on loses nothing.
+		wait, err := b.Begin(intake.Record(ev, routeName))
+		if err != nil {
+			slot.Release()
+			e.rejected.Add(1)
+			return fmt.Errorf("%w: %v", ErrNotStored, err)
+		}
+		slot.Push(job{ev: ev, route: routeName})
+		if err := wait(); err != nil {
+			e.rejected.Add(1)
+			return fmt.Errorf("%w: %v", ErrNotStored, err)
+		}
+		e.accepted.Add(1)
+		return nil
+	}
 	if e.opts.Durable && !ev.Replayed {
 		// Written down before the 2xx: a crash from here on loses nothing.
 		if err := e.opts.Inbox.Accept(intake.Record(ev, routeName)); err != nil {

@@ -33,6 +33,19 @@ func (s *Store) Accept(a Accepted) error {
 	return s.log.accept(a)
 }
 
+// Begin appends an accepted event to the inbox log and returns at once;
+// wait returns once it is on disk (nil), or with the error that kept it
+// from being written (it is then not in the inbox). What the caller
+// records about the event in the meantime (MarkDone, Finish) comes after
+// it in the log.
+func (s *Store) Begin(a Accepted) (wait func() error, err error) {
+	b, err := s.log.begin(a)
+	if err != nil {
+		return nil, err
+	}
+	return b.wait, nil
+}
+
 // encodeAccepted lays a record out as length-prefixed fields followed by
 // the event as is: JSON would re-scan and re-escape every event, which cost
 // a tenth of postee's CPU under load.

@@ -170,6 +170,12 @@ func openInboxLog(dir string) (*inboxLog, error) {
 	return l, nil
 }
 
+// wait returns once the batch is written and synced, with its error.
+func (b *logBatch) wait() error {
+	<-b.done
+	return b.err
+}
+
 func newLogBatch() *logBatch { return &logBatch{done: make(chan struct{})} }
 
 // load reads segment seq back into the live events; the last segment is
@@ -379,10 +385,21 @@ func syncDir(dir string) error {
 
 // accept appends an event and waits until it is on disk.
 func (l *inboxLog) accept(a Accepted) error {
+	b, err := l.begin(a)
+	if err != nil {
+		return err
+	}
+	return b.wait()
+}
+
+// begin appends an event to the batch being gathered and returns the
+// batch: its done closes once the event is on disk (err nil) or could not
+// be written.
+func (l *inboxLog) begin(a Accepted) (*logBatch, error) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return errors.New("inbox log closed")
+		return nil, errors.New("inbox log closed")
 	}
 	b := l.cur
 	e := &logEntry{id: a.ID}
@@ -400,8 +417,7 @@ func (l *inboxLog) accept(a Accepted) error {
 	b.pend = append(b.pend, pendRecord{e: e, off: off, n: len(b.buf) - off})
 	l.mu.Unlock()
 	l.kickWriter()
-	<-b.done
-	return b.err
+	return b, nil
 }
 
 // markDone records an execution of a live event as done; false when the

@@ -299,3 +299,60 @@ func TestInboxLogAcceptsDuringCopyForward(t *testing.T) {
 		t.Fatalf("unfinished %v", got)
 	}
 }
+
+// What is recorded about an event between Begin and the end of its write
+// (an execution done, the event finished) comes after it in the log, in
+// the same write or a later one; a write that fails leaves no trace of its
+// event, whatever was recorded about it.
+func TestInboxLogBeginThenRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s := open(t, path)
+	begin := func(id string) func() error {
+		t.Helper()
+		wait, err := s.Begin(Accepted{ID: id, Received: time.Unix(1700000000, 0), Route: "r", Event: []byte(`{"id":"` + id + `"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait
+	}
+	w1, w2 := begin("e1"), begin("e2")
+	if err := s.MarkDoneOf("e1", "x1", time.Unix(1700000001, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish("e2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2(); err != nil {
+		t.Fatal(err)
+	}
+
+	s.log.mu.Lock()
+	s.log.segs[len(s.log.segs)-1].f.Close() // the next write fails
+	s.log.mu.Unlock()
+	w3 := begin("e3")
+	if err := s.MarkDoneOf("e3", "x3", time.Unix(1700000001, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w3(); err == nil {
+		t.Fatal("the write of e3 on a failing disk succeeded")
+	}
+	if err := s.Finish("e3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := begin("e4")(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // fails on the handle the test closed
+
+	s = open(t, path)
+	defer s.Close()
+	if got := unfinishedIDs(t, s); !slices.Equal(got, []string{"e1", "e4"}) {
+		t.Fatalf("unfinished after a restart %v, want [e1 e4]", got)
+	}
+	if !s.IsDone("x1") || s.IsDone("x3") {
+		t.Fatalf("done after a restart: x1 %v, x3 %v; want true, false", s.IsDone("x1"), s.IsDone("x3"))
+	}
+}

@@ -24,6 +24,13 @@ type Inbox interface {
 	Unfinished() ([]store.Accepted, error)
 }
 
+// Beginner is an Inbox that writes an event down while its work starts:
+// Begin takes the event, and wait returns once it is on disk (nil) or
+// could not be written (it is then not in the inbox).
+type Beginner interface {
+	Begin(store.Accepted) (wait func() error, err error)
+}
+
 // Queue is a bounded queue of T. Every item in it, or about to enter it,
 // holds a room token: a producer reserves one (TryReserve) before it writes
 // the event down, so a request refused for a full queue writes nothing.

@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postee-dev/postee/core/store"
+)
+
+// slowDisk is an Inbox whose writes end when the test says, with the
+// error it gives.
+type slowDisk struct {
+	synced   chan error
+	mu       sync.Mutex
+	finished []string
+}
+
+func (d *slowDisk) Accept(a store.Accepted) error {
+	wait, err := d.Begin(a)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+func (d *slowDisk) Begin(store.Accepted) (func() error, error) {
+	return func() error { return <-d.synced }, nil
+}
+
+func (d *slowDisk) Finish(id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.finished = append(d.finished, id)
+	return nil
+}
+
+func (d *slowDisk) Unfinished() ([]store.Accepted, error) { return nil, nil }
+
+// An event's work starts while it is written down; the answer (Submit's
+// return) waits for the disk, and says when the write failed.
+func TestWorkStartsWhileTheEventIsWritten(t *testing.T) {
+	const cfg = `
+routes:
+- name: all
+  actions: [send]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: send
+  type: test
+  enable: true
+`
+	for _, tc := range []struct {
+		name          string
+		write         error
+		wantErr       error
+		accepted, rej int64
+	}{
+		{name: "written", accepted: 1},
+		{name: "write failed", write: errors.New("disk full"), wantErr: ErrNotStored, rej: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			disk := &slowDisk{synced: make(chan error)}
+			rec := &recorder{started: make(chan string, 1)}
+			st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			e := load(t, cfg, rec, Options{Store: st, Inbox: disk, Durable: true, Workers: 1})
+			e.Start()
+			defer e.Stop(context.Background())
+			defer close(disk.synced) // a failed test's Submit returns, and Stop can end
+
+			submitted := make(chan error, 1)
+			go func() { submitted <- e.Submit(context.Background(), mustEvent(t, `{"image":"alpine"}`), "") }()
+			select {
+			case <-rec.started:
+			case err := <-submitted:
+				t.Fatalf("Submit returned (%v) before the disk answered", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the action did not start while the event was being written")
+			}
+			select {
+			case err := <-submitted:
+				t.Fatalf("Submit returned (%v) before the disk answered", err)
+			default:
+			}
+			disk.synced <- tc.write
+			select {
+			case err := <-submitted:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Submit = %v, want %v", err, tc.wantErr)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Submit did not return once the disk answered")
+			}
+			if s := e.Stats(); s.Accepted != tc.accepted || s.Rejected != tc.rej {
+				t.Fatalf("accepted %d, rejected %d; want %d, %d", s.Accepted, s.Rejected, tc.accepted, tc.rej)
+			}
+		})
+	}
+}
