@@ -27,8 +27,15 @@ func (d *slowDisk) Accept(a store.Accepted) error {
 	return wait()
 }
 
+// Begin's wait takes the next error the test gives, once: every call of
+// it returns that error.
 func (d *slowDisk) Begin(store.Accepted) (func() error, error) {
-	return func() error { return <-d.synced }, nil
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { err = <-d.synced })
+		return err
+	}, nil
 }
 
 func (d *slowDisk) Finish(id string) error {
@@ -105,5 +112,58 @@ actions:
 				t.Fatalf("accepted %d, rejected %d; want %d, %d", s.Accepted, s.Rejected, tc.accepted, tc.rej)
 			}
 		})
+	}
+}
+
+// An event whose write fails leaves no de-duplication mark, even though its
+// work started: its sender, answered 503, sends it again, and that event is
+// not dropped as a duplicate.
+func TestDeduplicationWaitsForTheWrite(t *testing.T) {
+	const cfg = `
+routes:
+- name: once
+  actions: [send]
+  template: raw
+  plugins:
+    unique-message-props: ["image"]
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: send
+  type: test
+  enable: true
+`
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	disk := &slowDisk{synced: make(chan error, 2)}
+	rec := &recorder{}
+	e := load(t, cfg, rec, Options{Store: st, Inbox: disk, Durable: true, Workers: 1})
+	e.Start()
+	defer e.Stop(context.Background())
+
+	disk.synced <- errors.New("disk full")
+	if err := e.Submit(context.Background(), mustEvent(t, `{"image":"alpine"}`), ""); !errors.Is(err, ErrNotStored) {
+		t.Fatalf("Submit on a failing disk = %v", err)
+	}
+	disk.synced <- nil
+	again := mustEvent(t, `{"image":"alpine"}`)
+	if err := e.Submit(context.Background(), again, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Stop(context.Background()); err != nil { // the queue drained
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.calls) != 1 || rec.calls[0].EventID != again.ID {
+		var got []string
+		for _, c := range rec.calls {
+			got = append(got, c.EventID)
+		}
+		t.Fatalf("actions ran for events %v, want only for the one sent again (%s)", got, again.ID)
 	}
 }

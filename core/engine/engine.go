@@ -393,6 +393,9 @@ func (e *Engine) Process(ctx context.Context, p *Pipeline, ev *event.Event, rout
 		if !ok || len(r.Actions) == 0 {
 			continue
 		}
+		if (len(r.uniqueProps) > 0 || r.aggregates()) && !e.stored(ev) {
+			return out
+		}
 		if len(r.uniqueProps) > 0 {
 			seen, err := e.seen(r, ev, routeplugins.UniqueKey(value, r.uniqueProps))
 			if err != nil {

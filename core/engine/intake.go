@@ -41,14 +41,16 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 		return err
 	}
 	if b, ok := e.opts.Inbox.(intake.Beginner); ok && e.opts.Durable && !ev.Replayed && !e.opts.SharedInbox {
-		// Its work starts while it is written down; the 2xx waits for the
-		// disk, so a crash from then on loses nothing.
+		// Its work starts while it is written down (what must not outlive
+		// it waits: Engine.stored); the 2xx waits for the disk, so a crash
+		// from then on loses nothing.
 		wait, err := b.Begin(intake.Record(ev, routeName))
 		if err != nil {
 			slot.Release()
 			e.rejected.Add(1)
 			return fmt.Errorf("%w: %v", ErrNotStored, err)
 		}
+		ev.Stored = wait
 		slot.Push(job{ev: ev, route: routeName})
 		if err := wait(); err != nil {
 			e.rejected.Add(1)
@@ -168,4 +170,21 @@ func (e *Engine) ReplayUnfinished(ctx context.Context) (int, error) {
 		return int(e.replayedEvents.Load()), err
 	}
 	return n, err
+}
+
+// stored waits until ev is on disk before it leaves state that must not
+// outlive it: a de-duplication mark or an aggregated message. A crash
+// before the event's write would otherwise keep a mark that drops its
+// sender's retry, although the event's actions may not have run. False:
+// the write failed (the sender was answered 503 and sends it again); the
+// event is not processed further.
+func (e *Engine) stored(ev *event.Event) bool {
+	if ev.Stored == nil {
+		return true
+	}
+	if err := ev.Stored(); err != nil {
+		e.log.Warn("the event could not be stored; its processing stops (its sender was answered 503)", "event", ev.ID, "error", err)
+		return false
+	}
+	return true
 }

@@ -32,6 +32,11 @@ type Event struct {
 	// controller's behalf; the runner's own store records what it
 	// finished (not the engine's done records).
 	Dispatched bool
+	// Stored, when set, waits until the event is on disk: nil once it
+	// returns, or the error that kept it from being written (its sender
+	// was not answered 2xx). A durable engine starts an event's work while
+	// it is written; Stored is nil when there is nothing to wait for.
+	Stored func() error
 	// refs counts the work on the event still running (see Hold).
 	refs atomic.Int32
 	// Value is Raw parsed into an OPA object, once; nil until Parse (events

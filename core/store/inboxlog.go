@@ -573,6 +573,9 @@ func (l *inboxLog) writeBatch() *logBatch {
 		l.spare = append(l.spare, b.buf[:0])
 	}
 	l.mu.Unlock()
+	// Its waiters may keep the batch (an event's Stored) long after: it
+	// keeps only done and err.
+	b.buf, b.pend = nil, nil
 	b.err = err
 	return b
 }
