@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +84,115 @@ actions:
 	httpAgain := s.countByPath()["/"] - 5
 	if replayed != 5+httpAgain || skipped != 5-httpAgain {
 		t.Fatalf("replayed %d, skipped %d, http repeated %d:\n%s", replayed, skipped, httpAgain, metrics)
+	}
+}
+
+// Killed with -9 in the middle of a load, while events are being written
+// and their actions run beside the writes, and with events accepted and
+// not yet delivered (the sink holds its answers once it has 300): every
+// event answered 2xx reaches the sink, before the kill or after the
+// restart.
+func TestKill9UnderLoadLosesNothingAccepted(t *testing.T) {
+	s, url := newSink(t)
+	var (
+		mu       sync.Mutex
+		arrived  = map[string]bool{}
+		accepted []string
+		notify   = make(chan struct{}, 1)
+		gate     = make(chan struct{}) // closed after the kill
+		enough   = make(chan struct{}) // 16 events accepted and held back from the sink
+		once     sync.Once
+	)
+	s.onRequest = func(r recorded) {
+		var ev struct{ Sender, N int }
+		if json.Unmarshal([]byte(r.Body), &ev) != nil {
+			return
+		}
+		mu.Lock()
+		arrived[fmt.Sprintf("%d-%d", ev.Sender, ev.N)] = true
+		n := len(arrived)
+		mu.Unlock()
+		select {
+		case notify <- struct{}{}:
+		default:
+		}
+		if n > 300 {
+			<-gate
+		}
+	}
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, fmt.Sprintf(`
+routes:
+- name: r
+  actions: [post]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: post
+  type: http
+  enable: true
+  url: %s
+  method: POST
+`, url))
+	env := []string{"PATH_TO_DB=" + filepath.Join(dir, "webhooks.db")}
+	p := start(t, "", opts{args: []string{"--cfgfile", cfgPath}, env: env, group: true})
+
+	var wg sync.WaitGroup
+	for sender := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				resp, err := client.Post(p.URL+"/", "application/json", strings.NewReader(fmt.Sprintf(`{"sender":%d,"n":%d}`, sender, n)))
+				if err != nil {
+					return // postee is gone
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					continue // busy: the queue is full
+				}
+				mu.Lock()
+				accepted = append(accepted, fmt.Sprintf("%d-%d", sender, n))
+				if len(arrived) > 300 && len(accepted)-len(arrived) >= 16 {
+					once.Do(func() { close(enough) })
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-enough:
+	case <-time.After(60 * time.Second):
+		close(gate)
+		t.Fatal("postee did not accept events beyond those the sink got")
+	}
+	p.killGroup()
+	close(gate)
+	wg.Wait()
+
+	p2 := start(t, "", opts{args: []string{"--cfgfile", cfgPath}, env: env})
+	defer p2.stop()
+	deadline := time.After(60 * time.Second)
+	for {
+		mu.Lock()
+		var missing []string
+		for _, m := range accepted {
+			if !arrived[m] {
+				missing = append(missing, m)
+			}
+		}
+		mu.Unlock()
+		if len(missing) == 0 {
+			break
+		}
+		select {
+		case <-notify:
+		case <-deadline:
+			t.Fatalf("%d of %d events answered 2xx never reached the sink, e.g. %v", len(missing), len(accepted), missing[:min(5, len(missing))])
+		}
 	}
 }
 
