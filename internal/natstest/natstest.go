@@ -16,6 +16,12 @@ import (
 	"github.com/postee-dev/postee/internal/testutil"
 )
 
+// freePort and readyWait are variables for the package's own test.
+var (
+	freePort  = testutil.FreePort
+	readyWait = 10 * time.Second
+)
+
 // Cluster is a running JetStream cluster on loopback.
 type Cluster struct {
 	t     testing.TB
@@ -25,13 +31,33 @@ type Cluster struct {
 }
 
 // Start starts n nodes (client and route ports from the OS) and waits until
-// JetStream has a meta leader.
+// JetStream has a meta leader. A route port is chosen free and given to
+// the node a moment later, so another process can take it in between: a
+// node that does not come up is tried again, the whole cluster on new
+// ports, twice.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, name: fmt.Sprintf("postee-test-%d", testutil.FreePort(t))}
+	var err error
+	for range 3 {
+		c := newCluster(t, n)
+		if err = c.startAll(); err == nil {
+			t.Cleanup(c.Shutdown)
+			c.WaitReady()
+			return c
+		}
+		c.Shutdown()
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// newCluster lays out n nodes on free route ports.
+func newCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, name: fmt.Sprintf("postee-test-%d", freePort(t))}
 	ports := make([]int, n)
 	for i := range ports {
-		ports[i] = testutil.FreePort(t)
+		ports[i] = freePort(t)
 	}
 	var routes []*url.URL
 	for _, p := range ports {
@@ -57,27 +83,41 @@ func Start(t testing.TB, n int) *Cluster {
 		c.opts = append(c.opts, o)
 		c.nodes = append(c.nodes, nil)
 	}
-	for i := range c.opts {
-		c.startNode(i)
-	}
-	t.Cleanup(c.Shutdown)
-	c.WaitReady()
 	return c
+}
+
+// startAll starts every node; the first that does not come up ends it.
+func (c *Cluster) startAll() error {
+	for i := range c.opts {
+		if err := c.tryNode(i); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) startNode(i int) {
 	c.t.Helper()
+	if err := c.tryNode(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// tryNode starts node i and waits until it takes connections.
+func (c *Cluster) tryNode(i int) error {
 	s, err := server.NewServer(c.opts[i])
 	if err != nil {
-		c.t.Fatalf("nats node %d: %v", i+1, err)
+		return fmt.Errorf("nats node %d: %v", i+1, err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		c.t.Fatalf("nats node %d not ready", i+1)
+	if !s.ReadyForConnections(readyWait) {
+		s.Shutdown()
+		return fmt.Errorf("nats node %d not ready (route port %d)", i+1, c.opts[i].Cluster.Port)
 	}
 	// A restarted node keeps its client port.
 	c.opts[i].Port = s.Addr().(*net.TCPAddr).Port
 	c.nodes[i] = s
+	return nil
 }
 
 // WaitReady waits until every running node sees a JetStream meta leader.
