@@ -42,11 +42,7 @@ func inboxPrefix(runner string) string      { return "_INBOX_" + runner }
 // package initialisation cost every start of postee ~60 KB and 860
 // allocations.
 func ValidRunnerName(name string) error {
-	ok := len(name) >= 1 && len(name) <= 64
-	for i := 0; ok && i < len(name); i++ {
-		ok = event.NameByte(name[i])
-	}
-	if !ok {
+	if len(name) < 1 || len(name) > 64 || !event.PlainName(name) {
 		return fmt.Errorf("invalid runner name %q: use 1 to 64 letters, digits, '-' or '_'", name)
 	}
 	return nil

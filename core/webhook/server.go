@@ -138,7 +138,7 @@ func writeJSON(w http.ResponseWriter, code int, a answer) {
 	h["Content-Type"] = contentTypeJSON
 	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(code)
-	if a.Error == "" && plainJSON(a.Status) && plainJSON(a.ID) {
+	if a.Error == "" && event.PlainName(a.Status) && event.PlainName(a.ID) {
 		// The answer to every accepted event: the bytes json.Encoder
 		// writes (TestWriteJSON), without its reflection.
 		var buf [96]byte
@@ -153,17 +153,6 @@ func writeJSON(w http.ResponseWriter, code int, a answer) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(a)
-}
-
-// plainJSON reports whether s is written in JSON as it is: letters, digits,
-// '-' and '_' only (an event id, a status).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !event.NameByte(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // credential reports whether r carries a valid ingest credential: a
