@@ -47,14 +47,12 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 		wait, err := b.Begin(intake.Record(ev, routeName))
 		if err != nil {
 			slot.Release()
-			e.rejected.Add(1)
-			return fmt.Errorf("%w: %v", ErrNotStored, err)
+			return e.notStored(err)
 		}
 		ev.Stored = wait
 		slot.Push(job{ev: ev, route: routeName})
 		if err := wait(); err != nil {
-			e.rejected.Add(1)
-			return fmt.Errorf("%w: %v", ErrNotStored, err)
+			return e.notStored(err)
 		}
 		e.accepted.Add(1)
 		return nil
@@ -63,8 +61,7 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 		// Written down before the 2xx: a crash from here on loses nothing.
 		if err := e.opts.Inbox.Accept(intake.Record(ev, routeName)); err != nil {
 			slot.Release()
-			e.rejected.Add(1)
-			return fmt.Errorf("%w: %v", ErrNotStored, err)
+			return e.notStored(err)
 		}
 	}
 	e.accepted.Add(1)
@@ -76,6 +73,13 @@ func (e *Engine) Submit(ctx context.Context, ev *event.Event, routeName string) 
 	}
 	slot.Push(job{ev: ev, route: routeName})
 	return nil
+}
+
+// notStored counts an event refused because the inbox could not write it
+// and says why.
+func (e *Engine) notStored(err error) error {
+	e.rejected.Add(1)
+	return fmt.Errorf("%w: %v", ErrNotStored, err)
 }
 
 // Capacity is how many events the engine holds at once: one a worker and
