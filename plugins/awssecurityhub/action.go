@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -162,6 +163,19 @@ func (a *action) importBatch(ctx context.Context, batch []finding) (*securityhub
 	return a.client.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{}, rawBody(requestBody(batch)))
 }
 
+// requestStream is the request body as smithy-go gets it: a seekable
+// reader without WriteTo. smithy-go closes the body as soon as the answer's
+// status line is in, which can be before net/http has finished its last
+// check of the body for extra bytes. That check goes through WriteTo when
+// the body has one, and smithy-go's wrapper answers a closed body's WriteTo
+// with io.EOF as an error: the write then fails and net/http closes the
+// connection while the answer's body is being read ("use of closed network
+// connection" on a 200). A closed wrapper's Read answers a plain end of
+// stream instead.
+type requestStream struct{ io.ReadSeeker }
+
+func newRequestStream(body []byte) io.ReadSeeker { return requestStream{bytes.NewReader(body)} }
+
 // rawBody makes the call send body instead of the SDK's serialization of
 // the (empty) typed input. The SDK's typed model would drop every field of
 // a finding it does not know and rewrite the rest; the template's findings
@@ -181,7 +195,7 @@ func rawBody(body []byte) func(*securityhub.Options) {
 					if !ok {
 						return middleware.SerializeOutput{}, middleware.Metadata{}, fmt.Errorf("unexpected request type %T", in.Request)
 					}
-					r, err := req.SetStream(bytes.NewReader(body))
+					r, err := req.SetStream(newRequestStream(body))
 					if err != nil {
 						return middleware.SerializeOutput{}, middleware.Metadata{}, err
 					}

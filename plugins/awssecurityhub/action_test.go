@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/postee-dev/postee/internal/testrender"
 	"github.com/postee-dev/postee/sdk"
@@ -455,5 +460,57 @@ func TestBadProfile(t *testing.T) {
 	diags := newHarness(t).Configure("bad", map[string]any{})
 	if len(diags) != 1 || diags[0].Key != "" || !strings.Contains(diags[0].Message, "loading the AWS configuration") {
 		t.Fatalf("diagnostics %v", diags)
+	}
+}
+
+// TestRequestBodyClosedEarly goes through the steps net/http and smithy-go
+// take with a request body when the answer comes quickly: net/http copies
+// the body's declared length, smithy-go closes the body as the answer's
+// status line arrives, then net/http reads the body once more to check for
+// extra bytes. That last read must end cleanly: an error there fails the
+// write and closes the connection under the answer being read.
+func TestRequestBodyClosedEarly(t *testing.T) {
+	body := []byte(listOf(150))
+	req := smithyhttp.NewStackRequest().(*smithyhttp.Request)
+	req.Method = http.MethodPost
+	r, err := req.SetStream(newRequestStream(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ContentLength = int64(len(body))
+	built := r.Build(context.Background())
+	var sent bytes.Buffer
+	if _, err := io.Copy(&sent, io.LimitReader(built.Body, built.ContentLength)); err != nil || !bytes.Equal(sent.Bytes(), body) {
+		t.Fatalf("copy: %v, %d of %d bytes", err, sent.Len(), len(body))
+	}
+	if err := built.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, built.Body); n != 0 || err != nil {
+		t.Fatalf("the check for extra bytes after the close: %d bytes, %v", n, err)
+	}
+}
+
+// TestCutOffAnswerIsRetried: a 200 whose body stops short (the connection
+// closed under it) is a failure of the network, retried like one.
+func TestCutOffAnswerIsRetried(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Amzn-RequestId: req-cut\r\nContent-Length: 200\r\n\r\n{\"FailedCount\":0,")
+		_ = buf.Flush()
+	}))
+	defer srv.Close()
+	awsEnv(t, srv.URL)
+	h := newHarness(t)
+	h.MustConfigure("hub", map[string]any{})
+	out := run(h, listOf(3))
+	if out.OK() || !out.Retryable || !strings.Contains(out.Err, "unexpected EOF") || out.Details["status_code"] != "200" {
+		t.Fatalf("%+v", out)
 	}
 }

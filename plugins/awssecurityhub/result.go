@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -109,8 +112,22 @@ func retryableCode(code string) bool {
 	return false
 }
 
+// cutOff reports whether err is an answer whose body did not arrive whole
+// (the connection failed or closed while it was read): a failure of the
+// network whatever the status line said, worth a retry. Security Hub keeps
+// one finding per Id, so a batch sent again updates rather than doubles.
+func cutOff(err error) bool {
+	var de *smithy.DeserializationError
+	if !errors.As(err, &de) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &ne)
+}
+
 // callError turns a failed BatchImportFindings call into the execution's
-// error: throttling, 5xx, timeouts and network errors (also credentials
+// error: throttling, 5xx, timeouts and network errors (an answer's body
+// cut off included; also credentials
 // that could not be fetched) are retryable; other answers (AccessDenied,
 // InvalidInput, InvalidAccess: Security Hub not enabled, ...) permanent.
 // A Retry-After of the answer goes to details.
@@ -119,6 +136,7 @@ func (a *action) callError(ctx context.Context, err error, i, n int, details map
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: canceled: %w", where, context.Cause(ctx))
 	}
+	cut := cutOff(err)
 	status := 0
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
@@ -151,7 +169,7 @@ func (a *action) callError(ctx context.Context, err error, i, n int, details map
 		err = fmt.Errorf("%s: %w", where, err)
 	}
 	switch {
-	case retryableCode(code), status == 429, status == 408, status >= 500, status == 0:
+	case retryableCode(code), status == 429, status == 408, status >= 500, status == 0, cut:
 		return err
 	}
 	return sdk.Permanent(err)
