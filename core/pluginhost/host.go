@@ -676,6 +676,13 @@ func (p *proc) configure(ctx context.Context, name string, settings []byte) erro
 	return nil
 }
 
+// pastDeadline reports whether ctx's deadline has passed, by the clock: the
+// context's timer may not have run yet.
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 	in := protocol.ExecuteRequest{
 		Action: req.Action, Route: req.Route, ExecutionID: req.ExecutionID, EventID: req.EventID,
@@ -699,6 +706,13 @@ func (p *proc) execute(ctx context.Context, req *Request) (Outcome, error) {
 			var resp protocol.ExecuteResult
 			resp, err = rpc.Execute(ctx, in)
 			if err == nil {
+				if resp.Err != "" && pastDeadline(ctx) {
+					// The plugin gave up at the caller's deadline (its
+					// context carries it) and its answer came in before the
+					// host's own timer had fired: the same timeout as when
+					// the timer wins, whatever the plugin made of it.
+					return Outcome{}, fmt.Errorf("action %q: %w", req.Action, context.DeadlineExceeded)
+				}
 				return Outcome{Output: clip(resp.Output, MaxOutput), Details: clipDetails(resp.Details),
 					Err: clip(resp.Err, MaxOutput), Retryable: resp.Retryable}, nil
 			}

@@ -332,6 +332,35 @@ func TestContextCancelStopsCall(t *testing.T) {
 	}
 }
 
+// stalledDeadline is a context whose deadline passes while its timer has
+// not fired yet, as when the host is descheduled under load: Err stays nil.
+type stalledDeadline struct {
+	context.Context
+	d time.Time
+}
+
+func (c stalledDeadline) Deadline() (time.Time, bool) { return c.d, true }
+
+// TestDeadlineReachedByThePluginFirst: the plugin stops at the caller's
+// deadline and its answer (an error) arrives before the host's timer has
+// fired; the execution is the same timeout as when the timer wins.
+func TestDeadlineReachedByThePluginFirst(t *testing.T) {
+	h := newHost(t, nil)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	c := stalledDeadline{Context: context.Background(), d: time.Now().Add(200 * time.Millisecond)}
+	out, err := h.Execute(c, req("a", `{"do":"sleep"}`, ""))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, outcome %+v", err, out)
+	}
+	// An answer in time is the plugin's, error or not.
+	c = stalledDeadline{Context: context.Background(), d: time.Now().Add(time.Minute)}
+	if out, err := h.Execute(c, req("a", `{"do":"fail"}`, "")); err != nil || out.Err == "" {
+		t.Fatalf("err = %v, outcome %+v", err, out)
+	}
+}
+
 func TestReconfigureStopsUnneededPlugins(t *testing.T) {
 	h := newHost(t, nil)
 	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
