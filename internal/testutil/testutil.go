@@ -3,7 +3,12 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,16 +64,78 @@ func (b *Buffer) WaitFor(t testing.TB, what string, d time.Duration, cond func(s
 	}
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago (for a
-// listener restarted on the same address).
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// server the caller starts on it (or restarts on the same address).
+//
+// The port is chosen below the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range), where the kernel never puts a
+// listener on port 0 nor an outgoing connection: between the check and the
+// caller's own bind, the other tests running meanwhile, which take ports
+// from that range all the time, cannot take this one. A port is given out
+// once per test binary. Where the range cannot be read, the kernel picks.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	if p, ok := portBelowEphemeral(); ok {
+		return p
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// portSpan is how many ports under the ephemeral range FreePort draws from.
+const portSpan = 16384
+
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 0 when
+// unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
+}
+
+// portBelowEphemeral draws ports under the ephemeral range until one is
+// free and not given out before.
+func portBelowEphemeral() (int, bool) {
+	hi := ephemeralLow()
+	lo := max(hi-portSpan, 1024)
+	if hi-lo < 1024 {
+		return 0, false
+	}
+	given.Lock()
+	defer given.Unlock()
+	for range 200 {
+		p := lo + rand.IntN(hi-lo)
+		if given.ports[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		given.ports[p] = true
+		return p, true
+	}
+	return 0, false
 }
 
 // Collector gathers values produced by other goroutines and lets a test

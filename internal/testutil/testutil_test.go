@@ -51,3 +51,24 @@ func TestFreePort(t *testing.T) {
 	}
 	l.Close()
 }
+
+// TestFreePortOutsideTheEphemeralRange: the ports are ones the kernel does
+// not hand to other listeners on port 0 or to outgoing connections, and
+// none is given twice.
+func TestFreePortOutsideTheEphemeralRange(t *testing.T) {
+	lo := ephemeralLow()
+	if lo == 0 {
+		t.Skip("no /proc/sys/net/ipv4/ip_local_port_range here")
+	}
+	seen := map[int]bool{}
+	for range 50 {
+		p := FreePort(t)
+		if p >= lo || p < 1024 {
+			t.Fatalf("port %d is not below the ephemeral range starting at %d", p, lo)
+		}
+		if seen[p] {
+			t.Fatalf("port %d given twice", p)
+		}
+		seen[p] = true
+	}
+}
