@@ -126,10 +126,10 @@ func cutOff(err error) bool {
 }
 
 // callError turns a failed BatchImportFindings call into the execution's
-// error: throttling, 5xx, timeouts and network errors (an answer's body
-// cut off included; also credentials
-// that could not be fetched) are retryable; other answers (AccessDenied,
-// InvalidInput, InvalidAccess: Security Hub not enabled, ...) permanent.
+// error: throttling, 5xx, timeouts and network errors (an answer's body cut
+// off included; also credentials that could not be fetched) are retryable;
+// other answers (AccessDenied, InvalidInput, InvalidAccess: Security Hub not
+// enabled, ...) permanent.
 // A Retry-After of the answer goes to details.
 func (a *action) callError(ctx context.Context, err error, i, n int, details map[string]string) error {
 	where := fmt.Sprintf("BatchImportFindings (batch %d of %d)", i+1, n)
