@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -75,11 +74,7 @@ actions:
 		t.Run(tc.name, func(t *testing.T) {
 			disk := &slowDisk{synced: make(chan error)}
 			rec := &recorder{started: make(chan string, 1)}
-			st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := openStore(t)
 			e := load(t, cfg, rec, Options{Store: st, Inbox: disk, Durable: true, Workers: 1})
 			e.Start()
 			defer e.Stop(context.Background())
@@ -134,11 +129,7 @@ actions:
   type: test
   enable: true
 `
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	disk := &slowDisk{synced: make(chan error, 2)}
 	rec := &recorder{}
 	e := load(t, cfg, rec, Options{Store: st, Inbox: disk, Durable: true, Workers: 1})

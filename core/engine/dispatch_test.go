@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -103,11 +102,7 @@ func TestDispatchIsTriedAgainUntilQueued(t *testing.T) {
 // An event whose runner work could not be queued before the engine stopped
 // stays unfinished in the store: it is replayed after the restart.
 func TestUndispatchedEventStaysUnfinished(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	d := &fakeDispatcher{failures: 1 << 30, err: errors.New("nats: no response from stream"), called: make(chan struct{}, 1000)}
 	e := load(t, runnerConfig, nopExecutor{}, Options{Dispatcher: d, Compile: controllerCompile, Store: st, Durable: true})
 	e.Start()

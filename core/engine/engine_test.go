@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -503,11 +502,7 @@ func (f *flaky) Execute(ctx context.Context, req *Request) (Outcome, error) {
 }
 
 func TestRetriesAndDeadLetters(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	f := &flaky{failures: map[string]int{"recovers": 2, "gives-up": 99, "perm": 1, "after": 0}, attempts: map[string][]int{}, done: make(chan string, 100)}
 	e := load(t, `
 routes:

@@ -101,11 +101,7 @@ func TestBatchInFlightIsSentAfterARestart(t *testing.T) {
 // A batch whose executions succeeded before the crash, and whose record
 // was not finished, is not sent again: its execution ids are the same.
 func TestReplayedBatchSkipsWhatSucceeded(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	now := time.Now()
 	for _, id := range []string{"e1", "e2"} {
 		if _, err := st.AggregateKeep("batch", store.Item{EventID: id, Message: record.Message{Title: id}}, 2, now, false); err != nil {
@@ -161,11 +157,7 @@ func (s *secondHeld) Execute(ctx context.Context, r *Request) (Outcome, error) {
 // the batch's record stays until the last of them finished, retries
 // included.
 func TestBatchSentOneByOneIsKeptUntilTheLast(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	ex := &secondHeld{started: make(chan string, 10), gate: make(chan struct{})}
 	e := load(t, `
 routes:
@@ -207,7 +199,10 @@ actions:
 	// The events are finished; the batch is not, while its messages'
 	// retries run.
 	batchID := store.BatchID("batch", ids)
-	var left []store.Accepted
+	var (
+		left []store.Accepted
+		err  error
+	)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if left, err = st.Unfinished(); err == nil && (len(left) == 0 || len(left) == 1 && store.IsBatch(left[0].ID)) {
 			break

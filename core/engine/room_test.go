@@ -3,22 +3,15 @@ package engine
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/postee-dev/postee/core/store"
 )
 
 // TestRefusedSubmitWritesNothing: a place in the queue is reserved before
 // the event is written down, so an event refused for a full queue leaves
 // nothing in the store (nothing to replay after a restart).
 func TestRefusedSubmitWritesNothing(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	rec := &recorder{block: make(chan struct{}), started: make(chan string, 100)}
 	e := load(t, testConfig, rec, Options{Workers: 1, QueueSize: 1, QueueWait: 10 * time.Millisecond, Store: st, Durable: true})
 	e.Start()
