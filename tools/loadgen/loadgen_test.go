@@ -113,4 +113,7 @@ func TestAnalyse(t *testing.T) {
 	if r.Answer.Samples != 2 || r.Answer.P50 != 2 || r.Answer.Max != 4 {
 		t.Errorf("answer latency %+v, want 2 samples, p50 2 ms, max 4 ms", r.Answer)
 	}
+	if r.AfterAnswer.Samples != 2 || r.AfterAnswer.P50 != 6 || r.AfterAnswer.Max != 28 {
+		t.Errorf("sink after the answer %+v, want 2 samples, p50 6 ms, max 28 ms", r.AfterAnswer)
+	}
 }

@@ -42,6 +42,10 @@ type report struct {
 	// once the event is on disk (it reaches the sink after), the relay
 	// once it has forwarded the event.
 	Answer latency `json:"answer_latency_ms"`
+	// AfterAnswer is each event's arrival at the sink less its answer's
+	// (negative: it arrived before the answer): for postee, how long an
+	// answered event waited behind the others on its way to the action.
+	AfterAnswer latency `json:"sink_after_answer_ms"`
 
 	// CPU time per delivered event (whole run, warm-up included), in µs.
 	PosteeCPUPerEvent  float64 `json:"postee_cpu_us_per_event,omitempty"`
@@ -109,7 +113,7 @@ func newLatency(ds []time.Duration) latency {
 // reached the sink within [windowStart, windowEnd) over the window; in events
 // mode the window ends at the last measured event's arrival.
 func analyse(r *report, all []sent, arrivals map[int]time.Time, windowStart, windowEnd time.Time, eventsMode bool) {
-	var lat, ans []time.Duration
+	var lat, ans, after []time.Duration
 	lastArrival := windowStart
 	for _, s := range all {
 		r.Sent++
@@ -146,6 +150,7 @@ func analyse(r *report, all []sent, arrivals map[int]time.Time, windowStart, win
 		r.MeasuredAccepted++
 		lat = append(lat, at.Sub(s.start))
 		ans = append(ans, s.answered.Sub(s.start))
+		after = append(after, at.Sub(s.answered))
 		if eventsMode {
 			r.DeliveredInWindow++
 			if at.After(lastArrival) {
@@ -162,6 +167,7 @@ func analyse(r *report, all []sent, arrivals map[int]time.Time, windowStart, win
 	}
 	r.Latency = newLatency(lat)
 	r.Answer = newLatency(ans)
+	r.AfterAnswer = newLatency(after)
 }
 
 func mb(b int64) string {
@@ -187,6 +193,8 @@ func (r *report) print(w io.Writer) {
 		r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.Samples)
 	fmt.Fprintf(tw, "  answered\tp50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (POST start → answer)\n",
 		r.Answer.P50, r.Answer.P90, r.Answer.P99, r.Answer.Max)
+	fmt.Fprintf(tw, "  sink − answer\tp50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (negative: at the sink before the answer)\n",
+		r.AfterAnswer.P50, r.AfterAnswer.P90, r.AfterAnswer.P99, r.AfterAnswer.Max)
 	fmt.Fprintf(tw, "  sent\t%d  (accepted %d, rejected 503 %d, other status %d, errors %d)\n", r.Sent, r.Accepted, r.Rejected, r.OtherStatus, r.Errors)
 	fmt.Fprintf(tw, "  delivered\t%d of %d accepted  (lost %d, duplicates %d, unrecognised %d)\n", r.Delivered, r.Accepted, r.Lost, r.Duplicates, r.Unknown)
 	if r.PosteePeakRSS > 0 {
