@@ -25,8 +25,8 @@ import (
 
 // Defaults for Options; see docs/configuration.md for why.
 const (
-	DefaultWorkersPerCPU = 32
-	DefaultQueueSize     = 32
+	DefaultWorkersPerCPU = 16
+	DefaultQueueSize     = 8
 	DefaultQueueWait     = 5 * time.Second
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -304,6 +305,42 @@ func TestSubmitBackpressureAndStop(t *testing.T) {
 	}
 	if err := e.Submit(context.Background(), mustEvent(t, `{}`), ""); !errors.Is(err, ErrStopped) {
 		t.Fatalf("after stop: %v", err)
+	}
+}
+
+// By default an engine holds few events beyond its answers: under overload
+// an answered event waits (events held) ÷ (events/s) for its action, so
+// the workers (DefaultWorkersPerCPU per CPU) and the queue
+// (DefaultQueueSize) bound that wait, and the next producer is held at
+// the door instead.
+func TestDefaultsHoldFewEvents(t *testing.T) {
+	rec := &recorder{block: make(chan struct{}), started: make(chan string, 1024)}
+	e := load(t, testConfig, rec, Options{QueueWait: time.Minute})
+	e.Start()
+	defer func() {
+		close(rec.block)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	workers := 16 * runtime.GOMAXPROCS(0)
+	if got, want := e.Capacity(), workers+8; got != want {
+		t.Fatalf("capacity %d, want %d (16 workers per CPU and 8 queued)", got, want)
+	}
+	for i := 0; i < e.Capacity(); i++ {
+		if err := e.Submit(context.Background(), mustEvent(t, `{"image":"ubuntu"}`), ""); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	for i := 0; i < workers; i++ {
+		<-rec.started // every worker holds an event
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.Submit(ctx, mustEvent(t, `{"image":"ubuntu"}`), ""); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("one event more than the defaults hold: %v, want ErrQueueFull", err)
 	}
 }
 
