@@ -314,7 +314,8 @@ func TestSubmitBackpressureAndStop(t *testing.T) {
 // (DefaultQueueSize) bound that wait, and the next producer is held at
 // the door instead.
 func TestDefaultsHoldFewEvents(t *testing.T) {
-	rec := &recorder{block: make(chan struct{}), started: make(chan string, 1024)}
+	workers := 16 * runtime.GOMAXPROCS(0)
+	rec := &recorder{block: make(chan struct{}), started: make(chan string, workers)}
 	e := load(t, testConfig, rec, Options{QueueWait: time.Minute})
 	e.Start()
 	defer func() {
@@ -325,7 +326,6 @@ func TestDefaultsHoldFewEvents(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	workers := 16 * runtime.GOMAXPROCS(0)
 	if got, want := e.Capacity(), workers+8; got != want {
 		t.Fatalf("capacity %d, want %d (16 workers per CPU and 8 queued)", got, want)
 	}
