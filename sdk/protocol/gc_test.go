@@ -29,7 +29,7 @@ func TestTuneGCLimit(t *testing.T) {
 		wantPercent int
 		wantLimit   int64
 	}{
-		{"plugin defaults", "", "", TuneGC, GCPercent, PluginMemoryLimit},
+		{"plugin defaults", "", "", TuneGC, PluginGCPercent, PluginMemoryLimit},
 		{"postee defaults", "", "", func() { TuneGCLimit(PosteeMemoryLimit) }, GCPercent, PosteeMemoryLimit},
 		{"controller defaults", "", "", func() { TuneGCLimit(ControllerMemoryLimit) }, GCPercent, ControllerMemoryLimit},
 		// The environment wins: the runtime read GOGC and GOMEMLIMIT at
