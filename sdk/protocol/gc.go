@@ -15,7 +15,7 @@ const GCPercent = 100
 
 // PluginGCPercent is a plugin's garbage collector target when GOGC is not
 // set. A plugin's live heap is a few MB while it allocates tens of KB per
-// execution, so with Go's default it collected some 45 times a second under
+// execution, so with Go's default it collected about 49 times a second under
 // the standard load, each time scanning the stacks of its executions' and
 // connections' goroutines: 200 took a tenth off the http plugin's CPU per
 // execution for 3–4 MB more memory, still under PluginMemoryLimit.
