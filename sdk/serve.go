@@ -63,10 +63,21 @@ func Serve(p Plugin) {
 	if transport != nil {
 		tlsProvider = func() (*tls.Config, error) { return transport, nil }
 	}
+	srv := newServer(p)
+	// The executions socket, announced before the handshake (the host
+	// looks for it once the handshake is done).
+	conn, err := protocol.ExecutionsSocketConn()
+	if err == nil && conn != nil {
+		err = protocol.ServeExecutionsSocket(srv, conn)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdk.Serve:", err)
+		os.Exit(1)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		TLSProvider:      tlsProvider,
 		HandshakeConfig:  protocol.Handshake,
-		VersionedPlugins: protocol.VersionedPlugins(newServer(p)),
+		VersionedPlugins: protocol.VersionedPlugins(srv),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(protocol.MaxMessageSize), grpc.MaxSendMsgSize(protocol.MaxMessageSize))
 			return grpc.NewServer(opts...)

@@ -3,7 +3,9 @@
 // pair in the manner of go-plugin's examples. Plugin is the protocol in
 // plain Go types; GRPCServer serves a Plugin as the generated gRPC service
 // (package actionpb) and NewClient turns the generated client back into a
-// Plugin. Package sdk implements Plugin in the plugin process; postee's
+// Plugin. Executions travel on the Executions stream, or on the executions
+// socket (socket.go) when the host passes one and the plugin announces it.
+// Package sdk implements Plugin in the plugin process; postee's
 // plugin host and the sdktest harness use NewClient. The message
 // conversions to and from protobuf exist here once. Plugin authors use
 // package sdk, which has no generated type in its API.

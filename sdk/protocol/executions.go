@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -93,9 +92,24 @@ func (s *sender[T]) push(t T) error {
 // it (a plain error becomes codes.Unknown).
 func callError(code int32, msg string) error { return status.Error(codes.Code(code), msg) }
 
+// callStream is the host's end of a way to send executions: the gRPC
+// Executions stream or the executions socket.
+type callStream interface {
+	Send(*actionpb.ExecutionCalls) error
+	Recv() (*actionpb.ExecutionReplies, error)
+}
+
+// replyStream is the plugin's end.
+type replyStream interface {
+	Context() context.Context
+	Send(*actionpb.ExecutionReplies) error
+	Recv() (*actionpb.ExecutionCalls, error)
+}
+
 // clientStream is the host's end of one Executions stream.
 type clientStream struct {
-	stream grpc.BidiStreamingClient[actionpb.ExecutionCalls, actionpb.ExecutionReplies]
+	stream callStream
+	close  func() error // once the stream broke; nil: nothing to close
 	out    sender[*actionpb.ExecutionCall]
 
 	mu      sync.Mutex
@@ -110,12 +124,16 @@ func openClientStream(c actionpb.ActionClient) (*clientStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &clientStream{stream: stream, pending: map[uint64]chan *actionpb.ExecutionReply{}, done: make(chan struct{})}
+	return newClientStream(stream, nil), nil
+}
+
+func newClientStream(stream callStream, close func() error) *clientStream {
+	s := &clientStream{stream: stream, close: close, pending: map[uint64]chan *actionpb.ExecutionReply{}, done: make(chan struct{})}
 	s.out.send = func(calls []*actionpb.ExecutionCall) error {
 		return stream.Send(&actionpb.ExecutionCalls{Calls: calls})
 	}
 	go s.receive()
-	return s, nil
+	return s
 }
 
 func (s *clientStream) receive() {
@@ -124,6 +142,9 @@ func (s *clientStream) receive() {
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = status.Error(codes.Unavailable, "plugin ended the executions stream")
+			} else if _, ok := status.FromError(err); !ok {
+				// The socket's read error: the plugin is gone or broke it.
+				err = status.Error(codes.Unavailable, "plugin executions socket: "+err.Error())
 			}
 			s.fail(err)
 			return
@@ -150,6 +171,9 @@ func (s *clientStream) fail(err error) {
 	s.err = err
 	close(s.done)
 	clear(s.pending)
+	if s.close != nil {
+		_ = s.close() // ends the receiver's read, if it is not the one failing
+	}
 }
 
 // broken reports whether the stream failed (a new one is needed).
@@ -226,7 +250,7 @@ func (s *clientStream) failure() error {
 // serveExecutions is the plugin's end of one Executions stream: each
 // execution runs in a goroutine of its own (reused, see workers); the stream
 // ends (and waits for its executions, cancelled) when the host closes it.
-func serveExecutions(impl Plugin, stream grpc.BidiStreamingServer[actionpb.ExecutionCalls, actionpb.ExecutionReplies]) error {
+func serveExecutions(impl Plugin, stream replyStream) error {
 	ctx := stream.Context()
 	out := sender[*actionpb.ExecutionReply]{send: func(rs []*actionpb.ExecutionReply) error {
 		return stream.Send(&actionpb.ExecutionReplies{Replies: rs})

@@ -135,7 +135,13 @@ func TestExecutionsStreamCarriesConcurrentExecutions(t *testing.T) {
 func TestExecutionsStreamCancelAndDeadline(t *testing.T) {
 	a := newAnswering()
 	p, _ := dialCounting(t, protocol.GRPCServer(a))
+	checkCancelAndDeadline(t, p, a)
+}
 
+// checkCancelAndDeadline: a caller giving up cancels the execution in the
+// plugin a, the caller's deadline reaches it, and p still serves after.
+func checkCancelAndDeadline(t *testing.T, p protocol.Plugin, a *answering) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -201,6 +201,10 @@ type grpcClient struct {
 	mu      sync.Mutex
 	streams bool          // the plugin serves Executions (from Info)
 	stream  *clientStream // open, nil before the first execution or once broken
+	// socket is the executions socket (UseExecutionsSocket), nil when
+	// unused. Once broken it stays: its executions fail as unavailable and
+	// the host restarts the process.
+	socket *clientStream
 }
 
 func (g *grpcClient) Info(ctx context.Context) (Info, error) {
@@ -256,6 +260,9 @@ func (g *grpcClient) Execute(ctx context.Context, req ExecuteRequest) (ExecuteRe
 func (g *grpcClient) executions() (*clientStream, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.socket != nil {
+		return g.socket, nil
+	}
 	if !g.streams {
 		return nil, nil
 	}
