@@ -2,7 +2,9 @@
 // directory (one executable per action type, named postee-action-<type>),
 // starts only the ones the configured actions need, keeps them running,
 // configures every action in its type's process, calls them concurrently
-// over gRPC (go-plugin, mutual TLS on the plugin's socket, no net/rpc), and restarts a plugin process
+// (go-plugin's gRPC with mutual TLS on the plugin's socket, no net/rpc; the
+// executions on a private socket pair, see protocol.ExecutionsSocket), and
+// restarts a plugin process
 // that dies, re-configuring its actions and retrying the call that was in
 // flight.
 //

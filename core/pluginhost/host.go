@@ -560,9 +560,19 @@ func (p *proc) startLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start plugin %s: %w", p.typ, err)
 	}
+	socket, err := protocol.NewExecutionsSocket()
+	if err != nil {
+		_ = transport.File.Close()
+		return fmt.Errorf("start plugin %s: %w", p.typ, err)
+	}
+	defer socket.Close() // what the client did not take
 	cmd := pluginCmd(real)
 	cmd.Env = append(pluginEnv(p.typ, p.refs, os.Environ()), transport.Env...)
 	cmd.ExtraFiles = []*os.File{transport.File}
+	if socket != nil {
+		cmd.Env = append(cmd.Env, socket.Env...)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, socket.File)
+	}
 	crash := &crashLog{cmd: cmd}
 	var secure *plugin.SecureConfig
 	if p.sum != nil {
@@ -589,6 +599,9 @@ func (p *proc) startLocked(ctx context.Context) error {
 		return err
 	})
 	_ = transport.File.Close() // the plugin has its own copy
+	if socket != nil {
+		_ = socket.File.Close() // the plugin's end: it has its own copy
+	}
 	if err != nil {
 		pid := 0
 		if cmd.Process != nil {
@@ -619,6 +632,14 @@ func (p *proc) startLocked(ctx context.Context) error {
 	if !strings.EqualFold(info.Type, p.typ) {
 		return fail(fmt.Errorf("plugin %s serves type %q, not %q: rename it %s%s", p.path, info.Type, p.typ, BinaryPrefix, strings.ToLower(info.Type)))
 	}
+	onSocket, err := protocol.UseExecutionsSocket(rpc, socket)
+	if err != nil {
+		return fail(fmt.Errorf("start plugin %s: %w", p.typ, err))
+	}
+	executions := "grpc" // a plugin built before the executions socket
+	if onSocket {
+		executions = "socket"
+	}
 	// Re-apply the settings of every action this process had.
 	unused := make(map[string]bool, len(p.configs))
 	for name, settings := range p.configs {
@@ -632,9 +653,9 @@ func (p *proc) startLocked(ctx context.Context) error {
 	p.client, p.rpc, p.pid, p.crash = client, rpc, pid, crash
 	p.gen++
 	if p.gen > 1 {
-		p.host.log.Warn("plugin restarted", "type", p.typ, "pid", pid, "restarts", p.gen-1)
+		p.host.log.Warn("plugin restarted", "type", p.typ, "pid", pid, "restarts", p.gen-1, "executions", executions)
 	} else {
-		p.host.log.Debug("plugin started", "type", p.typ, "pid", pid, "sdk", info.SDKVersion)
+		p.host.log.Debug("plugin started", "type", p.typ, "pid", pid, "sdk", info.SDKVersion, "executions", executions)
 	}
 	return nil
 }

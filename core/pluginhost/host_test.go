@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/postee-dev/postee/internal/testutil"
 	"github.com/postee-dev/postee/sdk"
 )
@@ -294,6 +296,37 @@ func TestStartUpCheck(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), `"good"`) {
 		t.Fatalf("the good action failed its check: %v", err)
+	}
+}
+
+// Executions travel on the executions socket, before and after a restart,
+// and a child the plugin starts inherits no socket.
+func TestExecutionsOnTheSocket(t *testing.T) {
+	var logs testutil.Buffer
+	h := New(Options{Dir: pluginDir, StartTimeout: 20 * time.Second,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})})
+	t.Cleanup(h.Close)
+	if err := h.Configure(ctx(t), []Spec{{Name: "a", Type: "test", Settings: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Execute(ctx(t), req("a", `{"do":"pid"}`, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(out.Output)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	out, err = h.Execute(ctx(t), req("a", `{"do":"child-fds"}`, ""))
+	if err != nil || out.Err != "" {
+		t.Fatalf("after the restart: %+v %v", out, err)
+	}
+	if strings.Contains(out.Output, "socket:") {
+		t.Errorf("the plugin's child inherited a socket:\n%s", out.Output)
+	}
+	log := logs.String()
+	if strings.Count(log, "executions=socket") != 2 || strings.Contains(log, "executions=grpc") {
+		t.Fatalf("want both starts on the executions socket; log:\n%s", log)
 	}
 }
 

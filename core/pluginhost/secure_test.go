@@ -82,7 +82,7 @@ func TestPluginEnvironmentIsMinimal(t *testing.T) {
 		}
 	}
 	for k, v := range env {
-		if strings.HasPrefix(k, "POSTEE_") && k != "POSTEE_ACTION_PLUGIN" && k != protocol.EnvTLSFD || strings.HasPrefix(k, "AQUAALERT_") {
+		if strings.HasPrefix(k, "POSTEE_") && k != "POSTEE_ACTION_PLUGIN" && k != protocol.EnvTLSFD && k != protocol.EnvExecutionsFD || strings.HasPrefix(k, "AQUAALERT_") {
 			t.Errorf("the plugin got %s=%q", k, v)
 		}
 	}

@@ -91,6 +91,11 @@ func (a *action) Execute(ctx context.Context, ex *sdk.Execution) (sdk.Result, er
 			return sdk.Result{}, err
 		}
 		return sdk.Result{Output: fmt.Sprint(ns)}, nil
+	case "child-fds":
+		// What a child of the plugin holds open: only its standard
+		// streams and the directory ls reads.
+		out, err := exec.CommandContext(ctx, "/bin/sh", "-c", "exec ls -l /proc/self/fd").Output()
+		return sdk.Result{Output: string(out)}, err
 	case "child":
 		// A child left running, in the plugin's process group.
 		cmd := exec.Command("sleep", "300")
